@@ -26,7 +26,9 @@ SymbolName = Annotated[
 ClientId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 Side = Literal["buy", "sell"]
-OrderType = Literal["limit", "market", "stop_market", "stop_limit", "take_profit", "take_profit_limit"]
+OrderType = Literal[
+    "limit", "market", "stop_market", "stop_limit", "take_profit", "take_profit_limit"
+]
 TimeInForce = Literal["GTC", "IOC", "FOK", "GTD"]
 Stp = Literal["cancel_taker", "cancel_maker", "cancel_both", "none"]
 

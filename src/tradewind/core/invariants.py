@@ -1,0 +1,77 @@
+"""The core's invariants, checked from the outside on any state (live or restored).
+
+These are the promises of DESIGN.md §2: money is conserved per asset, nothing is
+negative, every locked unit is explained by an open order, stop or pending withdrawal,
+books are uncrossed and their indexes agree with their queues.
+"""
+
+from __future__ import annotations
+
+from tradewind.core.engine import Core
+
+
+def check_invariants(core: Core) -> list[str]:
+    """Every violated invariant as a readable line; empty when all hold."""
+    bad: list[str] = []
+    totals: dict[str, int] = {}
+    locked: dict[tuple[int, str], int] = {}
+    for user, acct in core.accounts.items():
+        for asset, b in acct.items():
+            if b.available < 0 or b.locked < 0:
+                bad.append(f"negative balance {user}/{asset}: {b.available}/{b.locked}")
+            totals[asset] = totals.get(asset, 0) + b.available + b.locked
+            if b.locked:
+                locked[(user, asset)] = b.locked
+    for asset in sorted(set(totals) | set(core.deposited) | set(core.withdrawn)):
+        expected = core.deposited.get(asset, 0) - core.withdrawn.get(asset, 0)
+        if totals.get(asset, 0) != expected:
+            bad.append(
+                f"{asset}: balances sum to {totals.get(asset, 0)}, "
+                f"deposits minus withdrawals are {expected}"
+            )
+    holds: dict[tuple[int, str], int] = {}
+
+    def hold(user: int, asset: str, amount: int) -> None:
+        holds[(user, asset)] = holds.get((user, asset), 0) + amount
+
+    seen: set[int] = set()
+    for name, mk in core.markets.items():
+        book = mk.book
+        for buy in (True, False):
+            levels = book.bids if buy else book.asks
+            keys = book.bid_keys if buy else [-k for k in book.ask_keys]
+            if sorted(keys) != sorted(levels) or len(set(keys)) != len(keys):
+                bad.append(f"{name}: price index disagrees with levels")
+            for price, lvl in levels.items():
+                live = [o for o in lvl.orders if o.qty]
+                if len(live) != lvl.n or not live:
+                    bad.append(f"{name}: level {price} counts {lvl.n} live, has {len(live)}")
+                for o in live:
+                    seen.add(o.id)
+                    if core.orders.get(o.id) is not o:
+                        bad.append(f"{name}: order {o.id} in book but not indexed")
+                    if o.price != price or o.buy != buy:
+                        bad.append(f"{name}: order {o.id} sits at the wrong level")
+                    if not 0 < o.visible <= o.qty:
+                        bad.append(f"{name}: order {o.id} shows {o.visible} of {o.qty}")
+                    need = price * o.qty * mk.notional if buy else o.qty * mk.lot_size
+                    if o.locked != need:
+                        bad.append(f"{name}: order {o.id} holds {o.locked}, needs {need}")
+                    hold(o.user, mk.quote if buy else mk.base, o.locked)
+        bid, ask = book.best_bid(), book.best_ask()
+        if bid is not None and ask is not None and bid >= ask:
+            bad.append(f"{name}: crossed book, bid {bid} >= ask {ask}")
+    if seen != set(core.orders):
+        bad.append(f"order index holds {len(core.orders)} orders, books hold {len(seen)}")
+    for s in core.stops.values():
+        mk = core.markets[s.symbol]
+        hold(s.user, mk.quote if s.buy else mk.base, s.locked)
+    for user, asset, amount in core.withdrawals.values():
+        hold(user, asset, amount)
+    for key in sorted(set(locked) | set(holds)):
+        if locked.get(key, 0) != holds.get(key, 0):
+            bad.append(
+                f"locked {key[0]}/{key[1]} is {locked.get(key, 0)}, "
+                f"open orders and withdrawals hold {holds.get(key, 0)}"
+            )
+    return bad
