@@ -63,7 +63,7 @@ class Balance:
         self.locked = locked
 
 
-class _Reject(Exception):  # noqa: N818 - internal control flow, never escapes apply
+class _Reject(Exception):
     """Raised by a check before any mutation; ``apply`` turns it into ``Rejected``."""
 
     def __init__(self, reason: str, message: str, filter: str | None = None) -> None:
@@ -309,6 +309,8 @@ class Core:
     # ------------------------------------------------------------------ orders
 
     def _place(self, c: C.Place, ev: list[Event]) -> None:
+        """Risk-check and place an order. The plain limit order is the hot path of the
+        whole exchange, so it is written out here; other types branch off early."""
         mk = self.markets.get(c.symbol)
         if mk is None:
             raise _Reject("unknown_symbol", f"unknown symbol {c.symbol}")
@@ -317,51 +319,51 @@ class Core:
         oid = c.id
         if oid in self.orders or oid in self.stops:
             raise _Reject("duplicate_order_id", f"order id {oid} is already open")
-        if c.client_id is not None and (c.user, c.client_id) in self.client_ids:
-            raise _Reject("duplicate_client_id", f"client order id {c.client_id} is in use")
+        user = c.user
+        cid = c.client_id
+        if cid is not None and (user, cid) in self.client_ids:
+            raise _Reject("duplicate_client_id", f"client order id {cid} is in use")
         typ = c.type
-        if typ == "limit":
-            self._place_limit(mk, c, ev)
-        elif typ == "market":
-            self._place_market(mk, c, ev)
-        else:
-            self._place_stop(mk, c, ev)
-
-    def _place_limit(self, mk: Market, c: C.Place, ev: list[Event]) -> None:
+        if typ != "limit":
+            if typ == "market":
+                self._place_market(mk, c, ev)
+            else:
+                self._place_stop(mk, c, ev)
+            return
         price, qty, tif = c.price, c.qty, c.tif
         if price is None or qty is None:
             raise _Reject("invalid_order", "a limit order needs price and qty")
         if c.quote_qty is not None or c.stop_price is not None:
             raise _Reject("invalid_order", "quote_qty and stop_price are not for limit orders")
-        if (tif == "GTD") != (c.expire_ts is not None):
-            raise _Reject("invalid_order", "expire_ts is required with GTD and only with GTD")
-        if tif == "GTD" and c.expire_ts is not None and c.expire_ts <= self.ts:
-            raise _Reject("already_expired", f"expire_ts {c.expire_ts} is not in the future")
+        expire_ts = c.expire_ts
+        if tif != "GTC" or expire_ts is not None:
+            if (tif == "GTD") != (expire_ts is not None):
+                raise _Reject("invalid_order", "expire_ts is required with GTD and only with GTD")
+            if expire_ts is not None and expire_ts <= self.ts:
+                raise _Reject("already_expired", f"expire_ts {expire_ts} is not in the future")
         display = c.display_qty
-        if display is not None and (display >= qty or tif in ("IOC", "FOK")):
+        if display is not None and (display >= qty or tif == "IOC" or tif == "FOK"):
             raise _Reject("invalid_order", "display_qty must be below qty, on GTC or GTD")
-        if (
-            mk.min_qty is not None
-            or mk.max_qty is not None
-            or mk.min_notional is not None
-            or (mk.price_band_bps is not None)
-        ):
+        if mk.filtered:
             bad = mk.filter_violation(price, qty)
             if bad is not None:
                 raise _Reject("filter_violated", bad[1], bad[0])
-        buy = c.side == "buy"
+        side = c.side
+        buy = side == "buy"
         book = mk.book
+        if buy:
+            keys = book.ask_keys
+            crosses = bool(keys) and -keys[-1] <= price
+        else:
+            keys = book.bid_keys
+            crosses = bool(keys) and keys[-1] >= price
         if c.post_only:
-            if tif in ("IOC", "FOK"):
+            if tif == "IOC" or tif == "FOK":
                 raise _Reject("invalid_order", "post_only cannot be IOC or FOK")
-            if buy:
-                if book.ask_keys and -book.ask_keys[-1] <= price:
-                    raise _Reject("post_only_would_take", "post-only order would take liquidity")
-            elif book.bid_keys and book.bid_keys[-1] >= price:
+            if crosses:
                 raise _Reject("post_only_would_take", "post-only order would take liquidity")
-        if tif == "FOK" and not self._fillable(book, buy, price, qty, c.user, c.stp):
+        if tif == "FOK" and not self._fillable(book, buy, price, qty, user, c.stp):
             raise _Reject("fok_not_fillable", "fill-or-kill order cannot be filled in full")
-        user = c.user
         if buy:
             asset, lock = mk.quote, price * qty * mk.notional
         else:
@@ -372,12 +374,13 @@ class Core:
             raise _Reject("insufficient_balance", f"available {asset} is below {lock}")
         b.available -= lock
         b.locked += lock
+        name = mk.name
         ev.append(
             OrderAccepted(
-                c.id,
+                oid,
                 user,
-                mk.name,
-                c.side,
+                name,
+                side,
                 "limit",
                 price,
                 qty,
@@ -385,15 +388,29 @@ class Core:
                 tif,
                 None,
                 display,
-                c.client_id,
+                cid,
                 lock,
                 "new",
             )
         )
-        o = Order(
-            c.id, user, mk.name, buy, price, qty, lock, display, c.expire_ts, c.stp, c.client_id
-        )
-        self._run_taker(mk, o, tif != "IOC" and tif != "FOK", "ioc", ev)
+        o = Order(oid, user, name, buy, price, qty, lock, display, expire_ts, c.stp, cid)
+        if crosses:
+            self._run_taker(mk, o, tif != "IOC" and tif != "FOK", "ioc", ev)
+        elif tif == "IOC":
+            b.available += lock
+            b.locked -= lock
+            ev.append(OrderCancelled(oid, user, name, qty, lock, "ioc"))
+        else:
+            book.add(o)
+            self.orders[oid] = o
+            uo = self.user_orders.get(user)
+            if uo is None:
+                uo = self.user_orders[user] = {}
+            uo[oid] = o
+            if cid is not None:
+                self.client_ids[(user, cid)] = oid
+            if expire_ts is not None:
+                heappush(self.expiries, (expire_ts, oid))
 
     def _place_market(self, mk: Market, c: C.Place, ev: list[Event]) -> None:
         buy = c.side == "buy"
@@ -610,7 +627,9 @@ class Core:
         tq = tacct.get(quote) or self._bal(tuser, quote)
         tier = self.user_tiers
         tfee = self._fees(tuser)[1]
-        fee_acct = accounts.get(FEE_ACCOUNT) or self._touch_fee_account()
+        fee_acct = accounts.get(FEE_ACCOUNT)
+        if fee_acct is None:
+            fee_acct = accounts[FEE_ACCOUNT] = {}
         fees0 = self.fee_tiers[0][0]
         side = "buy" if buy else "sell"
         tqty = t.qty
@@ -718,9 +737,6 @@ class Core:
                     lvl.n -= 1
                     del self.orders[m.id]
                     self._untrack(m)
-                    if m.locked:  # only a rounding-free book leaves 0; keep it exact anyway
-                        self._unlock(muser, quote if not buy else base, m.locked)
-                        m.locked = 0
                 else:
                     vis = m.visible - q
                     if vis:
@@ -741,10 +757,6 @@ class Core:
                 break
         t.qty = tqty
         return stopped
-
-    def _touch_fee_account(self) -> dict[str, Balance]:
-        acct = self.accounts[FEE_ACCOUNT] = {}
-        return acct
 
     def _run_quote_taker(self, mk: Market, o: Order, ev: list[Event]) -> None:
         """A market buy for a quote amount: take whole lots while the rest of the

@@ -75,6 +75,7 @@ class Market:
         "base",
         "base_decimals",
         "book",
+        "filtered",
         "halted",
         "last_price",
         "lot_size",
@@ -111,12 +112,16 @@ class Market:
         self.base_decimals = base_decimals
         self.tick_size = tick_size
         self.lot_size = lot_size
-        self.notional = tick_size * lot_size // 10**base_decimals
+        # Annotated: ``10**n`` is typed Any, which would make all money arithmetic generic.
+        self.notional: int = tick_size * lot_size // 10**base_decimals
         self.min_qty = min_qty
         self.max_qty = max_qty
         self.min_notional = min_notional
         self.price_band_bps = price_band_bps
         self.market_band_bps = market_band_bps
+        self.filtered = not (min_qty is None and max_qty is None and min_notional is None) or (
+            price_band_bps is not None
+        )
         self.halted = False
         self.last_price: int | None = None
         self.book = Book()
