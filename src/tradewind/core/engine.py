@@ -421,8 +421,10 @@ class Core:
             raise _Reject("invalid_order", "quote_qty is for market buys only")
         if c.price is not None or c.stop_price is not None or c.display_qty is not None:
             raise _Reject("invalid_order", "price, stop_price, display_qty are not for market")
-        if c.post_only or c.tif not in ("GTC", "IOC"):
-            raise _Reject("invalid_order", "a market order is immediate: no post_only or FOK/GTD")
+        if c.post_only or c.tif not in ("GTC", "IOC") or c.expire_ts is not None:
+            raise _Reject(
+                "invalid_order", "a market order is immediate: no post_only, FOK, GTD, expire_ts"
+            )
         if qty is not None:
             bad = mk.filter_violation(None, qty)
             if bad is not None:
@@ -486,8 +488,8 @@ class Core:
             raise _Reject("invalid_order", f"a {typ} order takes no price")
         if not market and c.price is None:
             raise _Reject("invalid_order", f"a {typ} order needs a limit price")
-        if c.tif not in ("GTC", "IOC"):
-            raise _Reject("invalid_order", f"a {typ} order is GTC or IOC")
+        if c.tif not in ("GTC", "IOC") or c.expire_ts is not None:
+            raise _Reject("invalid_order", f"a {typ} order is GTC or IOC, without expire_ts")
         buy = c.side == "buy"
         band = mk.market_band_bps
         if market:
@@ -550,9 +552,12 @@ class Core:
         )
 
     def _fillable(self, book: Book, buy: bool, limit: int, qty: int, user: int, stp: str) -> bool:
-        """Whether a taker could fill ``qty`` now, stopping where self-trade
-        prevention would stop it."""
+        """Whether a taker could fill ``qty`` now. Mirrors ``_take``: an iceberg's
+        later slices queue behind what follows it in its level, so where self-trade
+        prevention would stop the taker at its own order, only what stands before that
+        order (icebergs: their shown slice) can be counted."""
         need = qty
+        blocking = stp == "cancel_taker" or stp == "cancel_both"
         if buy:
             levels, keys, sgn, lim = book.asks, book.ask_keys, -1, -limit
         else:
@@ -560,16 +565,20 @@ class Core:
         for key in reversed(keys):
             if key < lim:
                 return False
-            for o in levels[key * sgn].orders:
-                if not o.qty:
-                    continue
-                if o.user == user and stp != "none":
-                    if stp != "cancel_maker":
-                        return False
-                    continue
-                need -= o.qty
-                if need <= 0:
-                    return True
+            live = [o for o in levels[key * sgn].orders if o.qty]
+            own = next((i for i, o in enumerate(live) if o.user == user), None)
+            if own is None or stp == "none":
+                need -= sum(o.qty for o in live)
+            elif not blocking:  # cancel_maker: own orders vanish, the rest all counts
+                need -= sum(o.qty for o in live if o.user != user)
+            else:
+                for o in live[:own]:
+                    need -= o.visible
+                    if need <= 0:
+                        return True
+                return False
+            if need <= 0:
+                return True
         return False
 
     # ------------------------------------------------------------------ matching
@@ -785,9 +794,8 @@ class Core:
         if left:
             self._unlock(o.user, mk.quote, left)
             o.locked = 0
-        ev.append(
-            OrderCancelled(o.id, o.user, mk.name, 0, left, "stp" if stopped else "market_remainder")
-        )
+            reason = "stp" if stopped else "market_remainder"
+            ev.append(OrderCancelled(o.id, o.user, mk.name, 0, left, reason))
         if mk.last_price != last and (mk.stops_up or mk.stops_down):
             self._fire_stops(mk, ev)
 
@@ -867,7 +875,8 @@ class Core:
     def _amend(self, c: C.Amend, ev: list[Event]) -> None:
         o = self.orders.get(c.id)
         if o is None or o.user != c.user or o.symbol != c.symbol:
-            if c.id in self.stops:
+            s = self.stops.get(c.id)
+            if s is not None and s.user == c.user and s.symbol == c.symbol:
                 raise _Reject("not_amendable", "an untriggered stop cannot be amended")
             raise _Reject("unknown_order", f"no open order {c.id} of this user in {c.symbol}")
         mk = self.markets[c.symbol]
@@ -875,14 +884,11 @@ class Core:
             raise _Reject("symbol_halted", f"trading in {c.symbol} is halted")
         price = o.price if c.price is None else c.price
         qty = c.qty
-        if price != o.price:
-            bad = mk.filter_violation(price, None)
+        if mk.filtered:
+            # The band is about new prices: an order keeping its price is not re-checked.
+            bad = mk.filter_violation(price, qty, band=price != o.price)
             if bad is not None:
                 raise _Reject("filter_violated", bad[1], bad[0])
-        if mk.max_qty is not None and qty > mk.max_qty:
-            raise _Reject("filter_violated", f"quantity {qty} is above {mk.max_qty}", "max_qty")
-        if o.display is not None and qty <= o.display:
-            pass  # an iceberg whose rest fits in one slice simply shows it all
         asset = mk.quote if o.buy else mk.base
         need = price * qty * mk.notional if o.buy else qty * mk.lot_size
         delta = need - o.locked

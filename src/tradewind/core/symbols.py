@@ -154,21 +154,24 @@ class Market:
         fired.sort()
         return [i_ for _, i_ in fired]
 
-    def filter_violation(self, price: int | None, qty: int | None) -> tuple[str, str] | None:
-        """The first symbol filter a price/quantity breaks, as (filter, message)."""
+    def filter_violation(
+        self, price: int | None, qty: int | None, band: bool = True
+    ) -> tuple[str, str] | None:
+        """The first symbol filter a price/quantity breaks, as (filter, message);
+        ``band=False`` skips the price band."""
         if qty is not None:
             if self.min_qty is not None and qty < self.min_qty:
                 return "min_qty", f"quantity {qty} lots is below the minimum {self.min_qty}"
             if self.max_qty is not None and qty > self.max_qty:
                 return "max_qty", f"quantity {qty} lots is above the maximum {self.max_qty}"
         if price is not None:
-            band, last = self.price_band_bps, self.last_price
-            if band is not None and last is not None:
+            bps, last = self.price_band_bps or 0, self.last_price
+            if band and self.price_band_bps is not None and last is not None:
                 scaled = price * BPS
-                if scaled < last * (BPS - band) or scaled > last * (BPS + band):
+                if scaled < last * (BPS - bps) or scaled > last * (BPS + bps):
                     return (
                         "price_band",
-                        f"price {price} is more than {band} bps from the last price {last}",
+                        f"price {price} is more than {bps} bps from the last price {last}",
                     )
             if qty is not None and self.min_notional is not None:
                 notional = price * qty * self.notional
