@@ -1,0 +1,133 @@
+"""Async engine factory and the :class:`Database` handle every SQL repository uses.
+
+Invariants:
+- one URL form per driver: ``sqlite+aiosqlite:///path`` or ``postgresql+asyncpg://...``
+  (``sqlite:///`` and ``postgresql://`` / ``postgres://`` are rewritten to them);
+- every SQLite connection runs in WAL mode with foreign keys enforced, a busy timeout
+  and ``synchronous=FULL`` (accounts are not rebuildable from the journal, so a
+  committed row must survive power loss);
+- SQLite transactions are real ``BEGIN ... COMMIT`` blocks issued by SQLAlchemy, not by
+  the driver's implicit mode, so a projector's rows and its offset commit together;
+- :meth:`Database.write` starts ``BEGIN IMMEDIATE`` on SQLite: a writer takes the write
+  lock before it reads, so it waits (``busy_timeout``) instead of failing with
+  ``SQLITE_BUSY`` when another connection wrote between its read and its write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, CursorResult, Result, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.pool import NullPool
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+_BEGIN_OPTION = "tradewind_sqlite_begin"
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Return ``url`` with its async driver; refuse databases the adapter does not support."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+asyncpg")
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    raise ValueError(f"unsupported database {parsed.drivername!r}: use sqlite or postgresql")
+
+
+def is_sqlite(url: str | URL) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(
+    url: str | URL,
+    *,
+    echo: bool = False,
+    foreign_keys: bool = True,
+    pool: bool = True,
+) -> AsyncEngine:
+    """Create an async engine for ``url`` with the settings this adapter relies on.
+
+    ``foreign_keys=False`` is for migrations only: SQLite must not enforce foreign keys
+    while batch mode copies a table, and the pragma cannot change inside a transaction.
+    ``pool=False`` uses no pool (one-shot tools such as the migration runner).
+    """
+    target = normalise_url(url)
+    kwargs: dict[str, Any] = {"echo": echo}
+    if not pool:
+        kwargs["poolclass"] = NullPool
+    if target.get_backend_name() == "postgresql":
+        if pool:
+            kwargs["pool_pre_ping"] = True
+        return _create_async_engine(target, **kwargs)
+
+    engine = _create_async_engine(target, **kwargs)
+    _install_sqlite_hooks(engine, foreign_keys=foreign_keys)
+    return engine
+
+
+def _install_sqlite_hooks(engine: AsyncEngine, *, foreign_keys: bool) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when a transaction begins.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = FULL")
+            cursor.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Database:
+    """An engine plus the two kinds of transaction the repositories need.
+
+    Repositories never hold a session between calls: each method is one short
+    transaction, so no ORM object outlives it and nothing lazy-loads later.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._read = async_sessionmaker(engine, expire_on_commit=False)
+        writer = engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+        self._write = async_sessionmaker(writer, expire_on_commit=False)
+
+    @classmethod
+    def from_url(cls, url: str | URL, *, echo: bool = False) -> Database:
+        return cls(create_engine(url, echo=echo))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A read-only transaction (deferred on SQLite: it never blocks writers)."""
+        async with self._read() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A read-write transaction, committed on normal exit and rolled back on error."""
+        async with self._write() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows matched by an UPDATE or DELETE (``session.execute`` types it as a plain Result)."""
+    return cast("CursorResult[Any]", result).rowcount

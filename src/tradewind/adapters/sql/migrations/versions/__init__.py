@@ -1,0 +1,1 @@
+"""Revision scripts, named ``vNNNN_slug.py`` with revision id ``NNNN``."""

@@ -1,0 +1,35 @@
+"""Every table of the SQL adapter, imported in one place.
+
+Invariant: importing this module registers every table on ``Base.metadata``; Alembic's
+``env.py`` and the migration tests use it, so a table added to a concept module must be
+imported here or the "models match migrations" test fails.
+"""
+
+from __future__ import annotations
+
+from tradewind.adapters.sql.api_keys import ApiKeyRow
+from tradewind.adapters.sql.base import Base
+from tradewind.adapters.sql.candles import CandleRow
+from tradewind.adapters.sql.fills import FillRow
+from tradewind.adapters.sql.ledger import LedgerEntryRow
+from tradewind.adapters.sql.orders import OrderRow
+from tradewind.adapters.sql.projector_offsets import ProjectorOffsetRow
+from tradewind.adapters.sql.sessions import SessionRow
+from tradewind.adapters.sql.trades import TradeRow
+from tradewind.adapters.sql.users import UserRow
+
+metadata = Base.metadata
+
+__all__ = [
+    "ApiKeyRow",
+    "Base",
+    "CandleRow",
+    "FillRow",
+    "LedgerEntryRow",
+    "OrderRow",
+    "ProjectorOffsetRow",
+    "SessionRow",
+    "TradeRow",
+    "UserRow",
+    "metadata",
+]

@@ -1,0 +1,464 @@
+"""Accounts, minimal: registration, password login, bearer sessions and API keys.
+
+Invariants kept here:
+- a password is stored only as an argon2id hash; a session token only as its SHA-256;
+  an API-key secret only sealed by the server's :class:`~tradewind.services.ports.SecretBox`
+  (the server must recompute request HMACs, see docs/adr/0005-api-key-secrets.md);
+- login answers the same error after the same work (one argon2 verify) whether or not
+  the email exists, so neither the reply nor its timing enumerates users;
+- a signed request is accepted at most once: within the receive window, with a valid
+  HMAC, from an allowed address, and never with a signature seen before;
+- every refusal is a :class:`~tradewind.services.errors.ServiceError` with a stable code.
+
+2FA, email verification and lockouts come later; they slot in as extra checks in
+:meth:`AccountsService.login` and :meth:`AccountsService.create_api_key` and as fields in
+their own tables, without changing what is here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import ipaddress
+import re
+import secrets
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from tradewind.services.errors import (
+    ApiKeyNotFound,
+    EmailTaken,
+    InvalidApiKey,
+    InvalidCredentials,
+    InvalidEmail,
+    InvalidIpAllowlist,
+    InvalidLabel,
+    InvalidPassword,
+    InvalidPermissions,
+    InvalidRecvWindow,
+    InvalidSession,
+    InvalidSignature,
+    InvalidTimestamp,
+    IpNotAllowed,
+    PermissionDenied,
+    ReplayedSignature,
+    TimestampOutOfWindow,
+    TooManyApiKeys,
+)
+from tradewind.services.ports import (
+    ApiKeyRecord,
+    ApiKeyRepository,
+    Clock,
+    ReplayCache,
+    SecretBox,
+    SessionRecord,
+    SessionRepository,
+    UserRepository,
+)
+
+PERMISSIONS = frozenset({"read", "trade", "withdraw"})
+MAX_EMAIL_LENGTH = 254
+MAX_TOKEN_LENGTH = 256
+_HEX_SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
+_LOCAL_PART = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_DOMAIN_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_DUMMY_PASSWORD = "tradewind: no such account"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountsConfig:
+    """Policy knobs; the defaults are the documented behaviour."""
+
+    session_ttl_ms: int = 24 * 3600 * 1000
+    min_password_length: int = 10
+    max_password_length: int = 256
+    max_api_keys_per_user: int = 30
+    max_ip_allowlist: int = 32
+    max_recv_window_ms: int = 60_000
+    """Also how long a used signature is remembered, whatever window a request asks for."""
+    max_future_skew_ms: int = 1_000
+    """How far ahead of the server's clock a request timestamp may be."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPrincipal:
+    """Who a bearer token speaks for."""
+
+    user_id: int
+    session_id: int
+    expires_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyPrincipal:
+    """Who a signed request speaks for, and what it may do."""
+
+    user_id: int
+    key_id: str
+    permissions: frozenset[str]
+
+    def require(self, permission: str) -> None:
+        """Raise ``permission_denied`` unless the key holds ``permission``."""
+        if permission not in self.permissions:
+            raise PermissionDenied(f"the API key lacks the {permission!r} permission")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    """An API key as listed to its owner: everything but the secret."""
+
+    key_id: str
+    label: str
+    permissions: frozenset[str]
+    ip_allowlist: tuple[str, ...] | None
+    created_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewApiKey:
+    """A freshly created key; ``secret`` exists only in this object and the reply."""
+
+    info: ApiKeyInfo
+    secret: str
+
+    @property
+    def key_id(self) -> str:
+        return self.info.key_id
+
+
+def normalise_email(email: object) -> str:
+    """Return the canonical form of an address (trimmed, lower case, IDNA domain).
+
+    Deliberately stricter than RFC 5322: no quoted local parts, no IP-literal domains,
+    ASCII local part, so one mailbox has one spelling and cannot register twice.
+    """
+    if not isinstance(email, str):
+        raise InvalidEmail()
+    text = unicodedata.normalize("NFC", email.strip())
+    if len(text) > MAX_EMAIL_LENGTH * 4 or text.count("@") != 1:
+        raise InvalidEmail()
+    local, domain = text.split("@")
+    local = local.lower()
+    if not 1 <= len(local) <= 64 or not _LOCAL_PART.fullmatch(local):
+        raise InvalidEmail()
+    domain = domain.lower().rstrip(".")
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise InvalidEmail() from exc
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(_DOMAIN_LABEL.fullmatch(label) for label in labels):
+        raise InvalidEmail()
+    if labels[-1].isdigit():
+        raise InvalidEmail()
+    normalised = f"{local}@{domain}"
+    if len(normalised) > MAX_EMAIL_LENGTH:
+        raise InvalidEmail()
+    return normalised
+
+
+def token_hash(token: str) -> str:
+    """Hex SHA-256 of a bearer token: what the session store keys on."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def signature_payload(
+    timestamp_ms: int, method: str, path_with_query: str, body: bytes | str
+) -> bytes:
+    """The bytes a client signs: ``timestamp + METHOD + path_with_query + body`` (DESIGN §6)."""
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    return f"{timestamp_ms}{method.upper()}{path_with_query}".encode() + raw
+
+
+def sign_request(
+    secret: str, timestamp_ms: int, method: str, path_with_query: str, body: bytes | str
+) -> str:
+    """Client side of §6 (for tests, bots and SDKs): hex HMAC-SHA256 keyed by the secret."""
+    payload = signature_payload(timestamp_ms, method, path_with_query, body)
+    return hmac.new(secret.encode("ascii"), payload, hashlib.sha256).hexdigest()
+
+
+def _api_key_context(key_id: str) -> bytes:
+    # Binds a sealed secret to its key id: a ciphertext copied to another row won't open.
+    return b"tradewind/api-key-secret/v1:" + key_id.encode("ascii")
+
+
+class AccountsService:
+    """Identity and credentials; depends only on the ports it is given."""
+
+    def __init__(
+        self,
+        *,
+        users: UserRepository,
+        sessions: SessionRepository,
+        api_keys: ApiKeyRepository,
+        replay_cache: ReplayCache,
+        secret_box: SecretBox,
+        clock: Clock,
+        hasher: PasswordHasher | None = None,
+        config: AccountsConfig | None = None,
+    ) -> None:
+        self._users = users
+        self._sessions = sessions
+        self._api_keys = api_keys
+        self._replay = replay_cache
+        self._box = secret_box
+        self._clock = clock
+        # argon2-cffi's default is argon2id with RFC 9106's low-memory profile.
+        self._hasher = hasher or PasswordHasher()
+        self._config = config or AccountsConfig()
+        self._dummy_hash = self._hasher.hash(_DUMMY_PASSWORD)
+
+    # -- passwords and sessions -------------------------------------------------------
+
+    def _check_password(self, password: object) -> str:
+        if not isinstance(password, str) or len(password) > self._config.max_password_length * 4:
+            raise InvalidPassword()
+        normalised = unicodedata.normalize("NFKC", password)
+        lo, hi = self._config.min_password_length, self._config.max_password_length
+        if not lo <= len(normalised) <= hi:
+            raise InvalidPassword(f"password must be {lo} to {hi} characters long")
+        return normalised
+
+    async def register(self, email: str, password: str) -> int:
+        """Create an active user and return its id (also its core account number)."""
+        address = normalise_email(email)
+        secret = self._check_password(password)
+        if await self._users.get_by_email(address) is not None:
+            raise EmailTaken()
+        hashed = await asyncio.to_thread(self._hasher.hash, secret)
+        user = await self._users.add(
+            email=address, password_hash=hashed, created_at_ms=self._clock.now_ms()
+        )
+        if user is None:  # lost a race with a concurrent registration
+            raise EmailTaken()
+        return user.id
+
+    async def login(
+        self,
+        email: str,
+        password: str,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> str:
+        """Check the password and open a session; returns the bearer token (shown once)."""
+        try:
+            address = normalise_email(email)
+        except InvalidEmail:
+            address = None
+        # Only the upper bound: a shorter password set under an older policy still logs in.
+        if (
+            not isinstance(password, str)
+            or len(password) > self._config.max_password_length * 4
+            or address is None
+        ):
+            raise InvalidCredentials()
+        secret = unicodedata.normalize("NFKC", password)
+        user = await self._users.get_by_email(address)
+        if user is None or user.status != "active":
+            await asyncio.to_thread(self._verify, self._dummy_hash, secret)
+            raise InvalidCredentials()
+        if not await asyncio.to_thread(self._verify, user.password_hash, secret):
+            raise InvalidCredentials()
+        if self._hasher.check_needs_rehash(user.password_hash):
+            rehashed = await asyncio.to_thread(self._hasher.hash, secret)
+            await self._users.set_password_hash(user.id, rehashed)
+
+        token = secrets.token_urlsafe(32)
+        now = self._clock.now_ms()
+        await self._sessions.add(
+            user_id=user.id,
+            token_hash=token_hash(token),
+            created_at_ms=now,
+            expires_at_ms=now + self._config.session_ttl_ms,
+            ip=ip[:45] if ip else None,
+            user_agent=user_agent[:512] if user_agent else None,
+        )
+        return token
+
+    def _verify(self, hashed: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(hashed, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    async def authenticate(self, token: str) -> SessionPrincipal:
+        """Resolve a bearer token to its live session, or raise ``invalid_session``."""
+        if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_LENGTH:
+            raise InvalidSession()
+        record = await self._sessions.get_by_token_hash(token_hash(token))
+        if record is None or record.revoked_at_ms is not None:
+            raise InvalidSession()
+        if self._clock.now_ms() >= record.expires_at_ms:
+            raise InvalidSession()
+        return SessionPrincipal(record.user_id, record.id, record.expires_at_ms)
+
+    async def logout(self, token: str) -> None:
+        """Revoke the session of ``token``; idempotent, silent for unknown tokens."""
+        if isinstance(token, str) and 0 < len(token) <= MAX_TOKEN_LENGTH:
+            await self._sessions.revoke(token_hash(token), self._clock.now_ms())
+
+    async def logout_everywhere(self, user_id: int) -> int:
+        """Revoke every session of a user (password change, account compromise)."""
+        return await self._sessions.revoke_all(user_id, self._clock.now_ms())
+
+    async def list_sessions(self, user_id: int) -> Sequence[SessionRecord]:
+        return await self._sessions.list_active(user_id, self._clock.now_ms())
+
+    # -- API keys -------------------------------------------------------------------
+
+    def _check_label(self, label: object) -> str:
+        if not isinstance(label, str):
+            raise InvalidLabel()
+        text = label.strip()
+        if not 1 <= len(text) <= 64 or not text.isprintable():
+            raise InvalidLabel()
+        return text
+
+    def _check_permissions(self, permissions: object) -> frozenset[str]:
+        if isinstance(permissions, str | bytes) or not isinstance(permissions, Iterable):
+            raise InvalidPermissions()
+        items = list(permissions)
+        if not all(isinstance(item, str) for item in items):
+            raise InvalidPermissions()
+        chosen = frozenset(items)
+        if not chosen or not chosen <= PERMISSIONS:
+            raise InvalidPermissions()
+        return chosen
+
+    def _check_allowlist(self, allowlist: object) -> tuple[str, ...] | None:
+        if allowlist is None:
+            return None
+        if isinstance(allowlist, str | bytes) or not isinstance(allowlist, Iterable):
+            raise InvalidIpAllowlist()
+        networks: list[str] = []
+        for entry in allowlist:
+            if not isinstance(entry, str):
+                raise InvalidIpAllowlist()
+            try:
+                network = str(ipaddress.ip_network(entry.strip(), strict=False))
+            except ValueError as exc:
+                raise InvalidIpAllowlist(f"not an IP address or network: {entry!r}") from exc
+            if network not in networks:
+                networks.append(network)
+        if len(networks) > self._config.max_ip_allowlist:
+            raise InvalidIpAllowlist(
+                f"at most {self._config.max_ip_allowlist} entries in ip_allowlist"
+            )
+        return tuple(networks) or None
+
+    async def create_api_key(
+        self,
+        user_id: int,
+        label: str,
+        permissions: Iterable[str],
+        ip_allowlist: Iterable[str] | None = None,
+    ) -> NewApiKey:
+        """Create a key; the returned secret is never retrievable again.
+
+        An empty ``ip_allowlist`` means the same as none: any address.
+        """
+        clean_label = self._check_label(label)
+        chosen = self._check_permissions(permissions)
+        networks = self._check_allowlist(ip_allowlist)
+        if await self._api_keys.count_active(user_id) >= self._config.max_api_keys_per_user:
+            raise TooManyApiKeys()
+        key_id = secrets.token_hex(16)
+        secret = secrets.token_hex(32)
+        record = await self._api_keys.add(
+            key_id=key_id,
+            user_id=user_id,
+            label=clean_label,
+            permissions=chosen,
+            ip_allowlist=networks,
+            secret_sealed=self._box.seal(secret.encode("ascii"), _api_key_context(key_id)),
+            created_at_ms=self._clock.now_ms(),
+        )
+        return NewApiKey(_info(record), secret)
+
+    async def list_api_keys(self, user_id: int) -> list[ApiKeyInfo]:
+        return [_info(record) for record in await self._api_keys.list_active(user_id)]
+
+    async def revoke_api_key(self, user_id: int, key_id: str) -> None:
+        if not await self._api_keys.revoke(user_id, key_id, self._clock.now_ms()):
+            raise ApiKeyNotFound()
+
+    async def verify_signature(
+        self,
+        key_id: str,
+        timestamp_ms: int,
+        method: str,
+        path_with_query: str,
+        body: bytes | str,
+        signature_hex: str,
+        now_ms: int,
+        recv_window_ms: int = 5000,
+        *,
+        client_ip: str | None = None,
+    ) -> ApiKeyPrincipal:
+        """Check a request signed per DESIGN §6 and return who it speaks for.
+
+        ``path_with_query`` and ``body`` must be exactly what came over the wire. The
+        window is ``now - recv_window <= timestamp <= now + max_future_skew``. A key
+        with an allowlist needs ``client_ip``. The signature is remembered for the
+        longest window any request may ask for, so a replay cannot escape by asking for a
+        wider one.
+        """
+        config = self._config
+        if not 0 < recv_window_ms <= config.max_recv_window_ms:
+            raise InvalidRecvWindow()
+        if not isinstance(key_id, str) or not 0 < len(key_id) <= 64:
+            raise InvalidApiKey()
+        if isinstance(timestamp_ms, bool) or not isinstance(timestamp_ms, int):
+            raise InvalidTimestamp()
+        key = await self._api_keys.get(key_id)
+        if key is None or key.revoked_at_ms is not None:
+            raise InvalidApiKey()
+        if (
+            now_ms - timestamp_ms > recv_window_ms
+            or timestamp_ms - now_ms > config.max_future_skew_ms
+        ):
+            raise TimestampOutOfWindow()
+        if not isinstance(signature_hex, str) or not _HEX_SIGNATURE.fullmatch(signature_hex):
+            raise InvalidSignature()
+        secret = self._box.open(key.secret_sealed, _api_key_context(key.key_id))
+        payload = signature_payload(timestamp_ms, method, path_with_query, body)
+        expected = hmac.new(secret, payload, hashlib.sha256).digest()
+        if not hmac.compare_digest(expected, bytes.fromhex(signature_hex)):
+            raise InvalidSignature()
+        if key.ip_allowlist is not None and not _ip_allowed(client_ip, key.ip_allowlist):
+            raise IpNotAllowed()
+        ttl_ms = max(1, timestamp_ms + config.max_recv_window_ms - now_ms + 1)
+        if not await self._replay.remember(
+            f"sig:{key.key_id}:{signature_hex.lower()}", now_ms, ttl_ms
+        ):
+            raise ReplayedSignature()
+        return ApiKeyPrincipal(key.user_id, key.key_id, key.permissions)
+
+
+def _info(record: ApiKeyRecord) -> ApiKeyInfo:
+    return ApiKeyInfo(
+        key_id=record.key_id,
+        label=record.label,
+        permissions=record.permissions,
+        ip_allowlist=record.ip_allowlist,
+        created_at_ms=record.created_at_ms,
+    )
+
+
+def _ip_allowed(client_ip: str | None, allowlist: Sequence[str]) -> bool:
+    if client_ip is None:
+        return False
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in ipaddress.ip_network(network) for network in allowlist)

@@ -1,0 +1,187 @@
+"""In-memory fakes of the service ports, for unit tests of the services.
+
+They keep the same contract as the SQL repositories (the contract tests in
+tests/integration/test_sql_repositories.py run against them too), so a service test
+that passes here means the same against SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, now_ms: int = 1_700_000_000_000) -> None:
+        self.now = now_ms
+
+    def now_ms(self) -> int:
+        return self.now
+
+    def advance(self, ms: int) -> None:
+        self.now += ms
+
+
+@dataclass(frozen=True, slots=True)
+class FakeUser:
+    id: int
+    email: str
+    password_hash: str
+    status: str
+    created_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class FakeSession:
+    id: int
+    user_id: int
+    token_hash: str
+    created_at_ms: int
+    expires_at_ms: int
+    revoked_at_ms: int | None
+    ip: str | None
+    user_agent: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FakeApiKey:
+    key_id: str
+    user_id: int
+    label: str
+    permissions: frozenset[str]
+    ip_allowlist: tuple[str, ...] | None
+    secret_sealed: bytes
+    created_at_ms: int
+    revoked_at_ms: int | None
+
+
+class MemoryUserRepository:
+    def __init__(self) -> None:
+        self.rows: dict[int, FakeUser] = {}
+        self._ids = itertools.count(1)
+
+    async def add(self, *, email: str, password_hash: str, created_at_ms: int) -> FakeUser | None:
+        if any(user.email == email for user in self.rows.values()):
+            return None
+        user = FakeUser(next(self._ids), email, password_hash, "active", created_at_ms)
+        self.rows[user.id] = user
+        return user
+
+    async def get(self, user_id: int) -> FakeUser | None:
+        return self.rows.get(user_id)
+
+    async def get_by_email(self, email: str) -> FakeUser | None:
+        return next((user for user in self.rows.values() if user.email == email), None)
+
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        if user_id in self.rows:
+            self.rows[user_id] = replace(self.rows[user_id], password_hash=password_hash)
+
+    def set_status(self, user_id: int, status: str) -> None:
+        self.rows[user_id] = replace(self.rows[user_id], status=status)
+
+
+class MemorySessionRepository:
+    def __init__(self) -> None:
+        self.rows: dict[int, FakeSession] = {}
+        self._ids = itertools.count(1)
+
+    async def add(
+        self,
+        *,
+        user_id: int,
+        token_hash: str,
+        created_at_ms: int,
+        expires_at_ms: int,
+        ip: str | None,
+        user_agent: str | None,
+    ) -> FakeSession:
+        session = FakeSession(
+            next(self._ids), user_id, token_hash, created_at_ms, expires_at_ms, None, ip, user_agent
+        )
+        self.rows[session.id] = session
+        return session
+
+    async def get_by_token_hash(self, token_hash: str) -> FakeSession | None:
+        return next((s for s in self.rows.values() if s.token_hash == token_hash), None)
+
+    async def revoke(self, token_hash: str, revoked_at_ms: int) -> bool:
+        for s in self.rows.values():
+            if s.token_hash == token_hash and s.revoked_at_ms is None:
+                self.rows[s.id] = replace(s, revoked_at_ms=revoked_at_ms)
+                return True
+        return False
+
+    async def revoke_all(self, user_id: int, revoked_at_ms: int) -> int:
+        live = [
+            s
+            for s in self.rows.values()
+            if s.user_id == user_id and s.revoked_at_ms is None and s.expires_at_ms > revoked_at_ms
+        ]
+        for s in live:
+            self.rows[s.id] = replace(s, revoked_at_ms=revoked_at_ms)
+        return len(live)
+
+    async def list_active(self, user_id: int, now_ms: int) -> Sequence[FakeSession]:
+        return sorted(
+            (
+                s
+                for s in self.rows.values()
+                if s.user_id == user_id and s.revoked_at_ms is None and s.expires_at_ms > now_ms
+            ),
+            key=lambda s: -s.id,
+        )
+
+    async def delete_expired(self, before_ms: int) -> int:
+        dead = [
+            s.id
+            for s in self.rows.values()
+            if s.expires_at_ms < before_ms
+            or (s.revoked_at_ms is not None and s.revoked_at_ms < before_ms)
+        ]
+        for session_id in dead:
+            del self.rows[session_id]
+        return len(dead)
+
+
+class MemoryApiKeyRepository:
+    def __init__(self) -> None:
+        self.rows: dict[str, FakeApiKey] = {}
+
+    async def add(
+        self,
+        *,
+        key_id: str,
+        user_id: int,
+        label: str,
+        permissions: frozenset[str],
+        ip_allowlist: tuple[str, ...] | None,
+        secret_sealed: bytes,
+        created_at_ms: int,
+    ) -> FakeApiKey:
+        if key_id in self.rows:
+            raise ValueError(f"duplicate key id {key_id}")
+        key = FakeApiKey(
+            key_id, user_id, label, permissions, ip_allowlist, secret_sealed, created_at_ms, None
+        )
+        self.rows[key_id] = key
+        return key
+
+    async def get(self, key_id: str) -> FakeApiKey | None:
+        return self.rows.get(key_id)
+
+    async def list_active(self, user_id: int) -> Sequence[FakeApiKey]:
+        return [k for k in self.rows.values() if k.user_id == user_id and k.revoked_at_ms is None]
+
+    async def count_active(self, user_id: int) -> int:
+        return len(await self.list_active(user_id))
+
+    async def revoke(self, user_id: int, key_id: str, revoked_at_ms: int) -> bool:
+        key = self.rows.get(key_id)
+        if key is None or key.user_id != user_id or key.revoked_at_ms is not None:
+            return False
+        self.rows[key_id] = replace(key, revoked_at_ms=revoked_at_ms)
+        return True
