@@ -1,0 +1,250 @@
+"""Recovery (newest valid snapshot + journal replay) and the journaled core.
+
+Invariant kept: the state recovered from a data directory is exactly the state of a fresh
+core that applied, in seq order, every command in the journal's valid prefix; that prefix
+holds every command whose ``flush()`` returned. :class:`JournaledCore` keeps it by
+buffering each command in the journal before applying it, and by making the journal
+durable up to a seq before writing a snapshot of that seq. Any hole between snapshot and
+journal, or damage inside the journal, stops recovery with a :class:`JournalCorruptError`
+rather than producing a state that silently misses commands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import msgspec
+
+from tradewind.core.codec import decode_command, encode_command
+from tradewind.core.commands import AnyCommand
+from tradewind.core.engine import Core
+from tradewind.core.events import Event
+from tradewind.journal.journal import (
+    JOURNAL_FILE,
+    JournalCorruptError,
+    JournalReader,
+    JournalScan,
+    JournalSeqError,
+    JournalWriter,
+    truncate_tail,
+)
+from tradewind.journal.snapshot import (
+    DEFAULT_KEEP,
+    SnapshotError,
+    latest_valid_snapshot,
+    write_snapshot,
+)
+
+DEFAULT_SNAPSHOT_EVERY = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryResult:
+    """What :func:`recover` rebuilt.
+
+    ``last_seq`` is the seq of the last command in the recovered state (0 if none),
+    ``replayed`` how many journal records were applied on top of the snapshot,
+    ``truncated_bytes`` the size of the torn tail (cut off when ``repair`` was set,
+    otherwise only found), ``snapshot_seq`` the seq of the snapshot used, None if none.
+    """
+
+    core: Core
+    last_seq: int
+    replayed: int
+    truncated_bytes: int
+    snapshot_seq: int | None
+    journal: JournalScan
+
+
+def recover(data_dir: Path, *, repair: bool = True) -> RecoveryResult:
+    """Rebuilds the core from ``data_dir``: newest valid snapshot, then the journal after it.
+
+    With ``repair`` a torn journal tail is truncated (and logged); without it the data
+    directory is left untouched (for ``verify`` on a directory a live writer may hold).
+    Raises :class:`JournalCorruptError` for damage in the middle of the journal, a seq
+    gap, a record that does not decode, or a hole between snapshot and journal, and
+    :class:`SnapshotError` for a snapshot that verifies but the core cannot restore.
+    """
+    snap = latest_valid_snapshot(data_dir)
+    if snap is not None:
+        try:
+            core = Core.restore(snap.state)
+        except (ValueError, TypeError, KeyError, msgspec.DecodeError) as e:
+            raise SnapshotError(f"{snap.path}: the core cannot restore it: {e!r}") from e
+        base = snap.seq
+        if core.seq != base:
+            raise SnapshotError(f"{snap.path}: state is at seq {core.seq}, file says {base}")
+    else:
+        core = Core()
+        base = 0
+
+    path = data_dir / JOURNAL_FILE
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        data = b""
+    reader = JournalReader(data, path)
+    apply = core.apply
+    expected = base + 1
+    for offset, seq, payload in reader:
+        if seq < expected:
+            continue  # already in the snapshot
+        if seq != expected:
+            raise JournalSeqError(
+                path,
+                offset,
+                f"journal resumes at seq {seq} but the state is at seq {expected - 1} "
+                f"(snapshot seq {snap.seq if snap else None}): commands are missing",
+            )
+        try:
+            cmd = decode_command(payload)
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            raise JournalCorruptError(path, offset, f"record seq {seq} does not decode: {e}") from e
+        if cmd.seq != seq:
+            raise JournalSeqError(
+                path, offset, f"record seq {seq} holds a command stamped seq {cmd.seq}"
+            )
+        apply(cmd)
+        expected += 1
+    if reader.last_seq is not None and reader.last_seq < base:
+        raise JournalSeqError(
+            path,
+            reader.valid_end,
+            f"journal ends at seq {reader.last_seq}, before snapshot seq {base}: "
+            "the journal lost commands the snapshot holds",
+        )
+    scan = JournalScan(
+        str(path),
+        reader.size,
+        reader.valid_end,
+        reader.first_seq,
+        reader.last_seq,
+        reader.records,
+        reader.tail_reason,
+    )
+    if repair and scan.tail_bytes:
+        truncate_tail(path, scan.valid_end, scan.file_size, scan.tail_reason)
+        scan = JournalScan(
+            scan.path, scan.valid_end, scan.valid_end, scan.first_seq, scan.last_seq, scan.records
+        )
+    return RecoveryResult(
+        core=core,
+        last_seq=expected - 1,
+        replayed=expected - 1 - base,
+        truncated_bytes=reader.tail_bytes,
+        snapshot_seq=snap.seq if snap is not None else None,
+        journal=scan,
+    )
+
+
+class JournaledCore:
+    """A :class:`Core` whose commands are journaled, with periodic snapshots.
+
+    ``submit`` stamps the next seq (unless the command carries it already), buffers the
+    command in the journal, applies it and returns its events. Those events must not
+    leave the process, and the client must not hear "accepted", before a ``flush()``
+    covering the command returned: ``flush`` is the group commit (one write + fsync).
+    The caller stamps ``ts``: this layer reads no clock. If a journal write fails, the
+    in-memory core is ahead of the disk, so every later call raises
+    :class:`~tradewind.journal.journal.JournalWriteError` and the process must restart.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
+        keep_snapshots: int = DEFAULT_KEEP,
+    ) -> None:
+        if snapshot_every < 1:
+            raise ValueError("snapshot_every must be at least 1")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = data_dir
+        self.snapshot_every = snapshot_every
+        self.keep_snapshots = keep_snapshots
+        self.recovery = recover(data_dir, repair=True)
+        self._core = self.recovery.core
+        self._writer = JournalWriter(data_dir / JOURNAL_FILE, expect=self.recovery.journal)
+        self._snapshot_seq = self.recovery.snapshot_seq or 0
+
+    @property
+    def core(self) -> Core:
+        """The live core (read it, never ``apply`` to it directly)."""
+        return self._core
+
+    @property
+    def last_seq(self) -> int:
+        """Seq of the last submitted command (durable or not)."""
+        return self._core.seq
+
+    @property
+    def durable_seq(self) -> int:
+        """Seq of the last command that is on disk; only those may be acknowledged."""
+        committed = self._writer.committed_seq
+        return self._snapshot_seq if committed is None else max(committed, self._snapshot_seq)
+
+    def submit(self, cmd: AnyCommand) -> list[Event]:
+        """Journals (buffered) and applies one command; returns its events.
+
+        Raises ValueError, changing nothing, for a command that is out of seq or fails
+        the command schema (which the journal could not replay).
+        """
+        seq = self._core.seq + 1
+        if cmd.seq == 0:
+            cmd = msgspec.structs.replace(cmd, seq=seq)
+        elif cmd.seq != seq:
+            raise ValueError(f"command seq {cmd.seq} is not the next seq {seq}")
+        payload = encode_command(cmd)
+        try:
+            # Apply exactly what replay will decode; a struct built in Python skips
+            # msgspec's checks, and a record that cannot decode would stop every restart.
+            cmd = decode_command(payload)
+        except msgspec.ValidationError as e:
+            raise ValueError(f"invalid command: {e}") from e
+        self._writer.append(seq, payload)
+        return self._core.apply(cmd)
+
+    def flush(self) -> int:
+        """Makes every submitted command durable (group commit); returns the durable seq.
+
+        Takes a snapshot afterwards when ``snapshot_every`` commands passed since the last.
+        """
+        self._writer.commit()
+        if self._core.seq - self._snapshot_seq >= self.snapshot_every:
+            self.snapshot_now()
+        return self.durable_seq
+
+    def snapshot_now(self) -> Path:
+        """Commits the journal, then writes a snapshot of the current state."""
+        self._writer.commit()
+        seq = self._core.seq
+        path = write_snapshot(self.data_dir, seq, self._core.snapshot(), keep=self.keep_snapshots)
+        self._snapshot_seq = seq
+        return path
+
+    def close(self) -> None:
+        """Commits what is pending and releases the journal."""
+        self._writer.close(commit=True)
+
+    def abandon(self) -> int:
+        """Releases the journal without committing (as a crash would); returns dropped count."""
+        dropped = self._writer.discard()
+        self._writer.close(commit=False)
+        return dropped
+
+    def __enter__(self) -> JournaledCore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abandon()

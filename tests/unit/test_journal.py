@@ -1,0 +1,247 @@
+"""The journal file: framing, group commit, torn tails cut, damage in the middle refused."""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from tradewind.journal.journal import (
+    HEADER_SIZE,
+    JOURNAL_FILE,
+    JournalCorruptError,
+    JournalLockedError,
+    JournalSeqError,
+    JournalWriteError,
+    JournalWriter,
+    encode_record,
+    read_journal,
+    scan_journal,
+)
+
+PAYLOADS = [f"command number {i}".encode() * (1 + i % 3) for i in range(1, 11)]
+
+
+def write(path: Path, payloads: list[bytes] = PAYLOADS) -> list[int]:
+    """Writes the payloads as seq 1.. in two commit groups; returns the record offsets."""
+    with JournalWriter(path) as w:
+        for i, p in enumerate(payloads, 1):
+            w.append(i, p)
+            if i == len(payloads) // 2:
+                w.commit()
+    offsets, pos = [], 0
+    for p in payloads:
+        offsets.append(pos)
+        pos += HEADER_SIZE + len(p)
+    return offsets
+
+
+def records(path: Path) -> list[tuple[int, int, bytes]]:
+    return list(read_journal(path))
+
+
+def test_round_trip_gives_offsets_seqs_and_payloads(tmp_path: Path) -> None:
+    path = tmp_path / JOURNAL_FILE
+    offsets = write(path)
+    assert records(path) == [
+        (o, i + 1, p) for i, (o, p) in enumerate(zip(offsets, PAYLOADS, strict=True))
+    ]
+    assert path.stat().st_size == offsets[-1] + HEADER_SIZE + len(PAYLOADS[-1])
+
+
+def test_record_layout_is_length_seq_crc_payload() -> None:
+    rec = encode_record(7, b"abc")
+    length, seq, crc = struct.unpack_from("<IQI", rec)
+    assert (length, seq, rec[HEADER_SIZE:]) == (3, 7, b"abc")
+    assert crc == zlib.crc32(struct.pack("<Q", 7) + b"abc")
+
+
+def test_nothing_reaches_the_file_before_commit(tmp_path: Path) -> None:
+    path = tmp_path / JOURNAL_FILE
+    w = JournalWriter(path)
+    w.append_many([(1, b"a"), (2, b"b")])
+    assert w.pending == 2 and w.committed_seq is None and w.last_seq == 2
+    assert records(path) == []
+    assert w.commit() == 2
+    assert [s for _, s, _ in records(path)] == [1, 2]
+    assert w.pending == 0 and w.commit() == 2  # an empty commit is a no-op
+    w.close()
+
+
+def test_discard_drops_the_uncommitted_group(tmp_path: Path) -> None:
+    path = tmp_path / JOURNAL_FILE
+    with JournalWriter(path) as w:
+        w.append(1, b"kept")
+        w.commit()
+        w.append(2, b"lost")
+        assert w.discard() == 1
+        w.append(2, b"replacement")  # seq 2 is free again
+    assert [p for _, _, p in records(path)] == [b"kept", b"replacement"]
+
+
+def test_reopen_continues_after_the_last_seq(tmp_path: Path) -> None:
+    path = tmp_path / JOURNAL_FILE
+    write(path)
+    with JournalWriter(path) as w:
+        assert w.committed_seq == len(PAYLOADS)
+        with pytest.raises(ValueError, match="does not follow"):
+            w.append(len(PAYLOADS) + 2, b"gap")
+        with pytest.raises(ValueError, match="does not follow"):
+            w.append(len(PAYLOADS), b"again")
+        w.append(len(PAYLOADS) + 1, b"next")
+    assert records(path)[-1][1:] == (len(PAYLOADS) + 1, b"next")
+
+
+def test_first_record_may_start_after_a_snapshot_but_not_at_zero(tmp_path: Path) -> None:
+    path = tmp_path / JOURNAL_FILE
+    with JournalWriter(path) as w:
+        with pytest.raises(ValueError):
+            w.append(0, b"x")
+        w.append(1001, b"x")
+    assert [s for _, s, _ in records(path)] == [1001]
+
+
+def test_a_second_writer_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / JOURNAL_FILE
+    with JournalWriter(path), pytest.raises(JournalLockedError):
+        JournalWriter(path)
+    JournalWriter(path).close()  # released on close
+
+
+def test_missing_file_has_no_records(tmp_path: Path) -> None:
+    assert records(tmp_path / "nope.twj") == []
+
+
+@pytest.mark.parametrize("extra", [0, 1, 7])
+def test_torn_tail_at_every_byte_of_the_last_record_is_cut(tmp_path: Path, extra: int) -> None:
+    """A crash mid-write leaves a prefix of the last group: every record before it stays,
+    the torn bytes are dropped with a warning naming offset and size, and appending
+    continues with the torn record's seq."""
+    path = tmp_path / JOURNAL_FILE
+    offsets = write(path)
+    full = path.read_bytes()
+    last = offsets[-1]
+    n = len(PAYLOADS)
+    for cut in range(last + 1, len(full)):
+        torn = full[:cut] + b"\x00" * extra  # some file systems leave zeros past the data
+        path.write_bytes(torn)
+        assert [s for _, s, _ in records(path)] == list(range(1, n))  # read-only reader
+        assert path.read_bytes() == torn
+        with capture_logs() as logs, JournalWriter(path) as w:
+            assert w.committed_seq == n - 1
+            w.append(n, b"rewritten")
+        assert logs == [
+            {
+                "event": "journal torn tail truncated",
+                "log_level": "warning",
+                "path": str(path),
+                "offset": last,
+                "dropped_bytes": len(torn) - last,
+                "reason": logs[0]["reason"],
+            }
+        ]
+        assert records(path)[-1] == (last, n, b"rewritten")
+
+
+def test_crc_bad_last_record_is_a_torn_tail(tmp_path: Path) -> None:
+    path = tmp_path / JOURNAL_FILE
+    offsets = write(path)
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    path.write_bytes(data)
+    assert scan_journal(path).tail_bytes == len(data) - offsets[-1]
+    with JournalWriter(path) as w:
+        assert w.committed_seq == len(PAYLOADS) - 1
+    assert path.stat().st_size == offsets[-1]
+
+
+def test_zero_filled_tail_is_cut(tmp_path: Path) -> None:
+    path = tmp_path / JOURNAL_FILE
+    write(path)
+    size = path.stat().st_size
+    with open(path, "ab") as f:
+        f.write(b"\x00" * 100_000)
+    with JournalWriter(path) as w:
+        assert w.committed_seq == len(PAYLOADS)
+    assert path.stat().st_size == size
+
+
+@pytest.mark.parametrize(
+    ("field", "byte"),
+    [("length", 0), ("length", 3), ("seq", 4), ("seq", 11), ("crc", 12), ("payload", 17)],
+)
+def test_flipped_bit_in_a_middle_record_names_its_offset(
+    tmp_path: Path, field: str, byte: int
+) -> None:
+    """Damage followed by a valid record is acknowledged data lost: it is reported, never
+    skipped, and the file is left as it was for an operator to inspect."""
+    path = tmp_path / JOURNAL_FILE
+    offsets = write(path)
+    bad = offsets[4]
+    data = bytearray(path.read_bytes())
+    data[bad + byte] ^= 0x10
+    path.write_bytes(data)
+    for action in (lambda: records(path), lambda: JournalWriter(path), lambda: scan_journal(path)):
+        with pytest.raises(JournalCorruptError, match=f"byte offset {bad}:") as info:
+            action()
+        assert info.value.offset == bad
+    assert path.read_bytes() == data
+
+
+def test_damage_spanning_several_records_with_valid_data_after_is_refused(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / JOURNAL_FILE
+    offsets = write(path)
+    data = bytearray(path.read_bytes())
+    data[offsets[2] : offsets[6]] = b"\x00" * (offsets[6] - offsets[2])
+    path.write_bytes(data)
+    with pytest.raises(JournalCorruptError, match=f"byte offset {offsets[2]}:"):
+        records(path)
+
+
+def _forge(path: Path, seqs: list[int]) -> list[int]:
+    offsets, pos = [], 0
+    with open(path, "wb") as f:
+        for s in seqs:
+            rec = encode_record(s, f"seq {s}".encode())
+            offsets.append(pos)
+            pos += len(rec)
+            f.write(rec)
+    return offsets
+
+
+@pytest.mark.parametrize(("seqs", "kind"), [([1, 2, 4], "gap"), ([1, 2, 2], "regression")])
+def test_seq_gap_or_regression_names_the_offset(tmp_path: Path, seqs: list[int], kind: str) -> None:
+    path = tmp_path / JOURNAL_FILE
+    offsets = _forge(path, seqs)
+    with pytest.raises(JournalSeqError, match=f"byte offset {offsets[2]}: seq {kind}"):
+        records(path)
+    with pytest.raises(JournalSeqError):
+        JournalWriter(path)
+
+
+def test_failed_write_stops_the_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a failed write the disk state is unknown: no later append may succeed, and
+    nothing of the failed group is left in the file."""
+    path = tmp_path / JOURNAL_FILE
+    w = JournalWriter(path)
+    w.append(1, b"durable")
+    w.commit()
+
+    def full_disk(fd: int, data: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full_disk)
+    w.append(2, b"doomed")
+    with pytest.raises(JournalWriteError, match="No space left"):
+        w.commit()
+    monkeypatch.undo()
+    with pytest.raises(JournalWriteError):
+        w.append(3, b"after")
+    w.close()
+    assert [p for _, _, p in records(path)] == [b"durable"]
