@@ -89,8 +89,9 @@ def _stream(n: int, n_symbols: int) -> tuple[list[AnyCommand], dict[str, Any]]:
 
 def journaled_runner(root: Path, fsync_every: int) -> Callable[[], Runner]:
     """Fresh ``JournaledCore`` per pass in a new directory under ``root``: ``apply``
-    submits and group-commits every ``fsync_every`` commands; ``finish`` commits the rest
-    and closes. Snapshots are off so that only the journal is measured."""
+    submits (the parser already validated the commands) and group-commits every
+    ``fsync_every`` commands; ``finish`` commits the rest and closes. Snapshots are off
+    so that only the journal is measured."""
     from tradewind.journal.recovery import JournaledCore
 
     runs = itertools.count()
@@ -102,7 +103,7 @@ def journaled_runner(root: Path, fsync_every: int) -> Callable[[], Runner]:
 
         def apply(cmd: AnyCommand) -> list[Event]:
             nonlocal pending
-            ev = submit(cmd)
+            ev = submit(cmd, validated=True)  # parsed from the command file
             pending += 1
             if pending >= fsync_every:
                 flush()

@@ -186,11 +186,13 @@ class JournaledCore:
         committed = self._writer.committed_seq
         return self._snapshot_seq if committed is None else max(committed, self._snapshot_seq)
 
-    def submit(self, cmd: AnyCommand) -> list[Event]:
+    def submit(self, cmd: AnyCommand, *, validated: bool = False) -> list[Event]:
         """Journals (buffered) and applies one command; returns its events.
 
         Raises ValueError, changing nothing, for a command that is out of seq or fails
-        the command schema (which the journal could not replay).
+        the command schema (which the journal could not replay). ``validated=True`` says
+        the command came out of a msgspec decoder (command file, bus message), which
+        already enforced the schema, and skips the re-decode.
         """
         seq = self._core.seq + 1
         if cmd.seq == 0:
@@ -198,6 +200,9 @@ class JournaledCore:
         elif cmd.seq != seq:
             raise ValueError(f"command seq {cmd.seq} is not the next seq {seq}")
         payload = encode_command(cmd)
+        if validated:
+            self._writer.append(seq, payload)
+            return self._core.apply(cmd)
         try:
             # Apply exactly what replay will decode; a struct built in Python skips
             # msgspec's checks, and a record that cannot decode would stop every restart.

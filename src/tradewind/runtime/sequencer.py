@@ -1,0 +1,114 @@
+"""The core runner: the one task that writes to the core.
+
+Invariant: a submitter hears about its command (and events reach any subscriber) only
+after a group commit covering that command has returned, so everything acknowledged
+survives a kill -9. Commands are stamped here, in arrival order: ``seq`` by the
+journaled core, ``ts`` from the clock, never going backwards; a ``place`` without an
+order id gets its ``seq`` as id, which is unique and survives recovery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import msgspec
+
+from tradewind.core.commands import AnyCommand, Place
+from tradewind.core.events import Event
+from tradewind.journal.recovery import JournaledCore
+
+Publisher = Callable[[int, int, list[Event]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What the core did with one command."""
+
+    seq: int
+    ts: int
+    command: AnyCommand
+    events: list[Event]
+
+
+class CoreUnavailable(RuntimeError):
+    """The runner is stopped or its journal failed: the caller should answer 503."""
+
+
+class CoreRunner:
+    """Drains a queue of commands in batches: stamp, journal, apply, fsync, answer."""
+
+    def __init__(
+        self,
+        jcore: JournaledCore,
+        clock_ms: Callable[[], int],
+        publish: Publisher | None = None,
+        max_batch: int = 1024,
+    ) -> None:
+        self.jcore = jcore
+        self.clock_ms = clock_ms
+        self.publish = publish
+        self.max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[AnyCommand, asyncio.Future[Applied]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._failed: BaseException | None = None
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="core-runner")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await asyncio.to_thread(self.jcore.close)
+
+    async def submit(self, cmd: AnyCommand) -> Applied:
+        """Queue a command and wait until it is durable and applied."""
+        if self._failed is not None or self._task is None:
+            raise CoreUnavailable("the trading core is not running")
+        fut: asyncio.Future[Applied] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((cmd, fut))
+        return await fut
+
+    async def _run(self) -> None:
+        queue = self._queue
+        while True:
+            batch = [await queue.get()]
+            while len(batch) < self.max_batch and not queue.empty():
+                batch.append(queue.get_nowait())
+            done: list[tuple[asyncio.Future[Applied], Applied]] = []
+            try:
+                for cmd, fut in batch:
+                    seq = self.jcore.last_seq + 1
+                    ts = max(self.clock_ms(), self.jcore.core.ts)
+                    if type(cmd) is Place and cmd.id == 0:
+                        cmd = msgspec.structs.replace(cmd, seq=seq, ts=ts, id=seq)
+                    else:
+                        cmd = msgspec.structs.replace(cmd, seq=seq, ts=ts)
+                    try:
+                        events = self.jcore.submit(cmd)
+                    except ValueError as e:  # fails the schema: never journaled
+                        fut.set_exception(e)
+                        continue
+                    done.append((fut, Applied(seq, ts, cmd, events)))
+                await asyncio.to_thread(self.jcore.flush)
+            except BaseException as e:
+                # The core may be ahead of the disk now: nothing more can be acknowledged.
+                self._failed = e
+                for cmd_fut in [f for _, f in batch] + [f for f, _ in done]:
+                    if not cmd_fut.done():
+                        cmd_fut.set_exception(CoreUnavailable(f"journal failed: {e}"))
+                raise
+            for fut, applied in done:
+                if self.publish is not None:
+                    self.publish(applied.seq, applied.ts, applied.events)
+                if not fut.done():
+                    fut.set_result(applied)
