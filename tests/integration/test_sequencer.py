@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tradewind.core.commands import AddAsset, AddSymbol, Deposit, Place, Side
+from tradewind.core.commands import AddAsset, AddSymbol, AnyCommand, Deposit, Place, Side
 from tradewind.core.events import OrderAccepted, Trade
 from tradewind.journal.recovery import JournaledCore, recover
 from tradewind.runtime.sequencer import Applied, CoreRunner, CoreUnavailable
