@@ -5,9 +5,10 @@ market orders (by quantity and by quote amount) at prices in a narrow band so th
 cross often, every self-trade prevention mode, fee changes, cancels and amends (of live,
 closed, unknown and other users' orders) go to both the real core and
 :mod:`tests.support.naive_matcher`. After every command the trades (all fields, fees
-included), cancellations (expiries included), amendments and rejections must be
-identical; at the end, so must every balance, the fee account's included, and every
-resting order, in queue order, with its shown quantity.
+included), cancellations (expiries included), releases of funds a taker no longer needs,
+amendments and rejections must be identical, and trades, releases, amendments and
+rejections must come in the same order; at the end, so must every balance, the fee
+account's included, and every resting order, in queue order, with its shown quantity.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from tests.support.engine_view import (
     balance_view,
     book_view,
     cancels_of,
+    outcomes_of,
     rejects_of,
+    releases_of,
     trades_of,
 )
 from tests.support.naive_matcher import (
@@ -36,6 +39,7 @@ from tests.support.naive_matcher import (
     NaiveCancel,
     NaiveExchange,
     NaiveReject,
+    NaiveReleased,
     NaiveTrade,
     Outcome,
 )
@@ -270,6 +274,17 @@ def run_differential(commands: list[Command]) -> DiffRun:
             o for o in expected if isinstance(o, NaiveCancel)
         ), where
         assert amends_of(events) == [o for o in expected if isinstance(o, NaiveAmended)], where
+        assert releases_of(events) == [o for o in expected if isinstance(o, NaiveReleased)], where
+        # Where a release stands matters to a consumer (it follows its taker's trades):
+        # trades, releases, amendments and rejections must also agree in order.
+        ordered = [
+            dataclasses.replace(o, taker_left=QUOTE_TAKER_LEFT)
+            if isinstance(o, NaiveTrade) and o.taker_id in by_quote
+            else o
+            for o in outcomes_of(events)
+            if not isinstance(o, NaiveCancel)
+        ]
+        assert ordered == [o for o in expected if not isinstance(o, NaiveCancel)], where
     assert balance_view(run.core) == run.naive.balance_view()
     assert book_view(run.core) == run.naive.book_view()
     return run
@@ -460,6 +475,8 @@ def test_hand_computed_fills_fees_and_price_improvement() -> None:
     # Taker buyer pays 20 bps of 20_000 base = 40 per fill; maker seller 10 bps of
     # 200 quote = 0.2 → rounded up to 1; of 202 → 1.
     assert (t1.taker_fee, t1.maker_fee, t2.taker_fee, t2.maker_fee) == (40, 1, 40, 1)
+    # Filled in full: the 408 - 402 = 6 of price improvement is released, after the trades.
+    assert run.outcomes[-1] == [t1, t2, NaiveReleased(3, 2, "BTC-USDT", 6)]
     assert naive.balance_view() == {
         # Locked 408 at 102, paid 402; the 6 of price improvement came back.
         (2, "USDT"): (10_000 - 402, 0),
@@ -639,3 +656,59 @@ def test_hand_computed_gtd_expires_at_the_first_command_reaching_its_time() -> N
     assert run.outcomes[-3] == [NaiveReject("place", 2, 1, "already_expired")]
     assert run.outcomes[-2] == []
     assert run.outcomes[-1] == [NaiveCancel(1, 1, "BTC-USDT", 1, 100, "expired")]
+
+
+def test_hand_computed_releases_of_a_resting_taker_and_a_market_buy() -> None:
+    cmds = _stamped(
+        [
+            *SETUP,
+            Deposit(user=1, asset="BTC", amount=100_000),
+            Deposit(user=2, asset="USDT", amount=10_000),
+            _place(1, 1, "sell", 100, 2),
+            _place(2, 1, "sell", 101, 1),
+            # Locks 103 * 5 = 515; takes 2 @ 100 and 1 @ 101 (301); rests 2 @ 103 holding
+            # 206, so 515 - 301 - 206 = 8 is released.
+            _place(3, 2, "buy", 103, 5),
+            _place(4, 1, "sell", 104, 1),
+            # Cap floor(104 * 1.05) = 109: locks 109, pays 104, the unused band of 5 goes.
+            Place(id=5, user=2, symbol="BTC-USDT", side="buy", type="market", qty=1),
+            # Nothing to release: bought at its limit; the IOC remainder's cancel unlocks.
+            _place(6, 1, "sell", 105, 1),
+            _place(7, 2, "buy", 105, 2, tif="IOC"),
+        ]
+    )
+    run = run_differential(cmds)
+    rest, _, market_buy, _, ioc = run.outcomes[-5:]
+    assert [(type(o), getattr(o, "quote", None)) for o in rest] == [
+        (NaiveTrade, 200),
+        (NaiveTrade, 101),
+        (NaiveReleased, None),
+    ]
+    assert rest[-1] == NaiveReleased(3, 2, "BTC-USDT", 8)
+    assert [type(o) for o in market_buy] == [NaiveTrade, NaiveReleased]
+    assert market_buy[-1] == NaiveReleased(5, 2, "BTC-USDT", 5)
+    assert [type(o) for o in ioc] == [NaiveTrade, NaiveCancel]
+    assert ioc[-1] == NaiveCancel(7, 2, "BTC-USDT", 1, 105, "ioc")
+    # 10_000 - 301 - 206 (resting) - 104 - 105 = 9_284 available.
+    assert run.naive.balance_view()[2, "USDT"] == (9_284, 206)
+
+
+def test_hand_computed_post_only_amend_that_would_cross_is_rejected() -> None:
+    cmds = _stamped(
+        [
+            *SETUP,
+            Deposit(user=1, asset="USDT", amount=10_000),
+            Deposit(user=2, asset="BTC", amount=10_000),
+            _place(1, 1, "buy", 99, 1, post_only=True),
+            _place(2, 2, "sell", 101, 1),
+            Amend(id=1, user=1, symbol="BTC-USDT", qty=1, price=101),  # would take
+            Amend(id=1, user=1, symbol="BTC-USDT", qty=1, price=100),  # still makes
+            Amend(id=1, user=1, symbol="BTC-USDT", qty=1, price=102),  # still post-only
+        ]
+    )
+    run = run_differential(cmds)
+    assert run.outcomes[-3] == [NaiveReject("amend", 1, 1, "post_only_would_take")]
+    assert run.outcomes[-2] == [NaiveAmended(1, 1, "BTC-USDT", 100, 1, 100, False)]
+    assert run.outcomes[-1] == [NaiveReject("amend", 1, 1, "post_only_would_take")]
+    assert run.naive.trades == []
+    assert [(e.id, e.price) for e in run.naive.book_view()] == [(1, 100), (2, 101)]

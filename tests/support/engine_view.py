@@ -11,10 +11,19 @@ from tests.support.naive_matcher import (
     NaiveAmended,
     NaiveCancel,
     NaiveReject,
+    NaiveReleased,
     NaiveTrade,
+    Outcome,
 )
 from tradewind.core.engine import Core
-from tradewind.core.events import Event, OrderAmended, OrderCancelled, Rejected, Trade
+from tradewind.core.events import (
+    Event,
+    OrderAmended,
+    OrderCancelled,
+    OrderReleased,
+    Rejected,
+    Trade,
+)
 
 
 def balance_view(core: Core) -> dict[tuple[int, str], tuple[int, int]]:
@@ -52,6 +61,14 @@ def cancels_of(events: list[Event]) -> list[NaiveCancel]:
     ]
 
 
+def releases_of(events: list[Event]) -> list[NaiveReleased]:
+    return [
+        NaiveReleased(e.id, e.user, e.symbol, e.amount)
+        for e in events
+        if isinstance(e, OrderReleased)
+    ]
+
+
 def rejects_of(events: list[Event]) -> list[NaiveReject]:
     return [NaiveReject(e.op, e.id, e.user, e.reason) for e in events if isinstance(e, Rejected)]
 
@@ -62,3 +79,20 @@ def amends_of(events: list[Event]) -> list[NaiveAmended]:
         for e in events
         if isinstance(e, OrderAmended)
     ]
+
+
+def outcomes_of(events: list[Event]) -> list[Outcome]:
+    """The events the reference model knows, as its outcomes, in the engine's order."""
+    out: list[Outcome] = []
+    for e in events:
+        if isinstance(e, Trade):
+            out.extend(trades_of([e]))
+        elif isinstance(e, OrderCancelled):
+            out.extend(cancels_of([e]))
+        elif isinstance(e, OrderReleased):
+            out.extend(releases_of([e]))
+        elif isinstance(e, OrderAmended):
+            out.extend(amends_of([e]))
+        elif isinstance(e, Rejected):
+            out.extend(rejects_of([e]))
+    return out

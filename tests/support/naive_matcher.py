@@ -26,9 +26,13 @@ Semantics (DESIGN.md §2, docs/core-api.md and the core's documented behaviour):
   ``fok_not_fillable``, ``insufficient_balance`` (the specification leaves the order of
   the checks open; this is the core's);
 * price-time priority, the trade price is the maker's price; a taker buy filled below its
-  limit gets the difference back within the same command, when it stops taking (so a
-  cancelled taker's ``unlocked`` includes it and events add up: ``locked`` at acceptance
-  = quote of its fills + ``unlocked``);
+  limit gets the difference back within the same command, when it stops taking, so that
+  events add up: ``locked`` at acceptance = quote of its fills + what goes back. What goes
+  back is reported after the taker's trades: a cancelled taker's ``unlocked`` includes
+  it; a taker that rests reports the surplus over ``price * open qty * k`` as
+  ``OrderReleased``, and one that filled completely but still holds funds (price
+  improvement, a market order's unused band) reports all of it as ``OrderReleased``;
+  no event when there is nothing to release;
 * GTC and GTD rest the remainder, IOC cancels it (reason ``ioc``), FOK is rejected when
   the whole quantity would not fill right now — whatever stops it: depth, price, or
   self-trade prevention;
@@ -40,7 +44,7 @@ Semantics (DESIGN.md §2, docs/core-api.md and the core's documented behaviour):
   amount (buys) it locks the amount and buys whole lots, best price first, while what is
   left pays for one; what is left at the end is returned (``OrderCancelled`` with
   ``left`` 0, reason ``market_remainder``, or ``stp`` when self-trade prevention stopped
-  it);
+  it; never ``OrderReleased``);
 * a GTD order is cancelled (reason ``expired``) by the first command whose ``ts`` reaches
   its ``expire_ts``, before that command does anything else;
 * an iceberg shows ``display_qty`` lots at a time; a fill takes at most the shown slice;
@@ -56,8 +60,10 @@ Semantics (DESIGN.md §2, docs/core-api.md and the core's documented behaviour):
 * amend: ``qty`` is the new open quantity, ``price`` (when given) the new price; the hold
   follows (an increase needs available funds, else ``insufficient_balance``); a smaller
   or equal quantity at the same price keeps the queue place, anything else re-enters the
-  book as a GTC taker at the back of its level (keeping its ``stp``, ``display_qty`` and
-  ``expire_ts``).
+  book as a GTC taker at the back of its level (keeping its ``stp``, ``display_qty``,
+  ``expire_ts`` and ``post_only``); a post-only order amended to a new price that would
+  cross the book is rejected ``post_only_would_take``, checked after
+  ``insufficient_balance``.
 """
 
 from __future__ import annotations
@@ -124,6 +130,16 @@ class NaiveCancel:
 
 
 @dataclass(frozen=True)
+class NaiveReleased:
+    """Funds a taker held but no longer needs, as ``OrderReleased``."""
+
+    id: int
+    user: int
+    symbol: str
+    amount: int
+
+
+@dataclass(frozen=True)
 class NaiveAmended:
     """An amended order, as ``OrderAmended``."""
 
@@ -146,7 +162,7 @@ class NaiveReject:
     reason: str
 
 
-Outcome = NaiveTrade | NaiveCancel | NaiveAmended | NaiveReject
+Outcome = NaiveTrade | NaiveCancel | NaiveReleased | NaiveAmended | NaiveReject
 
 
 # ---------------------------------------------------------------------- state
@@ -179,6 +195,7 @@ class RestingOrder:
     stp: str
     display: int | None
     expire_ts: int | None
+    post_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -197,6 +214,8 @@ class Taker:
     expire_ts: int | None = None
     remainder_reason: str = "ioc"
     """Why an unfilled remainder that cannot rest is cancelled."""
+    post_only: bool = False
+    """Kept by the resting order, so that an amend to a crossing price is rejected."""
 
 
 @dataclass(frozen=True, order=True)
@@ -218,8 +237,8 @@ def ceil_fee(amount: int, bps: int) -> int:
 
 
 class NaiveExchange:
-    """The reference model. ``apply`` returns the trades, cancels, amendments and
-    rejections of a command in the order they happened."""
+    """The reference model. ``apply`` returns the trades, cancels, releases, amendments
+    and rejections of a command in the order they happened."""
 
     def __init__(self) -> None:
         self.decimals: dict[str, int] = {}
@@ -325,6 +344,7 @@ class NaiveExchange:
             cmd.stp,
             cmd.display_qty,
             cmd.expire_ts,
+            post_only=cmd.post_only,
         )
 
         def reject(reason: str) -> list[Outcome]:
@@ -448,6 +468,12 @@ class NaiveExchange:
         new = self._hold(spec, order.side, price, cmd.qty)[1]
         if new - old > self.balances[order.user, asset][0]:
             return [NaiveReject("amend", cmd.id, cmd.user, "insufficient_balance")]
+        if (
+            order.post_only
+            and price != order.price
+            and self._candidates(order.symbol, order.side, price)
+        ):
+            return [NaiveReject("amend", cmd.id, cmd.user, "post_only_would_take")]
         self._move(order.user, asset, available=old - new, locked=new - old)
         keep = price == order.price and cmd.qty <= order.qty
         amended = NaiveAmended(order.id, order.user, order.symbol, price, cmd.qty, new, keep)
@@ -467,6 +493,7 @@ class NaiveExchange:
             order.stp,
             order.display,
             order.expire_ts,
+            post_only=order.post_only,
         )
         return [amended, *self._match(taker, spec)]
 
@@ -497,7 +524,8 @@ class NaiveExchange:
         left = taker.qty
         # What the taker still holds. A buy pays the (maker's) trade price out of a hold
         # made at its own limit, so the surplus of a better price stays here until the
-        # taker stops taking; then it is released with the rest.
+        # taker stops taking; then it goes back, after the trades: as NaiveReleased when
+        # the taker filled completely or rests, else in the cancel's ``unlocked``.
         held_asset, held = self._hold(spec, taker.side, taker.price, left)
         while left > 0:
             candidates = self._candidates(taker.symbol, taker.side, taker.price)
@@ -519,10 +547,14 @@ class NaiveExchange:
             out.append(trade)
 
         if left == 0:
-            self._move(taker.user, held_asset, available=held, locked=-held)
+            if held:
+                self._move(taker.user, held_asset, available=held, locked=-held)
+                out.append(NaiveReleased(taker.id, taker.user, taker.symbol, held))
         elif taker.tif in ("GTC", "GTD"):
             surplus = held - self._hold(spec, taker.side, taker.price, left)[1]
-            self._move(taker.user, held_asset, available=surplus, locked=-surplus)
+            if surplus:
+                self._move(taker.user, held_asset, available=surplus, locked=-surplus)
+                out.append(NaiveReleased(taker.id, taker.user, taker.symbol, surplus))
             visible = left if taker.display is None else min(taker.display, left)
             self.resting.append(
                 RestingOrder(
@@ -537,6 +569,7 @@ class NaiveExchange:
                     taker.stp,
                     taker.display,
                     taker.expire_ts,
+                    taker.post_only,
                 )
             )
         else:

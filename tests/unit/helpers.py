@@ -31,6 +31,7 @@ from tradewind.core.events import (
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
+    OrderReleased,
     OrderTriggered,
     Rejected,
     Trade,
@@ -52,6 +53,7 @@ def brief(e: Event) -> tuple[Any, ...]:
     - ``("accepted", id, locked, status)``
     - ``("trade", maker_id, taker_id, price, qty)``
     - ``("cancelled", id, left, unlocked, reason)``
+    - ``("released", id, amount)``: a hold the order no longer needs went back
     - ``("amended", id, price, qty, locked, kept_priority)``
     - ``("triggered", id, last_price)``
     - ``("rejected", reason)`` or ``("rejected", reason, filter)``
@@ -63,6 +65,8 @@ def brief(e: Event) -> tuple[Any, ...]:
         return ("trade", e.maker_id, e.taker_id, e.price, e.qty)
     if isinstance(e, OrderCancelled):
         return ("cancelled", e.id, e.left, e.unlocked, e.reason)
+    if isinstance(e, OrderReleased):
+        return ("released", e.id, e.amount)
     if isinstance(e, OrderAmended):
         return ("amended", e.id, e.price, e.qty, e.locked, e.kept_priority)
     if isinstance(e, OrderTriggered):

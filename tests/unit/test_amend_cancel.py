@@ -9,6 +9,7 @@ The lock follows the order exactly: a buy holds ``price * qty``, a sell ``qty * 
 from __future__ import annotations
 
 import pytest
+
 from tests.unit.helpers import (
     SYM,
     Exchange,
@@ -138,7 +139,11 @@ def test_crossing_new_price_matches_at_once():
         [
             (
                 amend(1, 1, 5, price=103),
-                [("amended", 1, 103, 5, 515, False), ("trade", 3, 1, 102, 2)],
+                [
+                    ("amended", 1, 103, 5, 515, False),
+                    ("trade", 3, 1, 102, 2),
+                    ("released", 1, 2),
+                ],
                 {(1, U): (999_487, 309), (1, B): (1_020_000, 0), (2, U): (1_000_204, 0)},
             )
         ]
@@ -162,6 +167,77 @@ def test_crossing_amend_that_fills_completely():
     )
     assert ex.book() == ([], [])
     assert 1 not in ex.open_ids()
+
+
+def test_post_only_amend_that_would_cross_is_rejected():
+    """A post-only order stays post-only: a new price that would take is rejected and
+    changes nothing (``Exchange.do`` also checks the state hash); one that still only
+    makes is accepted, and the order is still post-only afterwards."""
+    ex = standard()
+    ex.run(
+        [
+            (
+                buy(1, 1, 99, 2, post_only=True),
+                [("accepted", 1, 198, "new")],
+                {(1, U): (999_802, 198)},
+            ),
+            (sell(2, 2, 101, 1), [("accepted", 2, 10_000, "new")]),
+        ]
+    )
+    before = ex.core.state_hash()
+    ex.run(
+        [
+            # 101 meets the ask at 101: it would take
+            (
+                amend(1, 1, 2, price=101),
+                [("rejected", "post_only_would_take")],
+                {(1, U): (999_802, 198), (2, B): (990_000, 10_000)},
+            ),
+        ]
+    )
+    assert ex.core.state_hash() == before
+    assert ex.book() == ([(99, 1, 2)], [(101, 2, 1)])
+    ex.run(
+        [
+            # 100 is below the ask: accepted, holds 100 * 2 = 200, back of a new level
+            (
+                amend(1, 1, 2, price=100),
+                [("amended", 1, 100, 2, 200, False)],
+                {(1, U): (999_800, 200)},
+            ),
+            # still post-only, also after a snapshot and restore
+            (amend(1, 1, 2, price=102), [("rejected", "post_only_would_take")]),
+        ]
+    )
+    ex.core = type(ex.core).restore(ex.core.snapshot())
+    ex.reject(amend(1, 1, 2, price=101), "post_only_would_take")
+    # a quantity-only amend never crosses
+    ex.run([(amend(1, 1, 3), [("amended", 1, 100, 3, 300, False)], {(1, U): (999_700, 300)})])
+    assert ex.book() == ([(100, 1, 3)], [(101, 2, 1)])
+    assert ex.last_price() is None
+
+
+def test_post_only_sell_amend_and_plain_order_for_contrast():
+    ex = standard()
+    ex.ok(buy(1, 1, 100, 1))
+    ex.ok(sell(2, 2, 102, 1, post_only=True))
+    ex.ok(sell(3, 3, 102, 1))
+    ex.run(
+        [
+            # the sell's new price 100 meets the bid at 100: it would take
+            (amend(2, 2, 1, price=100), [("rejected", "post_only_would_take")]),
+            (amend(2, 2, 1, price=101), [("amended", 2, 101, 1, 10_000, False)]),
+            # more than it can afford is still insufficient_balance, checked first
+            (amend(2, 2, 101, price=100), [("rejected", "insufficient_balance")]),
+            # a plain order amended to the same crossing price trades at once
+            (
+                amend(3, 3, 1, price=100),
+                [("amended", 3, 100, 1, 10_000, False), ("trade", 1, 3, 100, 1)],
+                {(3, B): (990_000, 0), (3, U): (1_000_100, 0)},
+            ),
+        ]
+    )
+    assert ex.book() == ([], [(101, 2, 1)])
 
 
 # Sell orders lock base: (amend of a 5-lot ask at 100, events, user 1's BTC after)

@@ -9,8 +9,8 @@ rounding shows on quote fees: ``ceil(p * q * bps / 10000)``.
 from __future__ import annotations
 
 import pytest
-from tests.unit.helpers import SYM, brief, buy, market, sell, standard
 
+from tests.unit.helpers import SYM, brief, buy, market, sell, standard
 from tradewind.core.events import Trade
 
 U, B = "USDT", "BTC"

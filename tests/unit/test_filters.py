@@ -11,6 +11,7 @@ The filtered market here: min_qty 2, max_qty 10, min_notional 300, price band 10
 from __future__ import annotations
 
 import pytest
+
 from tests.unit.helpers import Exchange, amend, buy, market, sell, standard, stop
 
 U, B = "USDT", "BTC"

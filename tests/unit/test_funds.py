@@ -8,6 +8,7 @@ all balances, which the harness checks after every command).
 from __future__ import annotations
 
 import pytest
+
 from tests.unit.helpers import buy, cancel, sell, standard
 
 U, B = "USDT", "BTC"

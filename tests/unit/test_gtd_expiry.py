@@ -5,6 +5,7 @@ with reason ``expired`` before the command itself is applied."""
 from __future__ import annotations
 
 import pytest
+
 from tests.unit.helpers import amend, brief, buy, cancel, sell, standard, tick
 
 U, B = "USDT", "BTC"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tests.unit.helpers import SYM, amend, buy, cancel, limit, market, sell, standard, stop
 
 U, B = "USDT", "BTC"

@@ -5,6 +5,7 @@ The hidden quantity is still locked in full and still matchable."""
 from __future__ import annotations
 
 import pytest
+
 from tests.unit.helpers import amend, brief, buy, market, sell, standard
 
 U, B = "USDT", "BTC"
@@ -94,8 +95,9 @@ def test_large_taker_eats_hidden_quantity_through_refreshes():
                     ("trade", 1, 10, 100, 2),
                     ("trade", 1, 10, 100, 1),
                     ("trade", 2, 10, 101, 1),
+                    ("released", 10, 7),
                 ],
-                # pays 700 + 101 = 801 of 808
+                # pays 700 + 101 = 801 of 808: 7 released
                 {(2, U): (999_199, 0), (2, B): (1_080_000, 0), (1, B): (930_000, 0)},
             ),
         ]

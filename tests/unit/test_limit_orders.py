@@ -8,9 +8,9 @@ units and ``q * 10000`` BTC minor units; users 1-4 start with 1_000_000 of each.
 from __future__ import annotations
 
 import pytest
-from tests.unit.helpers import SYM, brief, buy, sell, standard
 
-from tradewind.core.events import OrderAccepted, Trade
+from tests.unit.helpers import SYM, brief, buy, sell, standard
+from tradewind.core.events import OrderAccepted, OrderReleased, Trade
 
 U, B = "USDT", "BTC"
 
@@ -51,7 +51,7 @@ CASES = [
         [sell(1, 1, 100, 3)],
         buy(2, 2, 102, 3),
         # locks 102*3 = 306, pays 100*3 = 300 at the maker's price, gets 6 back
-        [("accepted", 2, 306, "new"), ("trade", 1, 2, 100, 3)],
+        [("accepted", 2, 306, "new"), ("trade", 1, 2, 100, 3), ("released", 2, 6)],
         {(1, U): (1_000_300, 0), (2, B): (1_030_000, 0), (2, U): (999_700, 0)},
         ([], []),
         id="buy-taker-pays-maker-price-improvement-unlocked",
@@ -60,7 +60,7 @@ CASES = [
         [sell(1, 1, 100, 2)],
         buy(2, 2, 102, 5),
         # locks 510, pays 200, rests 3 at 102 holding 306; the other 4 go back
-        [("accepted", 2, 510, "new"), ("trade", 1, 2, 100, 2)],
+        [("accepted", 2, 510, "new"), ("trade", 1, 2, 100, 2), ("released", 2, 4)],
         {(2, U): (999_494, 306), (2, B): (1_020_000, 0), (1, U): (1_000_200, 0)},
         ([(102, 2, 3)], []),
         id="partial-fill-rests-remainder-at-limit",
@@ -74,6 +74,7 @@ CASES = [
             ("trade", 1, 5, 100, 2),
             ("trade", 3, 5, 100, 1),
             ("trade", 4, 5, 101, 1),
+            ("released", 5, 3),
         ],
         {
             (2, U): (999_599, 0),
@@ -88,8 +89,8 @@ CASES = [
     pytest.param(
         [sell(1, 1, 101, 1), sell(2, 3, 100, 1)],
         buy(3, 2, 101, 1),
-        # the better price wins although it arrived later
-        [("accepted", 3, 101, "new"), ("trade", 2, 3, 100, 1)],
+        # the better price wins although it arrived later; 101 - 100 = 1 back
+        [("accepted", 3, 101, "new"), ("trade", 2, 3, 100, 1), ("released", 3, 1)],
         {(2, U): (999_900, 0), (3, U): (1_000_100, 0)},
         ([], [(101, 1, 1)]),
         id="better-price-before-earlier-order",
@@ -141,7 +142,13 @@ CASES = [
     pytest.param(
         [sell(1, 1, 100, 2), sell(3, 3, 101, 2)],
         buy(2, 2, 101, 4, tif="FOK"),
-        [("accepted", 2, 404, "new"), ("trade", 1, 2, 100, 2), ("trade", 3, 2, 101, 2)],
+        # locks 404, pays 200 + 202 = 402, 2 back
+        [
+            ("accepted", 2, 404, "new"),
+            ("trade", 1, 2, 100, 2),
+            ("trade", 3, 2, 101, 2),
+            ("released", 2, 2),
+        ],
         {(2, U): (999_598, 0), (2, B): (1_040_000, 0)},
         ([], []),
         id="fok-fills-in-full",
@@ -149,7 +156,13 @@ CASES = [
     pytest.param(
         [sell(1, 1, 100, 2), sell(3, 3, 101, 2)],
         buy(2, 2, 101, 3, tif="FOK"),
-        [("accepted", 2, 303, "new"), ("trade", 1, 2, 100, 2), ("trade", 3, 2, 101, 1)],
+        # locks 303, pays 200 + 101 = 301, 2 back
+        [
+            ("accepted", 2, 303, "new"),
+            ("trade", 1, 2, 100, 2),
+            ("trade", 3, 2, 101, 1),
+            ("released", 2, 2),
+        ],
         {(2, U): (999_699, 0), (2, B): (1_030_000, 0)},
         ([], [(101, 3, 1)]),
         id="fok-fills-in-full-leaving-maker-rest",
@@ -266,11 +279,13 @@ def test_accepted_and_trade_events_in_full():
     assert acc == OrderAccepted(
         1, 1, SYM, "sell", "limit", 100, 3, None, "GTC", None, None, "a-1", 30_000, "new"
     )
-    acc2, t1 = ex.ok(buy(2, 2, 103, 2))
+    acc2, t1, rel = ex.ok(buy(2, 2, 103, 2))
     assert acc2 == OrderAccepted(
         2, 2, SYM, "buy", "limit", 103, 2, None, "GTC", None, None, None, 206, "new"
     )
     assert t1 == Trade(SYM, 100, 2, 20_000, 200, 1, 2, 1, 2, "buy", 0, 0, 1, 0)
+    # filled in full at 100 of a 103 limit: 206 - 200 = 6 goes back, after the trade
+    assert rel == OrderReleased(2, 2, SYM, 6)
     assert ex.last_price() == 100
 
 
@@ -284,7 +299,12 @@ def test_resting_buy_holds_exactly_price_times_qty_after_improvement():
             # locks 100*5 = 500; pays 95 + 97 = 192; rests 3 at 100 holding 300; 8 back
             (
                 buy(3, 2, 100, 5),
-                [("accepted", 3, 500, "new"), ("trade", 1, 3, 95, 1), ("trade", 2, 3, 97, 1)],
+                [
+                    ("accepted", 3, 500, "new"),
+                    ("trade", 1, 3, 95, 1),
+                    ("trade", 2, 3, 97, 1),
+                    ("released", 3, 8),
+                ],
                 {(2, U): (999_508, 300)},
             ),
             # the rest keeps its price: a later seller gets 100, not 95

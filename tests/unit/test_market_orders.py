@@ -10,8 +10,8 @@ A sell's floor is ``ceil(best_bid * (1 - band))``.
 from __future__ import annotations
 
 import pytest
-from tests.unit.helpers import SYM, brief, buy, market, sell, standard
 
+from tests.unit.helpers import SYM, brief, buy, market, sell, standard
 from tradewind.core.events import OrderAccepted
 
 U, B = "USDT", "BTC"
@@ -23,7 +23,12 @@ CASES = [
         [sell(1, 1, 100, 2), sell(3, 3, 102, 2)],
         market(5, 2, "buy", qty=3),
         # cap = 100 * 1.05 = 105; locks 315; pays 200 + 102 = 302; 13 back
-        [("accepted", 5, 315, "new"), ("trade", 1, 5, 100, 2), ("trade", 3, 5, 102, 1)],
+        [
+            ("accepted", 5, 315, "new"),
+            ("trade", 1, 5, 100, 2),
+            ("trade", 3, 5, 102, 1),
+            ("released", 5, 13),
+        ],
         {(2, U): (999_698, 0), (2, B): (1_030_000, 0), (3, U): (1_000_102, 0)},
         ([], [(102, 3, 1)]),
         id="buy-qty-fills",
@@ -200,7 +205,7 @@ CASES = [
         {},
         [sell(1, 1, 100, 2)],
         market(5, 2, "buy", quote_qty=200),
-        # spends it all; the order still reports its end, with nothing to unlock
+        # spends it all: nothing is left to return, so no OrderCancelled follows the trades
         [
             ("accepted", 5, 200, "new"),
             ("trade", 1, 5, 100, 2),
@@ -213,7 +218,8 @@ CASES = [
         {},
         [sell(1, 1, 100, 2)],
         market(5, 2, "buy", qty=1, tif="IOC"),
-        [("accepted", 5, 105, "new"), ("trade", 1, 5, 100, 1)],
+        # locks the cap 105, pays 100: the unused band of 5 is released
+        [("accepted", 5, 105, "new"), ("trade", 1, 5, 100, 1), ("released", 5, 5)],
         {(2, U): (999_900, 0)},
         ([], [(100, 1, 1)]),
         id="explicit-ioc-allowed",
@@ -269,7 +275,8 @@ def test_market_buy_locks_the_band_worst_case():
             ({"op": "deposit", "user": 9, "asset": U, "amount": 1}, None),
             (
                 market(5, 9, "buy", qty=3),
-                [("accepted", 5, 315, "new"), ("trade", 1, 5, 100, 3)],
+                # pays 300 of the 315 locked: 15 released
+                [("accepted", 5, 315, "new"), ("trade", 1, 5, 100, 3), ("released", 5, 15)],
                 {(9, U): (15, 0), (9, B): (30_000, 0)},
             ),
         ]
@@ -317,7 +324,8 @@ def test_band_is_taken_at_arrival_from_the_best_opposite_price():
             # best ask is now 106: cap floor(106 * 1.05) = 111
             (
                 market(6, 2, "buy", qty=1),
-                [("accepted", 6, 111, "new"), ("trade", 3, 6, 106, 1)],
+                # pays 106 of 111: 5 released
+                [("accepted", 6, 111, "new"), ("trade", 3, 6, 106, 1), ("released", 6, 5)],
                 {(2, U): (999_693, 0), (2, B): (1_030_000, 0)},
             ),
         ]

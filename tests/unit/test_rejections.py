@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from tests.unit.helpers import SYM, Exchange, amend, buy, cancel, limit, market, sell, standard
 from tests.unit.helpers import stop as stop_
 

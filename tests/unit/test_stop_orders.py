@@ -12,6 +12,7 @@ than the band around the best ask then); sells lock their base.
 from __future__ import annotations
 
 import pytest
+
 from tests.unit.helpers import (
     SYM,
     Exchange,
@@ -24,7 +25,6 @@ from tests.unit.helpers import (
     standard,
     stop,
 )
-
 from tradewind.core.events import OrderAccepted
 
 U, B = "USDT", "BTC"
@@ -185,7 +185,8 @@ def test_stop_market_buy_fires_and_fills():
             (sell(12, 1, 106, 3), [("accepted", 12, 30_000, "new")]),
             # 104: not yet
             (buy(13, 4, 104, 1), [("accepted", 13, 104, "new"), ("trade", 10, 13, 104, 1)]),
-            # 105 reaches the trigger; the stop takes 2 at 106 (within 110), pays 212
+            # 105 reaches the trigger; the stop takes 2 at 106 (within 110), pays 212 of
+            # the 220 it locked: 8 released
             (
                 buy(14, 4, 105, 1),
                 [
@@ -193,6 +194,7 @@ def test_stop_market_buy_fires_and_fills():
                     ("trade", 11, 14, 105, 1),
                     ("triggered", 20, 105),
                     ("trade", 12, 20, 106, 2),
+                    ("released", 20, 8),
                 ],
                 {(2, U): (999_788, 0), (2, B): (1_020_000, 0), (1, U): (1_000_421, 0)},
             ),
@@ -262,7 +264,8 @@ def test_stop_limit_buy_fires_then_rests_with_exact_lock():
             ),
             (sell(10, 1, 105, 1), None),
             (sell(11, 1, 106, 1), None),
-            # the stop buys 1 at 106 and rests 2 at 107 (locks 214; 1 improvement back)
+            # the stop buys 1 at 106 and rests 2 at 107 (locks 214; 1 improvement back:
+            # 321 - 106 - 214 = 1)
             (
                 buy(12, 4, 105, 1),
                 [
@@ -270,6 +273,7 @@ def test_stop_limit_buy_fires_then_rests_with_exact_lock():
                     ("trade", 10, 12, 105, 1),
                     ("triggered", 20, 105),
                     ("trade", 11, 20, 106, 1),
+                    ("released", 20, 1),
                 ],
                 {(2, U): (999_680, 214), (2, B): (1_010_000, 0)},
             ),
@@ -366,8 +370,10 @@ def test_stops_fire_in_arrival_order_not_trigger_order():
                     ("trade", 10, 13, 105, 1),
                     ("triggered", 20, 105),
                     ("trade", 11, 20, 106, 1),
+                    ("released", 20, 3),
                     ("triggered", 21, 105),
                     ("trade", 12, 21, 107, 1),
+                    ("released", 21, 1),
                 ],
                 # 20 locked 109, paid 106; 21 locked 108, paid 107
                 {(2, U): (999_894, 0), (3, U): (1_000_000 + 100 - 107, 0)},
@@ -420,9 +426,11 @@ def test_market_order_trade_fires_stops():
             (buy(11, 1, 101, 2), None),
             (
                 market(12, 3, "buy", qty=1),
+                # cap floor(102 * 1.05) = 107, pays 102: 5 released, before the stops fire
                 [
                     ("accepted", 12, 107, "new"),
                     ("trade", 10, 12, 102, 1),
+                    ("released", 12, 5),
                     ("triggered", 20, 102),
                     ("trade", 11, 20, 101, 1),
                 ],

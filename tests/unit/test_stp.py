@@ -5,6 +5,7 @@ resting order and goes on, ``cancel_both`` cancels both, ``none`` trades with it
 from __future__ import annotations
 
 import pytest
+
 from tests.unit.helpers import buy, market, sell, standard
 
 U, B = "USDT", "BTC"

@@ -27,6 +27,7 @@ class Order:
         "expire_ts",
         "id",
         "locked",
+        "post_only",
         "price",
         "qty",
         "stp",
@@ -48,6 +49,7 @@ class Order:
         expire_ts: int | None = None,
         stp: str = "cancel_taker",
         client_id: str | None = None,
+        post_only: bool = False,
     ) -> None:
         self.id = id
         self.user = user
@@ -61,6 +63,7 @@ class Order:
         self.expire_ts = expire_ts
         self.stp = stp
         self.client_id = client_id
+        self.post_only = post_only
 
 
 class Level:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from heapq import heappop, heappush
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -35,6 +35,7 @@ from tradewind.core.events import (
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
+    OrderReleased,
     OrderTriggered,
     Rejected,
     SymbolAdded,
@@ -49,8 +50,11 @@ from tradewind.core.events import (
 )
 from tradewind.core.symbols import BPS, Market, Stop
 
-FEE_ACCOUNT = 0
-SNAPSHOT_VERSION = 1
+FEE_ACCOUNT: Final = 0
+SNAPSHOT_VERSION: Final = 2  # 2: orders keep post_only
+# Final: the compiled build keeps these in C statics rather than looking them up.
+_PLACE: Final = C.Place
+_CANCEL: Final = C.Cancel
 
 
 class Balance:
@@ -122,13 +126,21 @@ class Core:
     def apply(self, cmd: C.Command) -> list[Event]:
         """Apply one stamped command; never raises on bad input."""
         self.seq = cmd.seq
-        if cmd.ts > self.ts:
-            self.ts = cmd.ts
+        ts = cmd.ts
+        if ts > self.ts:
+            self.ts = ts
         ev: list[Event] = []
         if self.expiries and self.expiries[0][0] <= self.ts:
             self._expire(ev)
         try:
-            self._handlers[type(cmd)](cmd, ev)
+            # The two commands of nearly every stream call their handler directly: in the
+            # compiled build that is a native call rather than a lookup and a generic call.
+            if type(cmd) is _PLACE:
+                self._place(cmd, ev)
+            elif type(cmd) is _CANCEL:
+                self._cancel(cmd, ev)
+            else:
+                self._handlers[type(cmd)](cmd, ev)
         except _Reject as r:
             ev.append(
                 Rejected(
@@ -393,7 +405,9 @@ class Core:
                 "new",
             )
         )
-        o = Order(oid, user, name, buy, price, qty, lock, display, expire_ts, c.stp, cid)
+        o = Order(
+            oid, user, name, buy, price, qty, lock, display, expire_ts, c.stp, cid, c.post_only
+        )
         if crosses:
             self._run_taker(mk, o, tif != "IOC" and tif != "FOK", "ioc", ev)
         elif tif == "IOC":
@@ -597,6 +611,7 @@ class Core:
                 need = o.price * o.qty * mk.notional
                 if o.locked != need:
                     self._unlock(user, mk.quote, o.locked - need)
+                    ev.append(OrderReleased(o.id, user, mk.name, o.locked - need))
                     o.locked = need
             o.visible = o.qty if o.display is None else min(o.display, o.qty)
             book.add(o)
@@ -609,6 +624,8 @@ class Core:
                 ev.append(
                     OrderCancelled(o.id, user, mk.name, o.qty, o.locked, "stp" if stopped else why)
                 )
+            elif o.locked:
+                ev.append(OrderReleased(o.id, user, mk.name, o.locked))
             if o.locked:
                 self._unlock(user, mk.quote if o.buy else mk.base, o.locked)
                 o.locked = 0
@@ -894,6 +911,10 @@ class Core:
         delta = need - o.locked
         if delta > 0 and self.available(o.user, asset) < delta:
             raise _Reject("insufficient_balance", f"available {asset} is below {delta}")
+        if o.post_only and price != o.price:
+            keys = mk.book.ask_keys if o.buy else mk.book.bid_keys
+            if keys and (-keys[-1] <= price if o.buy else keys[-1] >= price):
+                raise _Reject("post_only_would_take", "post-only order would take liquidity")
         keep = price == o.price and qty <= o.qty
         if keep:
             self._unlock(o.user, asset, -delta)
@@ -911,8 +932,20 @@ class Core:
         mk.book.remove(o)
         del self.orders[o.id]
         self._untrack(o)
-        n = Order(o.id, o.user, mk.name, o.buy, price, qty, need, o.display, o.expire_ts, o.stp)
-        n.client_id = o.client_id
+        n = Order(
+            o.id,
+            o.user,
+            mk.name,
+            o.buy,
+            price,
+            qty,
+            need,
+            o.display,
+            o.expire_ts,
+            o.stp,
+            o.client_id,
+            o.post_only,
+        )
         ev.append(OrderAmended(n.id, n.user, mk.name, price, qty, need, False))
         self._run_taker(mk, n, True, "ioc", ev)
 
@@ -948,6 +981,7 @@ class Core:
                                     o.expire_ts,
                                     o.stp,
                                     o.client_id,
+                                    o.post_only,
                                 ]
                                 for o in orders
                             ],
@@ -1067,9 +1101,21 @@ class Core:
             core.markets[name] = mk
             for buy, side in ((True, bids), (False, asks)):
                 for price, orders in side:
-                    for oid, user, qty, visible, display, locked, expire_ts, stp, cid in orders:
+                    for row in orders:
+                        oid, user, qty, visible, display, locked, expire_ts, stp, cid, po = row
                         o = Order(
-                            oid, user, name, buy, price, qty, locked, display, expire_ts, stp, cid
+                            oid,
+                            user,
+                            name,
+                            buy,
+                            price,
+                            qty,
+                            locked,
+                            display,
+                            expire_ts,
+                            stp,
+                            cid,
+                            po,
                         )
                         o.visible = visible
                         mk.book.add(o)

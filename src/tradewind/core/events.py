@@ -145,6 +145,18 @@ class OrderCancelled(Event, frozen=True, tag="order_cancelled"):
     reason: str
 
 
+class OrderReleased(Event, frozen=True, tag="order_released"):
+    """Funds an order holds but no longer needs went back to available: a taker buy
+    filled below its limit, or the unused protection band of a market order by
+    quantity. An order's hold changes only through OrderAccepted, Trade,
+    OrderCancelled, OrderAmended (its new total hold) and this event."""
+
+    id: int
+    user: int
+    symbol: str
+    amount: int
+
+
 class OrderAmended(Event, frozen=True, tag="order_amended"):
     id: int
     user: int
@@ -178,6 +190,7 @@ AnyEvent = (
     | OrderTriggered
     | Trade
     | OrderCancelled
+    | OrderReleased
     | OrderAmended
     | SymbolHalted
     | SymbolResumed

@@ -7,10 +7,11 @@ amount of any fill, ``price * qty * notional``, is an exact integer of quote min
 from __future__ import annotations
 
 from bisect import bisect_left, insort
+from typing import Final
 
 from tradewind.core.book import Book
 
-BPS = 10_000
+BPS: Final = 10_000
 
 
 class Stop:
