@@ -1,0 +1,1 @@
+"""Redis adapters (distributed mode, ``TRADEWIND_REDIS_URL``): hot market data."""
