@@ -32,6 +32,8 @@ EXPECTED_TABLES = {
     "trades",
     "candles",
     "projector_offsets",
+    "ledger_holds",
+    "projector_symbols",
 }
 
 

@@ -13,6 +13,7 @@ from tradewind.adapters.sql.candles import CandleRow
 from tradewind.adapters.sql.fills import FillRow
 from tradewind.adapters.sql.ledger import LedgerEntryRow
 from tradewind.adapters.sql.orders import OrderRow
+from tradewind.adapters.sql.projections import LedgerHoldRow, ProjectorSymbolRow
 from tradewind.adapters.sql.projector_offsets import ProjectorOffsetRow
 from tradewind.adapters.sql.sessions import SessionRow
 from tradewind.adapters.sql.trades import TradeRow
@@ -26,8 +27,10 @@ __all__ = [
     "CandleRow",
     "FillRow",
     "LedgerEntryRow",
+    "LedgerHoldRow",
     "OrderRow",
     "ProjectorOffsetRow",
+    "ProjectorSymbolRow",
     "SessionRow",
     "TradeRow",
     "UserRow",
