@@ -85,3 +85,25 @@ def test_submit_to_a_stopped_runner_fails_fast(tmp_path: Path) -> None:
         runner.jcore.close()
 
     asyncio.run(go())
+
+
+def test_amounts_beyond_64_bits_are_refused_and_the_runner_keeps_going(tmp_path: Path) -> None:
+    async def go() -> None:
+        runner = CoreRunner(JournaledCore(tmp_path), clock_ms=lambda: 1)
+        runner.start()
+        try:
+            await runner.submit(SETUP[0])
+            with pytest.raises(ValueError, match="invalid command"):
+                await runner.submit(Deposit(user=1, asset="BTC", amount=2**64))
+            applied = await runner.submit(Deposit(user=1, asset="BTC", amount=2**63 - 1))
+            assert applied.events[0].__struct_config__.tag == "deposited"
+            full = await runner.submit(Deposit(user=2, asset="BTC", amount=1))
+            assert [getattr(e, "reason", None) for e in full.events] == ["amount_too_large"]
+            assert runner.running
+        finally:
+            await runner.stop()
+
+    asyncio.run(go())
+    core = recover(tmp_path, repair=False).core
+    assert core.seq == 3
+    assert core.available(1, "BTC") == 2**63 - 1

@@ -121,7 +121,7 @@ class Book:
             keys, key = (self.bid_keys, price) if o.buy else (self.ask_keys, -price)
             del keys[bisect_left(keys, key)]
         elif len(lvl.orders) > 2 * lvl.n + 16:
-            lvl.orders = deque(x for x in lvl.orders if x.qty)
+            lvl.orders = deque([x for x in lvl.orders if x.qty])
 
     def side_levels(self, buy: bool) -> list[tuple[int, list[Order]]]:
         """Levels of one side, best price first, live orders in queue order."""

@@ -16,8 +16,13 @@ from typing import Annotated, Literal
 
 import msgspec
 
-Positive = Annotated[int, msgspec.Meta(ge=1)]
-NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+MAX_INT = 2**63 - 1
+"""Upper bound of every integer in a command, and of any asset's total in the core: it
+keeps every amount, balance and sum encodable in the journal and snapshots (msgpack
+integers are 64-bit). Choose an asset's ``decimals`` so its supply fits (18-decimal
+tokens: use fewer decimals on the exchange, as exchanges do)."""
+Positive = Annotated[int, msgspec.Meta(ge=1, le=MAX_INT)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0, le=MAX_INT)]
 Bps = Annotated[int, msgspec.Meta(ge=0, le=10_000)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Z0-9]+$")]
 SymbolName = Annotated[

@@ -275,6 +275,10 @@ class Core:
 
     def _deposit(self, c: C.Deposit, ev: list[Event]) -> None:
         self._asset(c.asset)
+        if self.deposited.get(c.asset, 0) - self.withdrawn.get(c.asset, 0) + c.amount > C.MAX_INT:
+            raise _Reject(
+                "amount_too_large", f"{c.asset} held on the exchange would exceed 2**63-1"
+            )
         self._bal(c.user, c.asset).available += c.amount
         self.deposited[c.asset] = self.deposited.get(c.asset, 0) + c.amount
         ev.append(Deposited(c.user, c.asset, c.amount))
@@ -369,7 +373,8 @@ class Core:
         else:
             keys = book.bid_keys
             crosses = bool(keys) and keys[-1] >= price
-        if c.post_only:
+        post_only = c.post_only
+        if post_only:
             if tif == "IOC" or tif == "FOK":
                 raise _Reject("invalid_order", "post_only cannot be IOC or FOK")
             if crosses:
@@ -405,9 +410,7 @@ class Core:
                 "new",
             )
         )
-        o = Order(
-            oid, user, name, buy, price, qty, lock, display, expire_ts, c.stp, cid, c.post_only
-        )
+        o = Order(oid, user, name, buy, price, qty, lock, display, expire_ts, c.stp, cid, post_only)
         if crosses:
             self._run_taker(mk, o, tif != "IOC" and tif != "FOK", "ioc", ev)
         elif tif == "IOC":

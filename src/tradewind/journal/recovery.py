@@ -199,7 +199,10 @@ class JournaledCore:
             cmd = msgspec.structs.replace(cmd, seq=seq)
         elif cmd.seq != seq:
             raise ValueError(f"command seq {cmd.seq} is not the next seq {seq}")
-        payload = encode_command(cmd)
+        try:
+            payload = encode_command(cmd)
+        except (OverflowError, msgspec.EncodeError) as e:  # e.g. an int beyond 64 bits
+            raise ValueError(f"invalid command: {e}") from e
         if validated:
             self._writer.append(seq, payload)
             return self._core.apply(cmd)

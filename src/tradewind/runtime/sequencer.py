@@ -59,6 +59,12 @@ class CoreRunner:
     def queue_depth(self) -> int:
         return self._queue.qsize()
 
+    @property
+    def running(self) -> bool:
+        """True while commands are being accepted (started, not stopped, not failed)."""
+        task = self._task
+        return task is not None and not task.done() and self._failed is None
+
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="core-runner")
 
@@ -96,7 +102,8 @@ class CoreRunner:
                     try:
                         events = self.jcore.submit(cmd)
                     except ValueError as e:  # fails the schema: never journaled
-                        fut.set_exception(e)
+                        if not fut.done():  # the submitter may have given up waiting
+                            fut.set_exception(e)
                         continue
                     done.append((fut, Applied(seq, ts, cmd, events)))
                 await asyncio.to_thread(self.jcore.flush)

@@ -1,4 +1,4 @@
-"""``trades``: the public trade tape, written by the market-data projector.
+"""``trades``: the public trade tape, written by the trades projector.
 
 Invariant: one row per core ``Trade`` event, unique by ``(seq, event_index)``; rows are
 inserted in ``seq`` order, so ``id`` order is execution order within a symbol and a
