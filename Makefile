@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install test lint bench clean
+.PHONY: install test lint bench clean demo
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -24,6 +24,9 @@ lint: install
 
 test: lint
 	$(BIN)/pytest -n 2 -p no:cacheprovider tests
+
+demo: install
+	$(BIN)/tradewind demo $(DEMO_ARGS)
 
 bench: install
 	$(BIN)/python bench/run.py

@@ -4,13 +4,97 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from tradewind.runtime.config import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Tradewind exchange.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks.")
 app.add_typer(bench_app, name="bench")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+app.add_typer(db_app, name="db")
+
+HostOpt = Annotated[str | None, typer.Option("--host", help="Address to listen on.")]
+PortOpt = Annotated[int | None, typer.Option("--port", help="Port to listen on.")]
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data directory (journal, SQLite, keys).")
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="TOML config file (TRADEWIND_* override it).")
+]
+
+
+def _settings(config: Path | None, **overrides: object) -> Settings:
+    """Load the settings, or exit 2 with the reason (no traceback)."""
+    from tradewind.runtime.config import ConfigError, load_settings
+
+    try:
+        return load_settings(config, overrides=overrides)
+    except ConfigError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _run(settings: Settings) -> None:
+    from tradewind.runtime.logging import configure_logging
+    from tradewind.runtime.server import run_server
+
+    configure_logging(settings.log_level, settings.log_format)
+    raise typer.Exit(run_server(settings))
+
+
+@app.command()
+def serve(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Run the exchange (embedded mode: one process, SQLite and journal in the data dir)."""
+    _run(_settings(config, host=host, port=port, data_dir=data_dir))
+
+
+@app.command()
+def demo(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+    no_bot: Annotated[bool, typer.Option("--no-bot", help="Do not run the market maker.")] = False,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed of the market maker's random walk.")
+    ] = None,
+) -> None:
+    """Run the exchange in demo mode: BTC-USDT, ETH-USDT, ETH-BTC, a market maker, a faucet."""
+    _run(
+        _settings(
+            config,
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            demo=True,
+            demo_bot=False if no_bot else None,
+            bot_seed=seed,
+        )
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
+    """Apply the database migrations (the embedded start-up does this by itself)."""
+    from sqlalchemy.engine import make_url
+
+    from tradewind.adapters.sql.migrate import head_revision, upgrade
+
+    settings = _settings(config, data_dir=data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_database_url
+    upgrade(url)
+    shown = make_url(url).render_as_string(hide_password=True)
+    typer.echo(f"database {shown} is at revision {head_revision()}")
 
 
 @app.command()
@@ -39,12 +123,19 @@ def bench_engine(
 
 @app.command()
 def verify(
-    data_dir: Annotated[Path, typer.Argument(help="Data directory of the exchange.")],
+    data_dir: Annotated[
+        Path | None, typer.Argument(help="Data directory of the exchange.", show_default=False)
+    ] = None,
+    data_dir_opt: DataDirOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Load snapshot + journal, check every invariant and print the state hash."""
     from tradewind.runtime.verify import run_verify
 
-    raise typer.Exit(run_verify(data_dir))
+    chosen = data_dir or data_dir_opt
+    if chosen is None:
+        chosen = _settings(config).data_dir
+    raise typer.Exit(run_verify(chosen))
 
 
 def main() -> None:

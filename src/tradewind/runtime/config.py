@@ -1,0 +1,264 @@
+"""Settings of a Tradewind process, from a TOML file, ``TRADEWIND_*`` variables and the CLI.
+
+Invariants:
+- :class:`Settings` is immutable; every process builds exactly one with
+  :func:`load_settings` and passes it down (nothing else reads ``TRADEWIND_*``);
+- precedence, highest first: command-line options > environment > config file >
+  defaults, applied per setting;
+- every value is checked when loaded: an unknown key in the file, a malformed number or
+  boolean, a port out of range, an unsupported database URL... raises
+  :class:`ConfigError` naming the setting and where the bad value came from, never a
+  traceback from deep inside start-up;
+- ``database_url`` defaults to ``sqlite+aiosqlite:///<data_dir>/tradewind.db``, so it
+  follows ``data_dir`` unless set explicitly;
+- the secret key is never part of ``repr`` (it is only handed to the secret box).
+
+The file is flat TOML whose keys are the setting names (``data_dir``, ``port``, ...);
+a ``[tradewind]`` table with the same keys is accepted too. The variable of a setting is
+``TRADEWIND_`` + its name in upper case (``TRADEWIND_DATA_DIR``, ``TRADEWIND_PORT``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "TRADEWIND_"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("json", "console")
+
+
+class ConfigError(ValueError):
+    """A setting is malformed; the message names the setting and its source."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a process needs to know to wire itself. Build it with :func:`load_settings`."""
+
+    data_dir: Path = Path("data")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str = ""
+    """Empty means the SQLite file in ``data_dir`` (filled in by :func:`load_settings`)."""
+    redis_url: str | None = None
+    amqp_url: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
+    """Master key(s) for API-key secrets; unset: ``data_dir/secret.key`` (ADR 0005)."""
+    demo: bool = False
+    """Demo mode: seeds the demo markets and enables the faucet."""
+    demo_bot: bool = True
+    """In demo mode, run the market-maker bot."""
+    bot_seed: int | None = None
+    """Seed of the bot's random walk; unset: a random seed."""
+    snapshot_every: int = 100_000
+    log_level: str = "info"
+    log_format: str = "json"
+    max_body_bytes: int = 65_536
+    core_timeout_ms: int = 10_000
+    """How long a request waits for the core before answering 504."""
+    faucet_max: int = 100_000
+    """Largest faucet amount per request, in whole units of any asset."""
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or default_database_url(self.data_dir)
+
+    @property
+    def url(self) -> str:
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+
+def default_database_url(data_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{data_dir.resolve() / 'tradewind.db'}"
+
+
+# -- parsing of single values ---------------------------------------------------------
+
+
+def _as_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError("expected a boolean (true/false, 1/0, yes/no, on/off)")
+
+
+def _as_int(value: object) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        text = value.strip().replace("_", "")
+        if text.lstrip("-").isdigit():
+            return int(text)
+    raise ValueError("expected an integer")
+
+
+def _as_str(value: object) -> str:
+    if isinstance(value, str):
+        return value.strip()
+    raise ValueError("expected a string")
+
+
+def _as_opt_str(value: object) -> str | None:
+    text = _as_str(value)
+    return text or None
+
+
+def _as_opt_int(value: object) -> int | None:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return _as_int(value)
+
+
+def _as_path(value: object) -> Path:
+    if isinstance(value, Path):
+        return value
+    text = _as_str(value)
+    if not text:
+        raise ValueError("expected a non-empty path")
+    return Path(text).expanduser()
+
+
+def _ranged(parse: Callable[[object], int], lo: int, hi: int) -> Callable[[object], int]:
+    def check(value: object) -> int:
+        number = parse(value)
+        if not lo <= number <= hi:
+            raise ValueError(f"must be between {lo} and {hi}")
+        return number
+
+    return check
+
+
+def _choice(*options: str) -> Callable[[object], str]:
+    def check(value: object) -> str:
+        text = _as_str(value).lower()
+        if text not in options:
+            raise ValueError(f"must be one of {', '.join(options)}")
+        return text
+
+    return check
+
+
+def _database_url(value: object) -> str:
+    text = _as_str(value)
+    if not text:
+        return ""
+    scheme = text.split(":", 1)[0].split("+", 1)[0].lower()
+    if "://" not in text or scheme not in ("sqlite", "postgresql", "postgres"):
+        raise ValueError("must be a sqlite:/// or postgresql:// URL")
+    return text
+
+
+_PARSERS: dict[str, Callable[[object], Any]] = {
+    "data_dir": _as_path,
+    "host": _as_str,
+    "port": _ranged(_as_int, 0, 65_535),
+    "database_url": _database_url,
+    "redis_url": _as_opt_str,
+    "amqp_url": _as_opt_str,
+    "secret_key": _as_opt_str,
+    "demo": _as_bool,
+    "demo_bot": _as_bool,
+    "bot_seed": _as_opt_int,
+    "snapshot_every": _ranged(_as_int, 1, 10**12),
+    "log_level": _choice(*LOG_LEVELS),
+    "log_format": _choice(*LOG_FORMATS),
+    "max_body_bytes": _ranged(_as_int, 1_024, 64 * 1024 * 1024),
+    "core_timeout_ms": _ranged(_as_int, 1, 600_000),
+    "faucet_max": _ranged(_as_int, 1, 10**9),
+}
+assert set(_PARSERS) == {f.name for f in dataclasses.fields(Settings)}
+
+
+def _read_file(path: Path) -> dict[str, object]:
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist") from exc
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    section = data.pop("tradewind", None)
+    if section is not None:
+        if not isinstance(section, dict):
+            raise ConfigError(f"config file {path}: [tradewind] must be a table")
+        overlap = set(section) & set(data)
+        if overlap:
+            raise ConfigError(f"config file {path}: {sorted(overlap)[0]!r} is set twice")
+        data.update(section)
+    unknown = sorted(set(data) - set(_PARSERS))
+    if unknown:
+        known = ", ".join(sorted(_PARSERS))
+        raise ConfigError(f"config file {path}: unknown setting {unknown[0]!r} (known: {known})")
+    return data
+
+
+def load_settings(
+    config_file: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> Settings:
+    """Build the settings: ``overrides`` (from the CLI; ``None`` values are ignored) over
+    ``TRADEWIND_*`` variables over the file over the defaults.
+
+    ``TRADEWIND_CONFIG`` names the file when ``config_file`` is not given.
+    """
+    env = os.environ if environ is None else environ
+    overrides = overrides or {}
+    unknown = sorted(set(overrides) - set(_PARSERS))
+    if unknown:
+        raise TypeError(f"unknown setting {unknown[0]!r}")
+    if config_file is None and env.get(ENV_PREFIX + "CONFIG", "").strip():
+        config_file = Path(env[ENV_PREFIX + "CONFIG"].strip()).expanduser()
+
+    values: dict[str, Any] = {}
+    sources: list[tuple[str, Mapping[str, object]]] = []
+    if config_file is not None:
+        sources.append((f"config file {config_file}", _read_file(config_file)))
+    sources.append(
+        (
+            "environment",
+            {
+                name: env[ENV_PREFIX + name.upper()]
+                for name in _PARSERS
+                if ENV_PREFIX + name.upper() in env
+            },
+        )
+    )
+    sources.append(
+        ("command line", {name: value for name, value in overrides.items() if value is not None})
+    )
+    for where, mapping in sources:
+        for name, raw in mapping.items():
+            label = ENV_PREFIX + name.upper() if where == "environment" else name
+            try:
+                values[name] = _PARSERS[name](raw)
+            except ValueError as exc:
+                shown = "(hidden)" if name == "secret_key" else repr(raw)
+                raise ConfigError(f"{label} ({where}): {exc}; got {shown}") from None
+    settings = Settings(**values)
+    if not settings.database_url:
+        settings = dataclasses.replace(
+            settings, database_url=default_database_url(settings.data_dir)
+        )
+    return settings

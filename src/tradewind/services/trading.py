@@ -1,0 +1,317 @@
+"""Trading: turns a client's intent into core commands and the core's answer into views.
+
+Invariants:
+- every change goes through the :class:`CommandBus` (the core runner in embedded mode,
+  the bus in distributed mode) and is reported only after the bus answered, i.e. after
+  the command is durable; nothing here touches balances or books itself;
+- a command the core rejected raises :class:`CoreRejected` carrying the core's stable
+  ``reason`` (and ``filter``), and changed nothing;
+- when the core cannot be reached the caller gets :class:`CoreUnavailable` at once,
+  and :class:`CoreTimeout` (outcome unknown) after the bus's deadline, never a hang;
+- reads after a user's own command see it (read-your-writes): a read waits, briefly,
+  until the history has applied the seq of that user's last acknowledged command;
+- amounts are integers (ticks, lots, minor units); the gateways convert decimals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar, Protocol
+
+from tradewind.core.commands import (
+    Amend,
+    AnyCommand,
+    Cancel,
+    CancelAll,
+    Deposit,
+    OrderType,
+    Place,
+    Side,
+    Stp,
+    TimeInForce,
+)
+from tradewind.core.events import Event, OrderCancelled, Rejected
+from tradewind.services.errors import ServiceError
+from tradewind.services.history import (
+    OPEN_STATUSES,
+    FillView,
+    HistoryReader,
+    OrderView,
+    Page,
+    order_from_events,
+)
+
+
+class AppliedCommand(Protocol):
+    """What the bus answers: the stamped command and its events."""
+
+    @property
+    def seq(self) -> int: ...
+
+    @property
+    def ts(self) -> int: ...
+
+    @property
+    def command(self) -> AnyCommand: ...
+
+    @property
+    def events(self) -> list[Event]: ...
+
+
+class CommandBus(Protocol):
+    @property
+    def available(self) -> bool:
+        """False when a submit would fail at once (core stopped or failed)."""
+        ...
+
+    async def submit(self, cmd: AnyCommand) -> AppliedCommand:
+        """Queue ``cmd``; return once it is durable and applied.
+
+        Raises :class:`CoreUnavailable`, :class:`CoreTimeout` or :class:`InvalidCommand`."""
+        ...
+
+
+class CoreFailure(Exception):
+    """The exchange, not the client, failed (5xx). Same shape as
+    :class:`~tradewind.services.errors.ServiceError` (``code``, ``status_hint``,
+    ``message``), kept apart because those are, by contract, what a client caused."""
+
+    code: ClassVar[str] = "core_failure"
+    status_hint: ClassVar[int] = 503
+    default_message: ClassVar[str] = "the trading core failed"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+class CoreUnavailable(CoreFailure):
+    code = "core_unavailable"
+    status_hint = 503
+    default_message = "the trading core is not available; retry later"
+
+
+class CoreTimeout(CoreFailure):
+    code = "core_timeout"
+    status_hint = 504
+    default_message = (
+        "the trading core did not answer in time; the command may still be applied, "
+        "check your orders before retrying"
+    )
+
+
+class InvalidCommand(ServiceError):
+    code = "invalid_order"
+    status_hint = 400
+    default_message = "the command is not valid"
+
+
+class OrderNotFound(ServiceError):
+    code = "unknown_order"
+    status_hint = 404
+    default_message = "no such order"
+
+
+class OrderNotOpen(ServiceError):
+    code = "order_not_open"
+    status_hint = 409
+    default_message = "the order is already filled or cancelled"
+
+
+REJECTION_STATUS: dict[str, int] = {
+    "unknown_order": 404,
+    "unknown_symbol": 404,
+    "duplicate_order_id": 409,
+    "duplicate_client_id": 409,
+    "not_amendable": 409,
+    "symbol_halted": 409,
+}
+"""Suggested HTTP status of a core rejection reason; every other reason is 400 (the
+request is well formed but the exchange's rules refuse it: ``insufficient_balance``,
+``filter_violated``, ``post_only_would_take``, ``fok_not_fillable``, ``no_liquidity``,
+``would_trigger_immediately``, ``invalid_order``, ``already_expired``, ...)."""
+
+
+class CoreRejected(ServiceError):
+    """The core refused the command; ``reason`` is its stable code (docs/core.md)."""
+
+    code: ClassVar[str] = "rejected"
+    default_message = "the core rejected the command"
+
+    def __init__(
+        self, reason: str = "rejected", message: str | None = None, filter: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.filter = filter
+
+    @property
+    def status(self) -> int:
+        return REJECTION_STATUS.get(self.reason, 400)
+
+
+def _rejection(events: Sequence[Event]) -> Rejected | None:
+    for e in events:
+        if type(e) is Rejected:
+            return e
+    return None
+
+
+class TradingService:
+    """Places, amends and cancels orders and credits demo funds, through the bus."""
+
+    def __init__(
+        self, bus: CommandBus, history: HistoryReader, *, read_wait_s: float = 2.0
+    ) -> None:
+        self._bus = bus
+        self._history = history
+        self._read_wait_s = read_wait_s
+        self._last_seq: dict[int, int] = {}
+
+    @property
+    def available(self) -> bool:
+        return self._bus.available
+
+    @property
+    def history(self) -> HistoryReader:
+        return self._history
+
+    async def _submit(self, user: int, cmd: AnyCommand) -> AppliedCommand:
+        if not self._bus.available:
+            raise CoreUnavailable()
+        applied = await self._bus.submit(cmd)
+        if applied.seq > self._last_seq.get(user, 0):
+            self._last_seq[user] = applied.seq
+        rejected = _rejection(applied.events)
+        if rejected is not None:
+            raise CoreRejected(rejected.reason, rejected.message, rejected.filter)
+        return applied
+
+    async def _caught_up(self, user: int) -> None:
+        seq = self._last_seq.get(user, 0)
+        if seq:
+            await self._history.wait_for(seq, self._read_wait_s)
+
+    # -- commands ---------------------------------------------------------------------
+
+    async def place(
+        self,
+        user: int,
+        symbol: str,
+        side: Side,
+        type: OrderType = "limit",
+        *,
+        price: int | None = None,
+        qty: int | None = None,
+        quote_qty: int | None = None,
+        tif: TimeInForce = "GTC",
+        expire_ts: int | None = None,
+        stop_price: int | None = None,
+        post_only: bool = False,
+        display_qty: int | None = None,
+        stp: Stp = "cancel_taker",
+        client_id: str | None = None,
+    ) -> OrderView:
+        """Place an order; returns it as the placing command left it."""
+        cmd = Place(
+            id=0,
+            user=user,
+            symbol=symbol,
+            side=side,
+            type=type,
+            price=price,
+            qty=qty,
+            quote_qty=quote_qty,
+            tif=tif,
+            expire_ts=expire_ts,
+            post_only=post_only,
+            stop_price=stop_price,
+            display_qty=display_qty,
+            stp=stp,
+            client_id=client_id,
+        )
+        applied = await self._submit(user, cmd)
+        command = applied.command
+        order_id = command.id if isinstance(command, Place) else applied.seq
+        view = order_from_events(order_id, applied.seq, applied.ts, applied.events)
+        if view is None:  # cannot happen: an accepted place always has OrderAccepted
+            raise InvalidCommand("the core accepted the order but reported no order")
+        return view
+
+    async def cancel(self, user: int, order_id: int) -> OrderView:
+        order = await self.get_order(user, order_id)
+        if order is None:
+            raise OrderNotFound()
+        if order.status not in OPEN_STATUSES:
+            raise OrderNotOpen(f"order {order_id} is {order.status}")
+        applied = await self._submit(user, Cancel(id=order_id, user=user, symbol=order.symbol))
+        await self._history.wait_for(applied.seq, self._read_wait_s)
+        after = await self._history.get_order(user, order_id)
+        return after if after is not None else order
+
+    async def cancel_all(self, user: int, symbol: str | None = None) -> list[int]:
+        """Cancel every open order (of one symbol if given); returns the cancelled ids."""
+        applied = await self._submit(user, CancelAll(user=user, symbol=symbol))
+        return [
+            e.id
+            for e in applied.events
+            if type(e) is OrderCancelled and e.user == user and e.reason == "user"
+        ]
+
+    async def amend(
+        self, user: int, order_id: int, *, price: int | None = None, qty: int | None = None
+    ) -> OrderView:
+        """Change an open order's price and/or open quantity (``qty`` = new open
+        quantity; omitted: the open quantity as last seen)."""
+        order = await self.get_order(user, order_id)
+        if order is None:
+            raise OrderNotFound()
+        if order.status not in OPEN_STATUSES:
+            raise OrderNotOpen(f"order {order_id} is {order.status}")
+        new_qty = qty if qty is not None else order.open_qty
+        if new_qty <= 0:
+            raise CoreRejected("not_amendable", "the order has no open quantity to amend")
+        cmd = Amend(id=order_id, user=user, symbol=order.symbol, qty=new_qty, price=price)
+        applied = await self._submit(user, cmd)
+        await self._history.wait_for(applied.seq, self._read_wait_s)
+        after = await self._history.get_order(user, order_id)
+        return after if after is not None else order
+
+    async def deposit(self, user: int, asset: str, amount: int) -> int:
+        """Credit ``amount`` minor units (the demo faucet); returns the command's seq."""
+        applied = await self._submit(user, Deposit(user=user, asset=asset, amount=amount))
+        return applied.seq
+
+    # -- reads ------------------------------------------------------------------------
+
+    async def get_order(self, user: int, order_id: int) -> OrderView | None:
+        await self._caught_up(user)
+        return await self._history.get_order(user, order_id)
+
+    async def list_orders(
+        self,
+        user: int,
+        *,
+        symbol: str | None = None,
+        statuses: frozenset[str] | None = None,
+        limit: int = 100,
+        before: int | None = None,
+    ) -> Page[OrderView]:
+        await self._caught_up(user)
+        return await self._history.list_orders(
+            user, symbol=symbol, statuses=statuses, limit=limit, before=before
+        )
+
+    async def list_fills(
+        self,
+        user: int,
+        *,
+        symbol: str | None = None,
+        order_id: int | None = None,
+        limit: int = 100,
+        before: int | None = None,
+    ) -> Page[FillView]:
+        await self._caught_up(user)
+        return await self._history.list_fills(
+            user, symbol=symbol, order_id=order_id, limit=limit, before=before
+        )
