@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install test lint bench clean demo
+.PHONY: install test lint bench clean demo native native-clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,5 +31,13 @@ demo: install
 bench: install
 	$(BIN)/python bench/run.py
 
+# Optional compiled build of the core (mypyc); `make native-clean` returns to pure Python.
+native: install
+	$(BIN)/python build_native.py
+
+native-clean:
+	$(BIN)/python build_native.py --clean
+
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info
+	rm -f src/tradewind/core/*.so src/tradewind/core/*.pyd

@@ -16,12 +16,15 @@ halts, fee tiers) with a share of invalid commands, so that rejections are compa
 from __future__ import annotations
 
 import random
+from importlib.machinery import EXTENSION_SUFFIXES
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import msgspec
 import pytest
 
+import tradewind.core
 from tests.support.pure_core import load_pure_engine
 from tradewind.core import commands as C
 from tradewind.core import engine as loaded_engine
@@ -57,6 +60,21 @@ def test_pure_loader_gives_private_source_modules(pure: ModuleType) -> None:
     assert pure.Core is not loaded_engine.Core
     assert again is loaded_engine  # the process keeps the build it had imported
     assert is_compiled() == (not (loaded_engine.__file__ or "").endswith(".py"))
+
+
+@needs_native
+def test_compiled_build_is_not_stale() -> None:
+    """An extension module shadows its ``.py`` file: after an edit of a compiled module
+    the build must be redone, or the process runs the old code."""
+    package = Path(tradewind.core.__path__[0])
+    for m in NATIVE_MODULES:
+        source = package / f"{m}.py"
+        built = [package / f"{m}{suffix}" for suffix in EXTENSION_SUFFIXES]
+        ext = next(p for p in built if p.exists())
+        assert ext.stat().st_mtime >= source.stat().st_mtime, (
+            f"{ext.name} is older than {source.name}: run `make native` again "
+            "(or `make native-clean` for the pure-Python core)"
+        )
 
 
 # ------------------------------------------------------------------ streams
@@ -99,14 +117,18 @@ def random_stream(n: int, seed: int) -> list[C.Command]:
     ids: list[tuple[int, int, str]] = []  # (id, user, symbol) of places, open or not
     withdrawals: list[int] = []
     for _ in range(n):
+        ts = _ts(len(cmds) + 1)
+        recent = ids[-60:]
         user = rng.choice(USERS)
         sym = rng.choice(SYMBOLS)
         side: C.Side = rng.choice(("buy", "sell"))
-        price = rng.randint(9_900, 10_100)
+        # Mostly passive prices, about one order in ten through the other side.
+        off = rng.randint(-12, 100)
+        price = 10_000 - off if side == "buy" else 10_000 + off
         qty = rng.randint(1, 40)
         r = rng.random()
         cmd: C.Command
-        if r < 0.42:
+        if r < 0.50:
             tif: C.TimeInForce = rng.choice(("GTC", "GTC", "GTC", "IOC", "FOK", "GTD"))
             display = rng.randint(1, qty) if rng.random() < 0.1 else None
             cmd = C.Place(
@@ -117,13 +139,13 @@ def random_stream(n: int, seed: int) -> list[C.Command]:
                 price=price,
                 qty=qty,
                 tif=tif,
-                expire_ts=rng.randint(1, 400) if tif == "GTD" else None,
+                expire_ts=max(0, ts + rng.randint(-3, 300)) if tif == "GTD" else None,
                 post_only=rng.random() < 0.05,
                 display_qty=display,
                 stp=rng.choice(("cancel_taker", "cancel_maker", "cancel_both", "none")),
                 client_id=f"c{next_id}" if rng.random() < 0.1 else None,
             )
-        elif r < 0.50:
+        elif r < 0.56:
             if rng.random() < 0.5:
                 cmd = C.Place(id=next_id, user=user, symbol=sym, side=side, type="market", qty=qty)
             else:
@@ -135,7 +157,7 @@ def random_stream(n: int, seed: int) -> list[C.Command]:
                     type="market",
                     quote_qty=rng.randint(1_000, 10**9),
                 )
-        elif r < 0.56:
+        elif r < 0.62:
             typ: C.OrderType = rng.choice(
                 ("stop_market", "stop_limit", "take_profit", "take_profit_limit")
             )
@@ -150,13 +172,13 @@ def random_stream(n: int, seed: int) -> list[C.Command]:
                 price=price if typ.endswith("limit") else None,
                 tif=rng.choice(("GTC", "IOC")),
             )
-        elif r < 0.78 and ids:
-            oid, ou, osym = rng.choice(ids)
+        elif r < 0.76 and recent:
+            oid, ou, osym = rng.choice(recent)
             if rng.random() < 0.9:
                 user, sym = ou, osym
             cmd = C.Cancel(id=oid, user=user, symbol=sym)
-        elif r < 0.88 and ids:
-            oid, ou, osym = rng.choice(ids)
+        elif r < 0.85 and recent:
+            oid, ou, osym = rng.choice(recent)
             cmd = C.Amend(
                 id=oid,
                 user=ou,
@@ -164,23 +186,23 @@ def random_stream(n: int, seed: int) -> list[C.Command]:
                 qty=rng.randint(1, 50),
                 price=price if rng.random() < 0.5 else None,
             )
-        elif r < 0.90:
+        elif r < 0.855:
             cmd = C.CancelAll(user=user, symbol=sym if rng.random() < 0.7 else None)
-        elif r < 0.92:
+        elif r < 0.88:
             wid = 10_000 + len(withdrawals)
             withdrawals.append(wid)
             cmd = C.WithdrawHold(id=wid, user=user, asset=rng.choice(list(ASSETS)), amount=10**9)
-        elif r < 0.94 and withdrawals:
+        elif r < 0.90 and withdrawals:
             wid = rng.choice(withdrawals)
             settle = rng.random() < 0.5
             cmd = C.WithdrawSettle(id=wid) if settle else C.WithdrawRelease(id=wid)
-        elif r < 0.95:
+        elif r < 0.92:
             cmd = C.Transfer(user=user, to=rng.choice(USERS), asset="USDT", amount=10**6)
-        elif r < 0.96:
-            cmd = C.Halt(symbol=sym) if rng.random() < 0.5 else C.Resume(symbol=sym)
-        elif r < 0.97:
+        elif r < 0.93:
+            cmd = C.Halt(symbol=sym) if rng.random() < 0.1 else C.Resume(symbol=sym)
+        elif r < 0.95:
             cmd = C.Tick()
-        elif r < 0.98:
+        elif r < 0.97:
             cmd = C.SetTier(user=user, tier=rng.choice((0, 1, 2)))
         else:
             # Invalid on purpose: unknown symbol or asset, duplicate id, bad combinations.
@@ -201,17 +223,20 @@ def random_stream(n: int, seed: int) -> list[C.Command]:
                     C.Amend(id=999_999, user=user, symbol=sym, qty=1),
                 )
             )
-        if isinstance(cmd, C.Place):
-            ids.append((cmd.id, cmd.user, cmd.symbol))
+        if isinstance(cmd, C.Place) and cmd.id == next_id:
+            if cmd.tif in ("GTC", "GTD"):  # what may rest, so what cancels and amends aim at
+                ids.append((cmd.id, cmd.user, cmd.symbol))
             next_id += 1
         cmds.append(cmd)
     return _stamp(cmds)
 
 
+def _ts(seq: int) -> int:
+    return 1_000 + seq // 3
+
+
 def _stamp(cmds: list[C.Command]) -> list[C.Command]:
-    return [
-        msgspec.structs.replace(c, seq=i, ts=1_000 + i // 3) for i, c in enumerate(cmds, start=1)
-    ]
+    return [msgspec.structs.replace(c, seq=i, ts=_ts(i)) for i, c in enumerate(cmds, start=1)]
 
 
 def _same_run(engine_a: Any, engine_b: Any, cmds: list[C.Command], every: int) -> int:
@@ -289,8 +314,5 @@ def test_random_stream_exercises_every_command_type() -> None:
         "tick",
     }
     core = loaded_engine.Core()
-    kinds: set[str] = set()
-    for cmd in cmds:
-        for e in core.apply(cmd):
-            kinds.add(e.__struct_config__.tag)
+    kinds = {e.__struct_config__.tag for cmd in cmds for e in core.apply(cmd)}
     assert {"trade", "rejected", "order_triggered", "order_amended", "order_cancelled"} <= kinds
