@@ -196,10 +196,9 @@ class Core:
             self.client_ids[(o.user, o.client_id)] = o.id
 
     def _untrack(self, o: Order | Stop) -> None:
-        uo = self.user_orders[o.user]
-        del uo[o.id]
-        if not uo:
-            del self.user_orders[o.user]
+        # A user's (possibly empty) index stays: most users come back, and rebuilding it
+        # on every first order cost more than the few bytes it keeps.
+        del self.user_orders[o.user][o.id]
         if o.client_id is not None:
             del self.client_ids[(o.user, o.client_id)]
 
@@ -850,13 +849,18 @@ class Core:
     # ------------------------------------------------------------------ cancel, amend
 
     def _cancel_order(self, mk: Market, o: Order, reason: str, ev: list[Event]) -> None:
-        left, unlocked = o.qty, o.locked
+        # Written out (no _untrack/_unlock calls): cancels are a third of a busy stream.
+        oid, user, left, unlocked = o.id, o.user, o.qty, o.locked
         mk.book.remove(o)
-        del self.orders[o.id]
-        self._untrack(o)
-        self._unlock(o.user, mk.quote if o.buy else mk.base, unlocked)
+        del self.orders[oid]
+        del self.user_orders[user][oid]
+        if o.client_id is not None:
+            del self.client_ids[(user, o.client_id)]
+        b = self.accounts[user][mk.quote if o.buy else mk.base]
+        b.locked -= unlocked
+        b.available += unlocked
         o.locked = 0
-        ev.append(OrderCancelled(o.id, o.user, mk.name, left, unlocked, reason))
+        ev.append(OrderCancelled(oid, user, mk.name, left, unlocked, reason))
 
     def _cancel_stop(self, mk: Market, s: Stop, reason: str, ev: list[Event]) -> None:
         mk.remove_stop(s)
