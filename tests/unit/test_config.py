@@ -84,3 +84,45 @@ def test_settings_are_immutable() -> None:
     s = Settings()
     with pytest.raises(AttributeError):
         s.port = 1  # type: ignore[misc]
+
+
+def test_distributed_settings() -> None:
+    s = load_settings(None, environ={})
+    assert (s.amqp_prefix, s.redis_prefix) == ("tradewind", "tw")
+    assert (s.core_heartbeat_ms, s.core_liveness_ms) == (500, 2000)
+    s = load_settings(
+        None,
+        environ={
+            "TRADEWIND_AMQP_PREFIX": "ex-1.a",
+            "TRADEWIND_REDIS_PREFIX": "ex1",
+            "TRADEWIND_CORE_HEARTBEAT_MS": "100",
+            "TRADEWIND_CORE_LIVENESS_MS": "600",
+        },
+    )
+    assert (s.amqp_prefix, s.redis_prefix, s.core_liveness_ms) == ("ex-1.a", "ex1", 600)
+    with pytest.raises(ConfigError, match="TRADEWIND_AMQP_PREFIX"):
+        load_settings(None, environ={"TRADEWIND_AMQP_PREFIX": "a b"})
+    with pytest.raises(ConfigError, match="TRADEWIND_REDIS_PREFIX"):
+        load_settings(None, environ={"TRADEWIND_REDIS_PREFIX": "tw:x"})
+    with pytest.raises(ConfigError, match="core_liveness_ms"):
+        load_settings(None, environ={"TRADEWIND_CORE_LIVENESS_MS": "400"})
+
+
+def test_distributed_processes_name_what_they_miss(tmp_path: Path) -> None:
+    from tradewind.runtime.bootstrap import ApiReplica, CoreProcess, ProjectorProcess
+
+    s = load_settings(None, environ={"TRADEWIND_DATA_DIR": str(tmp_path)})
+    with pytest.raises(ConfigError, match="amqp_url is required"):
+        CoreProcess(s)
+    with pytest.raises(ConfigError, match="amqp_url is required"):
+        ProjectorProcess(s)
+    s = load_settings(
+        None,
+        environ={
+            "TRADEWIND_DATA_DIR": str(tmp_path),
+            "TRADEWIND_AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/",
+            "TRADEWIND_REDIS_URL": "redis://127.0.0.1:6379/0",
+        },
+    )
+    with pytest.raises(ConfigError, match="secret_key is required"):
+        ApiReplica(s)

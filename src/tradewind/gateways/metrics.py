@@ -68,12 +68,21 @@ class Metrics:
         self.ws_clients = Gauge(
             "tradewind_ws_clients", "Connected WebSocket clients.", registry=self.registry
         )
+        self.core_up = Gauge(
+            "tradewind_core_up",
+            "1 while this process can reach the trading core (distributed: heard within the "
+            "liveness period), else 0.",
+            registry=self.registry,
+        )
 
     def track_queue(self, name: str, depth: Callable[[], float]) -> None:
         self.queue_depth.labels(queue=name).set_function(depth)
 
     def track_ws_clients(self, count: Callable[[], float]) -> None:
         self.ws_clients.set_function(count)
+
+    def track_core_up(self, up: Callable[[], bool]) -> None:
+        self.core_up.set_function(lambda: 1.0 if up() else 0.0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,12 +1,19 @@
 """The composition root: the one place where adapters meet the ports they fill.
 
-Embedded wiring (DESIGN §7): one process holding
+Two wirings of the same services (DESIGN §7): embedded (:class:`EmbeddedExchange`,
+``tradewind serve``/``demo``) and distributed (:class:`CoreProcess`,
+:class:`ApiReplica`, :class:`ProjectorProcess`: ``tradewind core``/``api``/
+``projector`` on PostgreSQL, Redis and RabbitMQ; see the section at the end and
+docs/distributed.md).
+
+Embedded wiring: one process holding
 
 - the journaled core in the data directory and its :class:`CoreRunner` (the only
   writer; answers after fsync);
 - SQLite in the data directory (migrations applied on start) for accounts and the
   projectors' tables (ledger, orders and fills, trades);
-- the accounts service (argon2id, sessions, API keys sealed under the master key);
+- the accounts service (argon2id, sessions, API keys sealed under the master key; a key
+  read once stays in memory, :mod:`tradewind.runtime.keycache`);
 - the in-process event fan-out: after every group commit the runner's events go, in
   seq order, to the market-data service, the projectors and the WebSocket hub;
 - the REST app over all of it.
@@ -20,15 +27,21 @@ Invariants:
 - the core's set-up (assets, symbols, fees) is made of core commands submitted through
   the runner, so it is journaled and comes back from the journal on restart; only demo
   mode seeds anything, and only what is missing;
-- a failing consumer is logged and never stops the runner or the other consumers.
+- a failing consumer is logged and never stops the runner or the other consumers;
+- distributed: the core process is the only writer of the journal and of the market
+  data and catalog in Redis, the projector the only writer of the projections, the API
+  replicas hold no state of their own (everything they know comes from PostgreSQL,
+  Redis and the bus), so any number of them may run; a replica answers a command only
+  with what the core replied after fsync.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,16 +62,17 @@ from tradewind.adapters.sql import (
 from tradewind.adapters.sql.projections import SqlProjectionStore
 from tradewind.core.commands import AnyCommand
 from tradewind.core.engine import Core
-from tradewind.core.events import Event
+from tradewind.core.events import Event, Trade
 from tradewind.gateways.metrics import Metrics
 from tradewind.gateways.rest.app import RestContext, create_app
 from tradewind.gateways.rest.ws import DecimalFormatter, install_ws
 from tradewind.gateways.ws.hub import Hub
 from tradewind.journal.recovery import JournaledCore
 from tradewind.runtime import sequencer
-from tradewind.runtime.config import Settings
+from tradewind.runtime.config import ConfigError, Settings
+from tradewind.runtime.keycache import CachedApiKeyRepository
 from tradewind.services.accounts import AccountsService
-from tradewind.services.catalog import CoreCatalog
+from tradewind.services.catalog import CoreCatalog, ProjectedBalances
 from tradewind.services.history import ProjectedHistory
 from tradewind.services.marketdata import MarketData
 from tradewind.services.marketmaker import MarketMaker
@@ -70,6 +84,7 @@ from tradewind.services.projectors import (
     TradesProjector,
     journal_batches,
 )
+from tradewind.services.projectors.ports import Batch
 from tradewind.services.trading import CoreTimeout, CoreUnavailable, InvalidCommand, TradingService
 
 log = structlog.get_logger(__name__)
@@ -163,7 +178,8 @@ class EmbeddedExchange:
         self.accounts = AccountsService(
             users=SqlUserRepository(self.db),
             sessions=SqlSessionRepository(self.db),
-            api_keys=SqlApiKeyRepository(self.db),
+            # this process is the table's only writer: keys can be cached exactly
+            api_keys=CachedApiKeyRepository(SqlApiKeyRepository(self.db)),
             replay_cache=InMemoryReplayCache(),
             secret_box=AesGcmSecretBox(load_master_keys(self.data_dir, environ)),
             clock=self.clock,
@@ -199,6 +215,7 @@ class EmbeddedExchange:
         self.metrics.track_queue("core", lambda: self.runner.queue_depth if self.runner else 0)
         self.metrics.track_queue("projectors", lambda: self.projectors.queue_depth)
         self.metrics.track_ws_clients(lambda: self.hub.client_count)
+        self.metrics.track_core_up(lambda: self.bus.available)
 
         self.context = RestContext(
             accounts=self.accounts,
@@ -394,3 +411,517 @@ def build_embedded(
 
 def data_dir_of(settings: Settings) -> Path:
     return settings.data_dir.resolve()
+
+
+# == distributed mode ======================================================================
+#
+# The same services, split into processes that meet only through PostgreSQL, Redis and
+# RabbitMQ (docs/distributed.md):
+#
+# - ``tradewind core`` (:class:`CoreProcess`): the journaled core and its runner, the
+#   only writer; takes commands from ``P.commands`` and answers after fsync; publishes
+#   every durable command's events to ``P.events`` and a heartbeat to ``P.status``;
+#   replays batches from its journal on request; mirrors market data and the market
+#   catalog to Redis. No SQL.
+# - ``tradewind api`` (:class:`ApiReplica`, any number): REST and WebSocket; commands
+#   through the bus; accounts, orders, fills and balances from PostgreSQL (the
+#   projector's tables); market data and catalog from Redis; private WebSocket events
+#   from the event stream; signature replay cache and write marks in Redis.
+# - ``tradewind projector`` (:class:`ProjectorProcess`, one): the event stream into
+#   PostgreSQL with the same projectors as embedded mode, offsets in the same
+#   transaction, gaps filled by the core's replay.
+
+
+class DistributedConfigError(ConfigError):
+    """A distributed process lacks a setting it needs."""
+
+
+def _require(settings: Settings, *names: str) -> None:
+    for name in names:
+        if not getattr(settings, name):
+            raise DistributedConfigError(
+                f"{name} is required in distributed mode "
+                f"(set TRADEWIND_{name.upper()} or {name} in the config file)"
+            )
+
+
+async def _replay_journal(
+    data_dir: Path, last: int, *consumers: Callable[[int, int, list[Event]], object]
+) -> None:
+    """Feed the journal's batches ``1 .. last`` to ``consumers`` (off the event loop for
+    the decoding and the core replay, on it for the consumers)."""
+    if last == 0:
+        return
+    batches = journal_batches(data_dir, after=0, until=last)
+
+    def take() -> list[Any]:
+        chunk = []
+        for batch in batches:
+            chunk.append(batch)
+            if len(chunk) >= REPLAY_CHUNK:
+                break
+        return chunk
+
+    while chunk := await asyncio.to_thread(take):
+        for batch in chunk:
+            for consumer in consumers:
+                consumer(batch.seq, batch.ts, list(batch.events))
+
+
+class CoreProcess:
+    """``tradewind core``: the trading core as its own process (see above)."""
+
+    CATALOG_PRICE_REFRESH_S = 2.0
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        from redis.asyncio import Redis
+
+        from tradewind.adapters.amqp import (
+            AmqpCommandServer,
+            AmqpEventPublisher,
+            AmqpLink,
+            AmqpNames,
+            AmqpReplayServer,
+        )
+        from tradewind.adapters.redis.catalog import RedisCatalogWriter
+        from tradewind.adapters.redis.marketdata import RedisMarketDataWriter
+
+        _require(settings, "amqp_url", "redis_url")
+        assert settings.amqp_url is not None and settings.redis_url is not None
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.data_dir = settings.data_dir.resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.instance = secrets.token_hex(6)
+        self.names = AmqpNames(settings.amqp_prefix)
+        self.link = AmqpLink(settings.amqp_url, name=f"tradewind-core-{self.instance}")
+        self.redis = Redis.from_url(settings.redis_url)
+        self.market_data = MarketData()
+        self.md_writer = RedisMarketDataWriter(
+            self.redis, self.market_data, prefix=settings.redis_prefix
+        )
+        self.catalog_writer = RedisCatalogWriter(self.redis, prefix=settings.redis_prefix)
+        self.jcore: JournaledCore | None = None
+        self.runner: sequencer.CoreRunner | None = None
+        self.catalog = CoreCatalog(self._core)
+        self.publisher = AmqpEventPublisher(
+            self.link,
+            self.names,
+            instance=self.instance,
+            durable_seq=self._durable_seq,
+            heartbeat_s=settings.core_heartbeat_ms / 1000,
+            clock_ms=self.clock.now_ms,
+        )
+        self.commands = AmqpCommandServer(
+            self.link, self.names, self._submit, clock_ms=self.clock.now_ms
+        )
+        self.replay = AmqpReplayServer(
+            self.link, self.names, self._replay_source, durable_seq=self._durable_seq
+        )
+        self.fanout = EventFanout()
+        self.fanout.add("marketdata", self._market_data_apply)
+        self.fanout.add("bus", self.publisher.publish)
+        self.fanout.add("catalog", self._watch_catalog)
+        self._catalog_changed = asyncio.Event()
+        self._prices_moved = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
+
+    def _core(self) -> Core:
+        if self.jcore is None:
+            raise CoreUnavailable("the trading core is starting")
+        return self.jcore.core
+
+    def _durable_seq(self) -> int:
+        return self.jcore.durable_seq if self.jcore is not None else 0
+
+    def _market_data_apply(self, seq: int, ts: int, events: list[Event]) -> None:
+        self.market_data.apply(seq, ts, events)
+
+    def _replay_source(self, after: int, until: int) -> Iterator[Any]:
+        return journal_batches(self.data_dir, after=after, until=until)
+
+    def _watch_catalog(self, seq: int, ts: int, events: list[Event]) -> None:
+        from tradewind.adapters.redis.catalog import changes_catalog
+
+        if changes_catalog(events):
+            self._catalog_changed.set()
+        elif not self._prices_moved and any(type(e) is Trade for e in events):
+            self._prices_moved = True
+
+    async def _submit(self, cmd: AnyCommand) -> sequencer.Applied:
+        runner = self.runner
+        if runner is None or not runner.running:
+            raise CoreUnavailable()
+        try:
+            return await runner.submit(cmd)
+        except sequencer.CoreUnavailable as e:
+            raise CoreUnavailable(str(e)) from None
+
+    async def write_catalog(self) -> None:
+        self._prices_moved = False
+        core = self._core()
+        await self.catalog_writer.write(core.seq, self.catalog.assets(), self.catalog.markets())
+
+    async def start(self) -> None:
+        """Recover, rebuild market data, start the runner, seed the demo set-up, then
+        take commands from the bus."""
+        if self._started:
+            return
+        self._started = True
+        settings = self.settings
+        self.jcore = await asyncio.to_thread(
+            JournaledCore, self.data_dir, snapshot_every=settings.snapshot_every
+        )
+        last = self.jcore.last_seq
+        recovery = self.jcore.recovery
+        log.info(
+            "core recovered",
+            data_dir=str(self.data_dir),
+            last_seq=last,
+            snapshot_seq=recovery.snapshot_seq,
+            replayed=recovery.replayed,
+            truncated_bytes=recovery.truncated_bytes,
+        )
+        await _replay_journal(self.data_dir, last, self._market_data_apply)
+        self.market_data.advance(self.clock.now_ms())
+        self.md_writer.start()  # its first flush writes the whole state
+        self.publisher.start_at(last)  # batches up to here are replayable on request
+        self.publisher.start()
+        self.runner = sequencer.CoreRunner(
+            self.jcore, clock_ms=self.clock.now_ms, publish=self.fanout.publish
+        )
+        self.runner.start()
+        await self.link.start(wait_s=5.0)
+        if settings.demo:
+            from tradewind.runtime.demo import missing_setup_for
+
+            for cmd in missing_setup_for(self.jcore.core):
+                await self._submit(cmd)
+        try:
+            await self.write_catalog()
+        except Exception as e:
+            log.warning("catalog not written to Redis yet", error=repr(e))
+            self._catalog_changed.set()
+        await self.commands.start()
+        self._tasks.append(asyncio.create_task(self._catalog_loop(), name="catalog-writer"))
+        self._tasks.append(asyncio.create_task(self._market_clock(), name="market-clock"))
+        log.info(
+            "core started",
+            instance=self.instance,
+            seq=self.jcore.last_seq,
+            amqp_prefix=settings.amqp_prefix,
+            broker=self.link.connected,
+        )
+
+    async def stop(self) -> None:
+        """Stop taking commands, answer those taken, commit, publish what is queued."""
+        if not self._started:
+            return
+        self._started = False
+        await self.commands.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self.runner is not None:
+            await self.runner.stop()  # commits what is pending and releases the journal
+            self.runner = None
+        elif self.jcore is not None:
+            await asyncio.to_thread(self.jcore.close)
+        await self.publisher.stop()
+        await self.md_writer.stop()
+        await self.link.stop()
+        with contextlib.suppress(Exception):
+            await self.redis.aclose()
+        log.info("core stopped")
+
+    async def _catalog_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._catalog_changed.wait(), self.CATALOG_PRICE_REFRESH_S)
+            changed = self._catalog_changed.is_set()
+            self._catalog_changed.clear()
+            if not (changed or self._prices_moved):
+                continue
+            try:
+                await self.write_catalog()
+            except Exception as e:
+                log.warning("catalog write failed; retrying", error=repr(e))
+                self._catalog_changed.set()
+                await asyncio.sleep(0.5)
+
+    async def _market_clock(self) -> None:
+        while True:
+            await asyncio.sleep(MARKET_CLOCK_S)
+            try:
+                self.market_data.advance(self.clock.now_ms())
+            except Exception:
+                log.exception("market-data clock failed")
+
+
+class ApiReplica:
+    """``tradewind api``: one stateless API replica (REST + WebSocket) of a distributed
+    deployment. :attr:`app` is the ASGI app; ``start()``/``stop()`` or its lifespan."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        manage_lifecycle: bool = True,
+    ) -> None:
+        from redis.asyncio import Redis
+
+        from tradewind.adapters.amqp import (
+            AmqpCommandClient,
+            AmqpEventFollower,
+            AmqpLink,
+            AmqpNames,
+            CoreWatch,
+        )
+        from tradewind.adapters.redis.catalog import RedisCatalog
+        from tradewind.adapters.redis.marketdata import RedisMarketDataReader
+        from tradewind.adapters.redis.state import RedisReplayCache, RedisWriteMarks
+        from tradewind.adapters.sql.progress import ProjectionProgress
+
+        _require(settings, "amqp_url", "redis_url", "secret_key")
+        assert settings.amqp_url is not None and settings.redis_url is not None
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.instance = secrets.token_hex(6)
+        self.metrics = Metrics()
+        self.db = Database.from_url(settings.resolved_database_url)
+        self.redis = Redis.from_url(settings.redis_url)
+        prefix = settings.redis_prefix
+        self.accounts = AccountsService(
+            users=SqlUserRepository(self.db),
+            sessions=SqlSessionRepository(self.db),
+            api_keys=SqlApiKeyRepository(self.db),
+            replay_cache=RedisReplayCache(self.redis, prefix=prefix),
+            secret_box=AesGcmSecretBox(
+                load_master_keys(None, {SECRET_KEY_VAR: settings.secret_key or ""})
+            ),
+            clock=self.clock,
+        )
+        self.store = SqlProjectionStore(self.db)
+        self.progress = ProjectionProgress(self.store.offsets)
+        self.history = ProjectedHistory(self.store, self.progress)
+        self.names = AmqpNames(settings.amqp_prefix)
+        self.link = AmqpLink(settings.amqp_url, name=f"tradewind-api-{self.instance}")
+        self.watch = CoreWatch(self.link, self.names, liveness_s=settings.core_liveness_ms / 1000)
+        self.bus = AmqpCommandClient(
+            self.link,
+            self.names,
+            self.watch,
+            timeout_s=settings.core_timeout_ms / 1000,
+            clock_ms=self.clock.now_ms,
+            on_outcome=self._count_command,
+        )
+        self.marks = RedisWriteMarks(self.redis, prefix=prefix)
+        self.trading = TradingService(self.bus, self.history, marks=self.marks)
+        self.balances = ProjectedBalances(self.store, self.trading.caught_up)
+        self.catalog = RedisCatalog(self.redis, prefix=prefix)
+        self.market_data = RedisMarketDataReader(self.redis, prefix=prefix)
+        self.hub = Hub(
+            formatter=DecimalFormatter(self.catalog),
+            is_symbol=self._is_symbol,
+            assets_of=self._assets_of,
+        )
+        self.follower = AmqpEventFollower(self.link, self.names, self._on_batch)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
+
+        self.metrics.track_queue("core", lambda: self.bus.pending)
+        self.metrics.track_ws_clients(lambda: self.hub.client_count)
+        self.metrics.track_core_up(lambda: self.bus.available)
+        self.context = RestContext(
+            accounts=self.accounts,
+            trading=self.trading,
+            catalog=self.catalog,
+            balances=self.balances,
+            market_data=self.market_data,
+            metrics=self.metrics,
+            now_ms=self.clock.now_ms,
+            readiness=self.readiness,
+            demo=settings.demo,
+            faucet_max_units=settings.faucet_max,
+            max_body_bytes=settings.max_body_bytes,
+            extra_routes=[self._install_ws],
+        )
+        self.app: FastAPI = create_app(
+            self.context, lifespan=self.lifespan if manage_lifecycle else None
+        )
+
+    def _count_command(self, op: str, outcome: str, seconds: float) -> None:
+        self.metrics.commands.labels(op=op, outcome=outcome).inc()
+        if outcome == "applied":
+            self.metrics.command_latency.labels(op=op).observe(seconds)
+
+    def _is_symbol(self, symbol: str) -> bool:
+        return self.catalog.market(symbol) is not None
+
+    def _assets_of(self, symbol: str) -> tuple[str, str] | None:
+        m = self.catalog.market(symbol)
+        return None if m is None else (m.base, m.quote)
+
+    def _install_ws(self, app: FastAPI) -> None:
+        install_ws(app, self.hub, self.accounts, self.clock.now_ms)
+
+    def _on_batch(self, seq: int, ts: int, events: list[Event]) -> None:
+        self.watch.touch()
+        self.catalog.on_events(seq, ts, events)
+        self.hub.publish_events(seq, ts, events)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        await upgrade_async(self.settings.resolved_database_url)
+        try:
+            await self.catalog.refresh()
+        except Exception as e:
+            log.warning("catalog not loaded yet", error=repr(e))
+        self.catalog.start()
+        self.watch.start()
+        await self.link.start(wait_s=5.0)
+        self._tasks.append(asyncio.create_task(self._follow_market(), name="md-follow"))
+        self._tasks.append(asyncio.create_task(self._heartbeats(), name="ws-heartbeats"))
+        log.info(
+            "api replica started",
+            instance=self.instance,
+            url=self.settings.url,
+            broker=self.link.connected,
+            catalog=self.catalog.loaded,
+        )
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        self.hub.close_all()
+        await self.watch.stop()
+        await self.catalog.stop()
+        await self.progress.stop()
+        await self.link.stop()
+        with contextlib.suppress(Exception):
+            await self.redis.aclose()
+        await self.db.dispose()
+        log.info("api replica stopped")
+
+    async def _follow_market(self) -> None:
+        async for updates in self.market_data.follow(block_ms=1000):
+            try:
+                self.hub.publish_market(updates)
+            except Exception:
+                log.exception("market-data fan-out failed")
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(self.hub.heartbeat.interval_s)
+            try:
+                self.hub.heartbeat_round()
+            except Exception:
+                log.exception("websocket heartbeat failed")
+
+    async def readiness(self) -> Mapping[str, bool]:
+        """Ready to serve: database, Redis and broker reachable. The core is not a
+        condition (reads go on during a core outage; writes answer 503): its state is
+        the ``tradewind_core_up`` metric."""
+        database = redis = False
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2.0), self.db.read() as session:
+                await session.execute(sa.text("SELECT 1"))
+                database = True
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2.0):
+                redis = bool(await self.redis.ping())
+        return {"database": database, "redis": redis, "broker": self.link.connected}
+
+
+class ProjectorProcess:
+    """``tradewind projector``: the event stream into PostgreSQL (see above)."""
+
+    CONSUMER_NAME = "projector"
+
+    def __init__(self, settings: Settings) -> None:
+        from tradewind.adapters.amqp import (
+            AmqpLink,
+            AmqpNames,
+            AmqpSequencedConsumer,
+            CoreWatch,
+        )
+
+        _require(settings, "amqp_url")
+        assert settings.amqp_url is not None
+        self.settings = settings
+        self.instance = secrets.token_hex(6)
+        self.db = Database.from_url(settings.resolved_database_url)
+        self.store = SqlProjectionStore(self.db)
+        self.runner = ProjectorRunner(
+            [LedgerProjector(self.store), OrdersProjector(self.store), TradesProjector(self.store)]
+        )
+        self.names = AmqpNames(settings.amqp_prefix)
+        self.link = AmqpLink(settings.amqp_url, name=f"tradewind-projector-{self.instance}")
+        self.watch = CoreWatch(self.link, self.names, liveness_s=settings.core_liveness_ms / 1000)
+        self.consumer = AmqpSequencedConsumer(
+            self.link,
+            self.names,
+            self.watch,
+            name=self.CONSUMER_NAME,
+            offset=self._offset,
+            apply=self._apply,
+        )
+        self._started = False
+
+    async def _offset(self) -> int:
+        return min((await self.runner.offsets()).values(), default=0)
+
+    async def _apply(self, batches: Sequence[Batch]) -> int:
+        await self.runner.apply_batches(batches)
+        return self.runner.applied_seq
+
+    @property
+    def applied_seq(self) -> int:
+        return self.consumer.applied
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        await upgrade_async(self.settings.resolved_database_url)
+        await self.consumer.start()
+        self.watch.start()
+        await self.link.start(wait_s=5.0)
+        log.info(
+            "projector started",
+            seq=self.consumer.applied,
+            queue=self.consumer.queue_name,
+            broker=self.link.connected,
+        )
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        await self.link.stop()  # unacknowledged batches go back to the queue
+        await self.consumer.stop()
+        await self.watch.stop()
+        await self.db.dispose()
+        log.info("projector stopped", seq=self.consumer.applied)

@@ -82,6 +82,37 @@ def demo(
     )
 
 
+def _run_with(runner_name: str, settings: Settings) -> None:
+    from tradewind.runtime import server
+    from tradewind.runtime.logging import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+    raise typer.Exit(getattr(server, runner_name)(settings))
+
+
+@app.command()
+def core(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
+    """Distributed mode: run the trading core (journal in the data dir, bus, Redis)."""
+    _run_with("run_core", _settings(config, data_dir=data_dir))
+
+
+@app.command()
+def api(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Distributed mode: run one API replica (REST + WebSocket); run several on other ports."""
+    _run_with("run_api", _settings(config, host=host, port=port, data_dir=data_dir))
+
+
+@app.command()
+def projector(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
+    """Distributed mode: run the projector (event stream into PostgreSQL)."""
+    _run_with("run_projector", _settings(config, data_dir=data_dir))
+
+
 @db_app.command("upgrade")
 def db_upgrade(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
     """Apply the database migrations (the embedded start-up does this by itself)."""

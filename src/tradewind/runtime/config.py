@@ -66,6 +66,15 @@ class Settings:
     """How long a request waits for the core before answering 504."""
     faucet_max: int = 100_000
     """Largest faucet amount per request, in whole units of any asset."""
+    amqp_prefix: str = "tradewind"
+    """Distributed mode: prefix of every RabbitMQ exchange and queue name."""
+    redis_prefix: str = "tw"
+    """Distributed mode: prefix of every Redis key."""
+    core_heartbeat_ms: int = 500
+    """Distributed mode: how often the core announces itself (and its seq) on the bus."""
+    core_liveness_ms: int = 2_000
+    """Distributed mode: an API replica answers 503 at once when the core has not been
+    heard for this long."""
 
     @property
     def resolved_database_url(self) -> str:
@@ -156,6 +165,13 @@ def _choice(*options: str) -> Callable[[object], str]:
     return check
 
 
+def _name_prefix(value: object) -> str:
+    text = _as_str(value)
+    if not text or len(text) > 64 or not all(c.isalnum() or c in "-_." for c in text):
+        raise ValueError("must be 1-64 letters, digits, '-', '_' or '.'")
+    return text
+
+
 def _database_url(value: object) -> str:
     text = _as_str(value)
     if not text:
@@ -183,6 +199,10 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "max_body_bytes": _ranged(_as_int, 1_024, 64 * 1024 * 1024),
     "core_timeout_ms": _ranged(_as_int, 1, 600_000),
     "faucet_max": _ranged(_as_int, 1, 10**9),
+    "amqp_prefix": _name_prefix,
+    "redis_prefix": _name_prefix,
+    "core_heartbeat_ms": _ranged(_as_int, 10, 60_000),
+    "core_liveness_ms": _ranged(_as_int, 50, 600_000),
 }
 assert set(_PARSERS) == {f.name for f in dataclasses.fields(Settings)}
 
@@ -257,6 +277,11 @@ def load_settings(
                 shown = "(hidden)" if name == "secret_key" else repr(raw)
                 raise ConfigError(f"{label} ({where}): {exc}; got {shown}") from None
     settings = Settings(**values)
+    if settings.core_liveness_ms <= settings.core_heartbeat_ms:
+        raise ConfigError(
+            f"core_liveness_ms ({settings.core_liveness_ms}) must be longer than "
+            f"core_heartbeat_ms ({settings.core_heartbeat_ms})"
+        )
     if not settings.database_url:
         settings = dataclasses.replace(
             settings, database_url=default_database_url(settings.data_dir)

@@ -16,6 +16,7 @@ import secrets
 from typing import TYPE_CHECKING
 
 from tradewind.core.commands import AddAsset, AddSymbol, AnyCommand, SetFees
+from tradewind.core.engine import Core
 from tradewind.services.errors import EmailTaken
 
 if TYPE_CHECKING:
@@ -71,7 +72,11 @@ for _s in DEMO_SYMBOLS:
 
 def missing_setup(exchange: EmbeddedExchange) -> list[AnyCommand]:
     """The set-up commands the recovered core does not have yet."""
-    core = exchange.jcore.core if exchange.jcore is not None else None
+    return missing_setup_for(exchange.jcore.core if exchange.jcore is not None else None)
+
+
+def missing_setup_for(core: Core | None) -> list[AnyCommand]:
+    """The demo set-up commands ``core`` (``None``: an empty one) does not have yet."""
     assets = core.assets if core is not None else {}
     markets = core.markets if core is not None else {}
     commands: list[AnyCommand] = [

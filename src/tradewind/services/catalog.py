@@ -9,13 +9,15 @@ Invariants:
   never mutates it;
 - balances are integers in minor units; an asset the account never held is absent.
 
-Distributed mode replaces :class:`CoreCatalog` by a reader of the projected symbols and
-ledger with the same Protocols.
+Distributed mode (API replicas cannot read the core's memory) uses the same Protocols:
+the catalog the core publishes to Redis (``adapters/redis/catalog.py``), and
+:class:`ProjectedBalances`, the ledger projector's sums, which lag the core by the
+projector's delay; a read waits (briefly) for the user's last acknowledged command.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -128,4 +130,39 @@ class CoreCatalog:
             BalanceView(asset, b.available, b.locked)
             for asset, b in sorted(account.items())
             if b.available or b.locked
+        ]
+
+
+class _LedgerSums(Protocol):
+    @property
+    def available(self) -> int: ...
+
+    @property
+    def locked(self) -> int: ...
+
+
+class LedgerReader(Protocol):
+    async def balances(self, account: int | None = None) -> Mapping[tuple[int, str], _LedgerSums]:
+        """Sums of the ledger legs per ``(account, asset)``."""
+        ...
+
+
+class ProjectedBalances:
+    """:class:`BalanceReader` over the ledger projector's tables (distributed mode).
+
+    ``caught_up(user)`` is awaited first (the trading service's read-your-writes wait),
+    so a user sees the effect of their own acknowledged commands unless the projector is
+    more than that wait behind; otherwise the answer is as stale as the projector."""
+
+    def __init__(self, ledger: LedgerReader, caught_up: Callable[[int], Awaitable[None]]) -> None:
+        self._ledger = ledger
+        self._caught_up = caught_up
+
+    async def balances(self, user: int) -> list[BalanceView]:
+        await self._caught_up(user)
+        sums = await self._ledger.balances(user)
+        return [
+            BalanceView(asset, b.available, b.locked)
+            for (account, asset), b in sorted(sums.items())
+            if account == user and (b.available or b.locked)
         ]

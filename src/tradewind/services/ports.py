@@ -185,6 +185,21 @@ class ReplayCache(Protocol):
         ...
 
 
+class WriteMarks(Protocol):
+    """The seq of each user's last acknowledged command (for read-your-writes).
+
+    In-process in embedded mode; shared by every API replica in distributed mode (Redis),
+    so a read on one replica waits for a write acknowledged by another."""
+
+    async def note(self, user: int, seq: int) -> None:
+        """Record that ``user``'s command ``seq`` was acknowledged (marks never go back)."""
+        ...
+
+    async def last(self, user: int) -> int:
+        """The highest seq noted for ``user`` (0 if none, or if it has expired)."""
+        ...
+
+
 class SecretBox(Protocol):
     """Authenticated encryption of small secrets under the server's master key."""
 

@@ -9,7 +9,9 @@ Invariants:
 - when the core cannot be reached the caller gets :class:`CoreUnavailable` at once,
   and :class:`CoreTimeout` (outcome unknown) after the bus's deadline, never a hang;
 - reads after a user's own command see it (read-your-writes): a read waits, briefly,
-  until the history has applied the seq of that user's last acknowledged command;
+  until the history has applied the seq of that user's last acknowledged command (kept
+  by a :class:`~tradewind.services.ports.WriteMarks`: in this process by default, shared
+  by every API replica in distributed mode);
 - amounts are integers (ticks, lots, minor units); the gateways convert decimals.
 """
 
@@ -40,6 +42,7 @@ from tradewind.services.history import (
     Page,
     order_from_events,
 )
+from tradewind.services.ports import WriteMarks
 
 
 class AppliedCommand(Protocol):
@@ -157,16 +160,35 @@ def _rejection(events: Sequence[Event]) -> Rejected | None:
     return None
 
 
+class LocalWriteMarks:
+    """:class:`~tradewind.services.ports.WriteMarks` of one process."""
+
+    def __init__(self) -> None:
+        self._last: dict[int, int] = {}
+
+    async def note(self, user: int, seq: int) -> None:
+        if seq > self._last.get(user, 0):
+            self._last[user] = seq
+
+    async def last(self, user: int) -> int:
+        return self._last.get(user, 0)
+
+
 class TradingService:
     """Places, amends and cancels orders and credits demo funds, through the bus."""
 
     def __init__(
-        self, bus: CommandBus, history: HistoryReader, *, read_wait_s: float = 2.0
+        self,
+        bus: CommandBus,
+        history: HistoryReader,
+        *,
+        read_wait_s: float = 2.0,
+        marks: WriteMarks | None = None,
     ) -> None:
         self._bus = bus
         self._history = history
         self._read_wait_s = read_wait_s
-        self._last_seq: dict[int, int] = {}
+        self._marks: WriteMarks = marks if marks is not None else LocalWriteMarks()
 
     @property
     def available(self) -> bool:
@@ -180,17 +202,25 @@ class TradingService:
         if not self._bus.available:
             raise CoreUnavailable()
         applied = await self._bus.submit(cmd)
-        if applied.seq > self._last_seq.get(user, 0):
-            self._last_seq[user] = applied.seq
+        await self._marks.note(user, applied.seq)
         rejected = _rejection(applied.events)
         if rejected is not None:
             raise CoreRejected(rejected.reason, rejected.message, rejected.filter)
         return applied
 
-    async def _caught_up(self, user: int) -> None:
-        seq = self._last_seq.get(user, 0)
+    @property
+    def marks(self) -> WriteMarks:
+        return self._marks
+
+    async def caught_up(self, user: int) -> None:
+        """Wait (at most ``read_wait_s``) until the history shows ``user``'s last
+        acknowledged command."""
+        seq = await self._marks.last(user)
         if seq:
             await self._history.wait_for(seq, self._read_wait_s)
+
+    async def _caught_up(self, user: int) -> None:
+        await self.caught_up(user)
 
     # -- commands ---------------------------------------------------------------------
 

@@ -3,7 +3,9 @@
 Invariant: every schema change goes through the revision scripts in
 ``tradewind/adapters/sql/migrations/versions`` (found as package resources, so this
 works from an installed wheel as well as a checkout). :func:`upgrade` backs
-``tradewind db upgrade`` and the embedded start-up; it is idempotent.
+``tradewind db upgrade`` and the embedded start-up; it is idempotent, and on PostgreSQL
+concurrent upgrades (processes of a distributed deployment starting together) serialize
+on a transaction-scoped advisory lock.
 
 From async code use the ``*_async`` variants (the sync ones run their own event loop).
 Developers: ``python -m tradewind.adapters.sql.migrate --help``.
@@ -26,6 +28,9 @@ from sqlalchemy.engine import Connection
 from tradewind.adapters.sql.engine import create_engine, normalise_url
 
 SCRIPT_LOCATION = "tradewind.adapters.sql:migrations"
+
+
+MIGRATION_LOCK_KEY = 0x7457_6D69_6772  # "tWmigr": the advisory lock migrations hold
 
 
 def alembic_config(database_url: str | None = None) -> Config:
@@ -52,6 +57,12 @@ async def _with_connection(database_url: str, action: Callable[[Config], None]) 
     engine = create_engine(database_url, foreign_keys=False, pool=False)
     try:
         async with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Several processes may start together (API replicas, the projector):
+                # one migrates, the others wait here and then find the schema at head.
+                await connection.exec_driver_sql(
+                    f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+                )
 
             def run(sync_connection: Connection) -> None:
                 config = alembic_config(database_url)
