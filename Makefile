@@ -28,8 +28,11 @@ test: lint
 demo: install
 	$(BIN)/tradewind demo $(DEMO_ARGS)
 
+# Engine (about 6 min) then REST/WS against the matching-engine anchor (about 7 min);
+# the anchor needs Python 3.12 in bench/.anchor-venv (see bench/anchor.py), else it is skipped.
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python bench/run.py --api
 
 # Optional compiled build of the core (mypyc); `make native-clean` returns to pure Python.
 native: install

@@ -5,7 +5,7 @@ list per level) is the best installable pure-Python matching engine we know. It 
 Python >= 3.12, so it lives in its own virtual environment, which this script runs in:
 
     python3.12 -m venv bench/.anchor-venv
-    bench/.anchor-venv/bin/pip install matching-engine
+    bench/.anchor-venv/bin/pip install "matching-engine[gateway]"
     bench/.anchor-venv/bin/python bench/anchor.py          # writes bench/results/anchor.json
 
 The stream is ``tradewind.runtime.streamgen.generate_stream`` (imported from ``src/``: it

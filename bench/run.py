@@ -17,7 +17,9 @@ Measures, on generated streams (``tradewind.runtime.streamgen``, 1,000 funded ac
 Throughput is the median of ``--repeat`` passes (3) with the journal off, one pass with
 it on. A full run takes about six minutes of CPU on an idle 2-core machine; ``--quick``
 shrinks every size tenfold.
-Run: ``.venv/bin/python bench/run.py [--quick] [--out FILE]``.
+Run: ``.venv/bin/python bench/run.py [--quick] [--out FILE]``. With ``--api`` the REST and
+WebSocket benchmark (``bench/api.py``, about six more minutes; needs aiohttp) follows and
+writes bench/results/api.json; ``--api-only`` runs that alone.
 """
 
 from __future__ import annotations
@@ -296,6 +298,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-journal", action="store_true")
     ap.add_argument("--no-anchor", action="store_true")
     ap.add_argument("--out", type=Path, default=RESULTS / "engine.json")
+    ap.add_argument(
+        "--api",
+        action="store_true",
+        help="then run bench/api.py too (REST and WebSocket under load: bench/results/api.json)",
+    )
+    ap.add_argument("--api-only", action="store_true", help="run bench/api.py only")
     ap.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
@@ -303,6 +311,9 @@ def main(argv: list[str] | None = None) -> int:
         path, n_setup, method = args.memory_child
         print(json.dumps(memory_child(Path(path), int(n_setup), method)))
         return 0
+
+    if args.api_only:
+        return run_api(args.quick)
 
     scale = 10 if args.quick else 1
     n = args.commands or 1_000_000 // scale
@@ -363,7 +374,17 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     log(f"wrote {args.out} ({report['wall_seconds']} s)")
     _summary(report)
-    return 0
+    return run_api(args.quick) if args.api else 0
+
+
+def run_api(quick: bool) -> int:
+    """``bench/api.py`` (it needs aiohttp: ``pip install aiohttp py-spy``)."""
+    try:
+        import api
+    except ImportError as e:
+        log(f"API benchmark skipped: {e} (pip install aiohttp)")
+        return 1
+    return int(api.main(["--quick"] if quick else []))
 
 
 def _summary(r: dict[str, Any]) -> None:
