@@ -268,13 +268,25 @@ class TradingService:
             raise InvalidCommand("the core accepted the order but reported no order")
         return view
 
+    async def _submit_on_open(self, user: int, order_id: int, cmd: AnyCommand) -> AppliedCommand:
+        """Submit a command about an order the history showed open. If the core no
+        longer knows it, a fill or cancel got there first: 409, not 404."""
+        try:
+            return await self._submit(user, cmd)
+        except CoreRejected as e:
+            if e.reason == "unknown_order":
+                raise OrderNotOpen(f"order {order_id} was filled or cancelled meanwhile") from e
+            raise
+
     async def cancel(self, user: int, order_id: int) -> OrderView:
         order = await self.get_order(user, order_id)
         if order is None:
             raise OrderNotFound()
         if order.status not in OPEN_STATUSES:
             raise OrderNotOpen(f"order {order_id} is {order.status}")
-        applied = await self._submit(user, Cancel(id=order_id, user=user, symbol=order.symbol))
+        applied = await self._submit_on_open(
+            user, order_id, Cancel(id=order_id, user=user, symbol=order.symbol)
+        )
         await self._history.wait_for(applied.seq, self._read_wait_s)
         after = await self._history.get_order(user, order_id)
         return after if after is not None else order
@@ -302,7 +314,7 @@ class TradingService:
         if new_qty <= 0:
             raise CoreRejected("not_amendable", "the order has no open quantity to amend")
         cmd = Amend(id=order_id, user=user, symbol=order.symbol, qty=new_qty, price=price)
-        applied = await self._submit(user, cmd)
+        applied = await self._submit_on_open(user, order_id, cmd)
         await self._history.wait_for(applied.seq, self._read_wait_s)
         after = await self._history.get_order(user, order_id)
         return after if after is not None else order
