@@ -44,6 +44,10 @@ def is_sqlite(url: str | URL) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+SQLITE_POOL_SIZE = 32
+"""Connections kept open to a SQLite file: at least the API's expected concurrency."""
+
+
 def create_engine(
     url: str | URL,
     *,
@@ -66,6 +70,12 @@ def create_engine(
             kwargs["pool_pre_ping"] = True
         return _create_async_engine(target, **kwargs)
 
+    if pool:
+        # Each SQLite connection is an aiosqlite thread plus four PRAGMAs: the default
+        # pool (5 + 10 overflow) was smaller than the API's concurrency and opened and
+        # closed connections about 20 times a second under load (docs/performance.md).
+        kwargs["pool_size"] = SQLITE_POOL_SIZE
+        kwargs["max_overflow"] = SQLITE_POOL_SIZE
     engine = _create_async_engine(target, **kwargs)
     _install_sqlite_hooks(engine, foreign_keys=foreign_keys)
     return engine
