@@ -26,7 +26,7 @@ from typing import Any, Final
 import msgspec
 
 from tradewind.core import commands as C
-from tradewind.core.book import Book, Level, Order
+from tradewind.core.book import Book, Order
 from tradewind.core.events import (
     AssetAdded,
     Deposited,
@@ -1140,4 +1140,4 @@ class Core:
         return core
 
 
-__all__ = ["FEE_ACCOUNT", "Balance", "Core", "Level"]
+__all__ = ["FEE_ACCOUNT", "Balance", "Core"]
