@@ -3,6 +3,7 @@
 Stateless and wired by the runtime's composition root; see :mod:`.app`.
 """
 
-from tradewind.gateways.rest.app import Principal, RestContext, create_app
+from tradewind.gateways.rest.app import RestContext, create_app
+from tradewind.gateways.rest.auth import Principal
 
 __all__ = ["Principal", "RestContext", "create_app"]

@@ -25,12 +25,19 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, FastAPI, Path, Query, Request
 from starlette.responses import Response
 
 from tradewind.gateways.metrics import Metrics
 from tradewind.gateways.rest import schemas as S
+from tradewind.gateways.rest.auth import (
+    AuthSettings,
+    Principal,
+    Reader,
+    SessionUser,
+    Trader,
+    install_auth,
+)
 from tradewind.gateways.rest.errors import JSON, ApiError, install_error_handlers
 from tradewind.gateways.rest.middleware import BodyLimitMiddleware
 from tradewind.gateways.rest.units import (
@@ -49,9 +56,7 @@ from tradewind.services.marketdata.ports import MarketDataReader
 from tradewind.services.marketdata.types import INTERVALS
 from tradewind.services.trading import CoreRejected, TradingService
 
-SESSION_PERMISSIONS = frozenset({"read", "trade"})
 TRADES_WINDOW = 1000
-_TIMESTAMP = re.compile(r"[0-9]{1,16}")
 _TRADE_CURSOR = re.compile(r"([0-9]{1,19})-([0-9]{1,9})")
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -81,17 +86,6 @@ class RestContext:
     replayed after it."""
     title: str = "Tradewind"
     extra_routes: list[Callable[[FastAPI], None]] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who a request speaks for and what it may do."""
-
-    user_id: int
-    permissions: frozenset[str]
-    via: str
-    """``session`` or ``api_key``."""
-    key_id: str | None = None
 
 
 # -- output shapes ----------------------------------------------------------------------
@@ -213,98 +207,11 @@ def create_app(ctx: RestContext, *, lifespan: Lifespan | None = None) -> FastAPI
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=ctx.max_body_bytes)
 
-    bearer = HTTPBearer(auto_error=False, description="Session token from /api/v1/auth/login")
-    key_header = APIKeyHeader(
-        name="TW-KEY",
-        auto_error=False,
-        description="API key id; also send TW-TIMESTAMP and TW-SIGNATURE",
-    )
+    install_auth(app, AuthSettings(ctx.accounts, ctx.now_ms, ctx.not_before_ms))
     accounts = ctx.accounts
     trading = ctx.trading
     catalog = ctx.catalog
     metrics = ctx.metrics
-
-    async def authenticate(
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-        key_id: Annotated[str | None, Depends(key_header)],
-    ) -> Principal:
-        headers = request.headers
-        if key_id is not None:
-            timestamp = headers.get("tw-timestamp")
-            signature = headers.get("tw-signature")
-            if timestamp is None or signature is None:
-                raise ApiError(
-                    401, "missing_signature", "TW-KEY needs TW-TIMESTAMP and TW-SIGNATURE headers"
-                )
-            if not _TIMESTAMP.fullmatch(timestamp):
-                raise ApiError(
-                    400, "invalid_timestamp", "TW-TIMESTAMP must be milliseconds since the epoch"
-                )
-            if int(timestamp) < ctx.not_before_ms:
-                raise ApiError(
-                    401,
-                    "timestamp_out_of_window",
-                    "the request was signed before the server started",
-                )
-            window_text = headers.get("tw-recv-window")
-            window = 5000
-            if window_text is not None:
-                if not window_text.isdigit() or len(window_text) > 6:
-                    raise ApiError(400, "invalid_recv_window", "TW-RECV-WINDOW must be an integer")
-                window = int(window_text)
-            body = await request.body()
-            raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
-            path = raw_path.split(b"?", 1)[0].decode("latin-1")
-            query = request.scope.get("query_string", b"").decode("latin-1")
-            target = f"{path}?{query}" if query else path
-            client = request.client.host if request.client else None
-            principal = await accounts.verify_signature(
-                key_id,
-                int(timestamp),
-                request.method,
-                target,
-                body,
-                signature,
-                ctx.now_ms(),
-                window,
-                client_ip=client,
-            )
-            return Principal(principal.user_id, principal.permissions, "api_key", key_id)
-        if credentials is not None:
-            session = await accounts.authenticate(credentials.credentials)
-            return Principal(session.user_id, SESSION_PERMISSIONS, "session")
-        if headers.get("authorization"):
-            raise ApiError(401, "invalid_authorization", "Authorization must be 'Bearer <token>'")
-        raise ApiError(
-            401,
-            "auth_required",
-            "authenticate with a Bearer session token or an API-key signature",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-
-    def require(permission: str) -> Callable[..., Awaitable[Principal]]:
-        async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
-            if permission not in principal.permissions:
-                raise ApiError(
-                    403,
-                    "permission_denied",
-                    f"the API key lacks the {permission!r} permission",
-                )
-            return principal
-
-        return check
-
-    async def session_only(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
-        if principal.via != "session":
-            raise ApiError(
-                403, "session_required", "API keys are managed with a session token only"
-            )
-        return principal
-
-    Reader = Annotated[Principal, Depends(require("read"))]
-    Trader = Annotated[Principal, Depends(require("trade"))]
-    Session = Annotated[Principal, Depends(session_only)]
 
     def market_or_404(symbol: str) -> MarketInfo:
         m = catalog.market(symbol)
@@ -342,7 +249,7 @@ def create_app(ctx: RestContext, *, lifespan: Lifespan | None = None) -> FastAPI
         return JSON({"token": token, "expires_at": session.expires_at_ms})
 
     @auth.post("/auth/logout", status_code=204)
-    async def logout(request: Request, principal: Session) -> Response:
+    async def logout(request: Request, principal: SessionUser) -> Response:
         header = request.headers.get("authorization", "")
         await accounts.logout(header.partition(" ")[2].strip())
         return Response(status_code=204)
@@ -360,20 +267,20 @@ def create_app(ctx: RestContext, *, lifespan: Lifespan | None = None) -> FastAPI
         return out
 
     @auth.post("/api-keys", status_code=201, response_model=S.NewApiKeyOut)
-    async def create_api_key(body: S.ApiKeyIn, principal: Session) -> Response:
+    async def create_api_key(body: S.ApiKeyIn, principal: SessionUser) -> Response:
         new = await accounts.create_api_key(
             principal.user_id, body.label, body.permissions, body.ip_allowlist
         )
         return JSON(key_out(new.info, new.secret), status_code=201)
 
     @auth.get("/api-keys", response_model=list[S.ApiKeyOut])
-    async def list_api_keys(principal: Session) -> Response:
+    async def list_api_keys(principal: SessionUser) -> Response:
         keys = await accounts.list_api_keys(principal.user_id)
         return JSON([key_out(k) for k in keys])
 
     @auth.delete("/api-keys/{key_id}", status_code=204)
     async def revoke_api_key(
-        key_id: Annotated[str, Path(max_length=64)], principal: Session
+        key_id: Annotated[str, Path(max_length=64)], principal: SessionUser
     ) -> Response:
         await accounts.revoke_api_key(principal.user_id, key_id)
         return Response(status_code=204)
