@@ -39,7 +39,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -76,6 +78,7 @@ from tradewind.services.catalog import CoreCatalog, ProjectedBalances
 from tradewind.services.history import ProjectedHistory
 from tradewind.services.marketdata import MarketData
 from tradewind.services.marketmaker import MarketMaker
+from tradewind.services.open_orders import OpenOrderIndex
 from tradewind.services.ports import Clock
 from tradewind.services.projectors import (
     LedgerProjector,
@@ -194,7 +197,9 @@ class EmbeddedExchange:
         self.jcore: JournaledCore | None = None
         self.runner: sequencer.CoreRunner | None = None
         self.bus = RunnerBus(lambda: self.runner, self.metrics, settings.core_timeout_ms / 1000)
-        self.trading = TradingService(self.bus, self.history)
+        # answers cancels, amends and single-order reads without waiting for SQL
+        self.open_orders = OpenOrderIndex()
+        self.trading = TradingService(self.bus, self.history, open_orders=self.open_orders)
         self.catalog = CoreCatalog(self._core)
         self.hub = Hub(
             formatter=DecimalFormatter(self.catalog),
@@ -205,6 +210,7 @@ class EmbeddedExchange:
         )
         self.market_data.subscribe(self.hub.publish_market)
         self.fanout = EventFanout()
+        self.fanout.add("open-orders", self.open_orders.apply)
         self.fanout.add("marketdata", self._market_data_apply)
         self.fanout.add("projectors", self.projectors.publish)
         self.fanout.add("ws", self.hub.publish_events)
@@ -334,8 +340,8 @@ class EmbeddedExchange:
         log.info("exchange stopped")
 
     async def _rebuild_market_data(self, last: int) -> None:
-        """Replays the journal into the in-memory consumers (market data, WS order
-        tracking), before the runner publishes anything."""
+        """Replays the journal into the in-memory consumers (open orders, market data,
+        WS order tracking), before the runner publishes anything."""
         if last == 0:
             return
         batches = journal_batches(self.data_dir, after=0, until=last)
@@ -350,6 +356,7 @@ class EmbeddedExchange:
 
         while chunk := await asyncio.to_thread(take):
             for batch in chunk:
+                self.open_orders.apply(batch.seq, batch.ts, batch.events)
                 self.market_data.apply(batch.seq, batch.ts, batch.events)
                 self.hub.publish_events(batch.seq, batch.ts, batch.events)  # tracks orders
         self.market_data.advance(self.clock.now_ms())
@@ -484,7 +491,9 @@ class CoreProcess:
             AmqpReplayServer,
         )
         from tradewind.adapters.redis.catalog import RedisCatalogWriter
+        from tradewind.adapters.redis.lease import RedisLease
         from tradewind.adapters.redis.marketdata import RedisMarketDataWriter
+        from tradewind.runtime import standby
 
         _require(settings, "amqp_url", "redis_url")
         assert settings.amqp_url is not None and settings.redis_url is not None
@@ -501,6 +510,15 @@ class CoreProcess:
             self.redis, self.market_data, prefix=settings.redis_prefix
         )
         self.catalog_writer = RedisCatalogWriter(self.redis, prefix=settings.redis_prefix)
+        # leadership (hot standby, runtime/standby.py): only the lease holder writes
+        self.lease = RedisLease(
+            self.redis,
+            prefix=settings.redis_prefix,
+            holder=f"{socket.gethostname()}:{os.getpid()}:{self.instance}",
+            ttl_ms=settings.core_lease_ms,
+        )
+        self.on_lease_lost: Callable[[str], None] = standby.fail_stop
+        self.active = False
         self.jcore: JournaledCore | None = None
         self.runner: sequencer.CoreRunner | None = None
         self.catalog = CoreCatalog(self._core)
@@ -564,15 +582,23 @@ class CoreProcess:
         await self.catalog_writer.write(core.seq, self.catalog.assets(), self.catalog.markets())
 
     async def start(self) -> None:
-        """Recover, rebuild market data, start the runner, seed the demo set-up, then
-        take commands from the bus."""
+        """Stand by until this process holds the core lease; then recover (once the old
+        leader released the journal), rebuild market data, start the runner, seed the
+        demo set-up, and take commands from the bus."""
+        from tradewind.runtime import standby
+
         if self._started:
             return
         self._started = True
         settings = self.settings
-        self.jcore = await asyncio.to_thread(
-            JournaledCore, self.data_dir, snapshot_every=settings.snapshot_every
+        await standby.acquire(self.lease, self.data_dir)
+        self._tasks.append(
+            asyncio.create_task(standby.hold(self.lease, self.on_lease_lost), name="core-lease")
         )
+        self.jcore = await standby.open_fenced_core(
+            self.lease, self.data_dir, snapshot_every=settings.snapshot_every
+        )
+        self.active = True
         last = self.jcore.last_seq
         recovery = self.jcore.recovery
         log.info(
@@ -631,9 +657,14 @@ class CoreProcess:
             self.runner = None
         elif self.jcore is not None:
             await asyncio.to_thread(self.jcore.close)
-        await self.publisher.stop()
-        await self.md_writer.stop()
+        if self.active:
+            await self.publisher.stop()
+            await self.md_writer.stop()
         await self.link.stop()
+        if self.lease.token:
+            with contextlib.suppress(Exception):
+                await self.lease.release()  # the standby need not wait the lease out
+        self.active = False
         with contextlib.suppress(Exception):
             await self.redis.aclose()
         log.info("core stopped")

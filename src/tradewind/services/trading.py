@@ -12,6 +12,10 @@ Invariants:
   until the history has applied the seq of that user's last acknowledged command (kept
   by a :class:`~tradewind.services.ports.WriteMarks`: in this process by default, shared
   by every API replica in distributed mode);
+- with an :class:`~tradewind.services.open_orders.OpenOrderIndex` (embedded mode: fed
+  by the core runner's publisher before the runner answers), cancels, amends and reads
+  of one order are answered from it and never wait for the SQL history; an order the
+  index does not know (closed long ago, someone else's, or none) goes the history's way;
 - amounts are integers (ticks, lots, minor units); the gateways convert decimals.
 """
 
@@ -42,6 +46,7 @@ from tradewind.services.history import (
     Page,
     order_from_events,
 )
+from tradewind.services.open_orders import OpenOrderIndex
 from tradewind.services.ports import WriteMarks
 
 
@@ -184,9 +189,11 @@ class TradingService:
         *,
         read_wait_s: float = 2.0,
         marks: WriteMarks | None = None,
+        open_orders: OpenOrderIndex | None = None,
     ) -> None:
         self._bus = bus
         self._history = history
+        self._index = open_orders
         self._read_wait_s = read_wait_s
         self._marks: WriteMarks = marks if marks is not None else LocalWriteMarks()
 
@@ -278,18 +285,33 @@ class TradingService:
                 raise OrderNotOpen(f"order {order_id} was filled or cancelled meanwhile") from e
             raise
 
-    async def cancel(self, user: int, order_id: int) -> OrderView:
+    async def _open_order(self, user: int, order_id: int) -> OrderView:
+        """The order as last seen (index first, then history); raises 404 if ``user``
+        has no such order, 409 if it is closed."""
         order = await self.get_order(user, order_id)
         if order is None:
             raise OrderNotFound()
         if order.status not in OPEN_STATUSES:
             raise OrderNotOpen(f"order {order_id} is {order.status}")
+        return order
+
+    async def _after(self, user: int, order_id: int, seq: int, before: OrderView) -> OrderView:
+        """The order's view once the command ``seq`` about it was applied."""
+        index = self._index
+        if index is not None:
+            after = index.find(user, order_id)
+            if after is not None:
+                return after
+        await self._history.wait_for(seq, self._read_wait_s)
+        found = await self._history.get_order(user, order_id)
+        return found if found is not None else before
+
+    async def cancel(self, user: int, order_id: int) -> OrderView:
+        order = await self._open_order(user, order_id)
         applied = await self._submit_on_open(
             user, order_id, Cancel(id=order_id, user=user, symbol=order.symbol)
         )
-        await self._history.wait_for(applied.seq, self._read_wait_s)
-        after = await self._history.get_order(user, order_id)
-        return after if after is not None else order
+        return await self._after(user, order_id, applied.seq, order)
 
     async def cancel_all(self, user: int, symbol: str | None = None) -> list[int]:
         """Cancel every open order (of one symbol if given); returns the cancelled ids."""
@@ -305,19 +327,13 @@ class TradingService:
     ) -> OrderView:
         """Change an open order's price and/or open quantity (``qty`` = new open
         quantity; omitted: the open quantity as last seen)."""
-        order = await self.get_order(user, order_id)
-        if order is None:
-            raise OrderNotFound()
-        if order.status not in OPEN_STATUSES:
-            raise OrderNotOpen(f"order {order_id} is {order.status}")
+        order = await self._open_order(user, order_id)
         new_qty = qty if qty is not None else order.open_qty
         if new_qty <= 0:
             raise CoreRejected("not_amendable", "the order has no open quantity to amend")
         cmd = Amend(id=order_id, user=user, symbol=order.symbol, qty=new_qty, price=price)
         applied = await self._submit_on_open(user, order_id, cmd)
-        await self._history.wait_for(applied.seq, self._read_wait_s)
-        after = await self._history.get_order(user, order_id)
-        return after if after is not None else order
+        return await self._after(user, order_id, applied.seq, order)
 
     async def deposit(self, user: int, asset: str, amount: int) -> int:
         """Credit ``amount`` minor units (the demo faucet); returns the command's seq."""
@@ -327,6 +343,11 @@ class TradingService:
     # -- reads ------------------------------------------------------------------------
 
     async def get_order(self, user: int, order_id: int) -> OrderView | None:
+        index = self._index
+        if index is not None:
+            found = index.find(user, order_id)
+            if found is not None:
+                return found
         await self._caught_up(user)
         return await self._history.get_order(user, order_id)
 
