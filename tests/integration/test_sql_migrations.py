@@ -34,6 +34,10 @@ EXPECTED_TABLES = {
     "projector_offsets",
     "ledger_holds",
     "projector_symbols",
+    "audit_log",
+    "user_roles",
+    "account_freezes",
+    "approvals",
 }
 
 

@@ -33,6 +33,9 @@ class ApiKeyRow(Base):
     secret_sealed: Mapped[bytes] = mapped_column(sa.LargeBinary)
     created_at_ms: Mapped[int] = mapped_column(sa.BigInteger)
     revoked_at_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
+    expires_at_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
+    key_type: Mapped[str] = mapped_column(sa.String(16), server_default="hmac")
+    public_key: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,9 @@ imported here or the "models match migrations" test fails.
 
 from __future__ import annotations
 
+from tradewind.adapters.sql.admin import AccountFreezeRow, ApprovalRow, UserRoleRow
 from tradewind.adapters.sql.api_keys import ApiKeyRow
+from tradewind.adapters.sql.audit import AuditRow
 from tradewind.adapters.sql.base import Base
 from tradewind.adapters.sql.candles import CandleRow
 from tradewind.adapters.sql.fills import FillRow
@@ -22,7 +24,10 @@ from tradewind.adapters.sql.users import UserRow
 metadata = Base.metadata
 
 __all__ = [
+    "AccountFreezeRow",
     "ApiKeyRow",
+    "ApprovalRow",
+    "AuditRow",
     "Base",
     "CandleRow",
     "FillRow",
@@ -33,6 +38,7 @@ __all__ = [
     "ProjectorSymbolRow",
     "SessionRow",
     "TradeRow",
+    "UserRoleRow",
     "UserRow",
     "metadata",
 ]
