@@ -92,8 +92,16 @@ def _run_with(runner_name: str, settings: Settings) -> None:
 
 @app.command()
 def core(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
-    """Distributed mode: run the trading core (journal in the data dir, bus, Redis)."""
-    _run_with("run_core", _settings(config, data_dir=data_dir))
+    """Distributed mode: run the trading core (journal in the data dir, bus, Redis).
+
+    A second ``tradewind core`` on the same data dir stands by and takes over when the
+    active one stops renewing its lease (docs/distributed.md#hot-standby)."""
+    from tradewind.runtime import standby
+    from tradewind.runtime.logging import configure_logging
+
+    settings = _settings(config, data_dir=data_dir)
+    configure_logging(settings.log_level, settings.log_format)
+    raise typer.Exit(standby.run_core(settings))
 
 
 @app.command()

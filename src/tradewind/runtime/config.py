@@ -75,6 +75,9 @@ class Settings:
     core_liveness_ms: int = 2_000
     """Distributed mode: an API replica answers 503 at once when the core has not been
     heard for this long."""
+    core_lease_ms: int = 3_000
+    """Distributed mode: the active core's lease in Redis (ADR 0010); a standby core takes
+    over this long after the active one stopped renewing it."""
 
     @property
     def resolved_database_url(self) -> str:
@@ -203,6 +206,7 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "redis_prefix": _name_prefix,
     "core_heartbeat_ms": _ranged(_as_int, 10, 60_000),
     "core_liveness_ms": _ranged(_as_int, 50, 600_000),
+    "core_lease_ms": _ranged(_as_int, 100, 600_000),
 }
 assert set(_PARSERS) == {f.name for f in dataclasses.fields(Settings)}
 
