@@ -39,6 +39,7 @@ from tradewind.gateways.rest.auth import (
     install_auth,
 )
 from tradewind.gateways.rest.errors import JSON, ApiError, install_error_handlers
+from tradewind.gateways.rest.fees import install_fee_routes
 from tradewind.gateways.rest.middleware import BodyLimitMiddleware
 from tradewind.gateways.rest.units import (
     MAX_INT,
@@ -49,6 +50,7 @@ from tradewind.gateways.rest.units import (
     to_minor,
     to_ticks,
 )
+from tradewind.gateways.web import install_web
 from tradewind.services.accounts import AccountsService
 from tradewind.services.catalog import BalanceReader, MarketCatalog, MarketInfo
 from tradewind.services.history import OPEN_STATUSES, ORDER_STATUSES, FillView, OrderView
@@ -86,6 +88,11 @@ class RestContext:
     replayed after it."""
     title: str = "Tradewind"
     extra_routes: list[Callable[[FastAPI], None]] = field(default_factory=list)
+    fee_rates: Callable[[], tuple[int, int]] | None = None
+    """The base tier's ``(maker_bps, taker_bps)`` for ``GET /api/v1/fees``; ``None``:
+    that route answers 503."""
+    web_ui: bool = True
+    """Serve the built web UI (``web/dist``) when there is one (:mod:`..web`)."""
 
 
 # -- output shapes ----------------------------------------------------------------------
@@ -649,4 +656,7 @@ def create_app(ctx: RestContext, *, lifespan: Lifespan | None = None) -> FastAPI
     app.include_router(ops)
     for add in ctx.extra_routes:
         add(app)
+    install_fee_routes(app, ctx.fee_rates)
+    if ctx.web_ui:
+        install_web(app, demo=ctx.demo)
     return app

@@ -1,0 +1,45 @@
+"""``GET /api/v1/fees``: the exchange's base fee rates, public.
+
+Why: the order form shows the fee before an order is sent, and the core's rates (set
+by a ``fees`` command, journaled) are not in any other answer. Rates are what every
+account pays unless it is put on another tier; they are public on any exchange.
+
+Invariants: rates are integer basis points, read from the live source the runtime
+gives (the core in embedded mode); without one the route answers ``503
+fees_unavailable`` rather than guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from tradewind.gateways.rest.errors import JSON, ApiError
+
+FeeRates = Callable[[], tuple[int, int]]
+"""Returns ``(maker_bps, taker_bps)`` of the base tier."""
+
+
+class FeesOut(BaseModel):
+    maker_bps: int
+    taker_bps: int
+
+
+def install_fee_routes(app: FastAPI, rates: FeeRates | None) -> None:
+    async def fees() -> Response:
+        if rates is None:
+            raise ApiError(503, "fees_unavailable", "fee rates are not available here")
+        maker, taker = rates()
+        return JSON({"maker_bps": maker, "taker_bps": taker})
+
+    app.add_api_route(
+        "/api/v1/fees",
+        fees,
+        methods=["GET"],
+        response_model=FeesOut,
+        tags=["market data"],
+        summary="Base maker and taker fee rates (basis points)",
+    )

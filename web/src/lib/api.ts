@@ -1,0 +1,155 @@
+/**
+ * The REST client: JSON in and out, `{code, message}` errors turned into `ApiError`,
+ * the session token as `Authorization: Bearer`. Same origin as the page (the Python app
+ * serves both), so no CORS and no base URL to configure.
+ */
+import type {
+  Balance,
+  Candle,
+  FeeRates,
+  Fill,
+  Market,
+  Order,
+  Page,
+  Ticker,
+  Trade,
+} from "./types";
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly filter?: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface Session {
+  token: string;
+  email: string;
+  expiresAt: number;
+}
+
+export interface LoginRequest {
+  email: string;
+  password: string;
+  /** The 2FA code, once the server asks for one. */
+  totp?: string;
+}
+
+export class Api {
+  token: string | null = null;
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (this.token !== null) headers.Authorization = `Bearer ${this.token}`;
+    let res: Response;
+    try {
+      res = await fetch(path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch {
+      throw new ApiError(0, "network_error", "the exchange cannot be reached");
+    }
+    if (res.status === 204) return undefined as T;
+    let data: unknown = null;
+    try {
+      data = await res.json();
+    } catch {
+      data = null;
+    }
+    if (!res.ok) {
+      const e = (data ?? {}) as { code?: string; message?: string; filter?: string };
+      throw new ApiError(
+        res.status,
+        e.code ?? "error",
+        e.message ?? `the request failed (${res.status})`,
+        e.filter,
+      );
+    }
+    return data as T;
+  }
+
+  // -- account
+  register = (email: string, password: string) =>
+    this.request<{ user_id: number }>("POST", "/api/v1/auth/register", { email, password });
+  login = (req: LoginRequest) =>
+    this.request<{ token: string; expires_at: number }>("POST", "/api/v1/auth/login", req);
+  logout = () => this.request<void>("POST", "/api/v1/auth/logout");
+
+  // -- market data
+  markets = () => this.request<Market[]>("GET", "/api/v1/markets");
+  ticker = (s: string) => this.request<Ticker>("GET", `/api/v1/markets/${s}/ticker`);
+  book = (s: string, depth = 1000) =>
+    this.request<{ seq: number; bids: [string, string][]; asks: [string, string][] }>(
+      "GET",
+      `/api/v1/markets/${s}/book?depth=${depth}`,
+    );
+  trades = (s: string, limit = 50) =>
+    this.request<Page<Trade>>("GET", `/api/v1/markets/${s}/trades?limit=${limit}`);
+  candles = (s: string, interval: string, limit = 500) =>
+    this.request<Candle[]>(
+      "GET",
+      `/api/v1/markets/${s}/candles?interval=${interval}&limit=${limit}`,
+    );
+  fees = () => this.request<FeeRates>("GET", "/api/v1/fees");
+
+  // -- trading
+  balances = () => this.request<Balance[]>("GET", "/api/v1/balances");
+  openOrders = (symbol?: string) =>
+    this.request<Page<Order>>(
+      "GET",
+      `/api/v1/orders?status=open&limit=200${symbol ? `&symbol=${symbol}` : ""}`,
+    );
+  orderHistory = () =>
+    this.request<Page<Order>>("GET", "/api/v1/orders?status=filled,cancelled&limit=100");
+  fills = () => this.request<Page<Fill>>("GET", "/api/v1/fills?limit=100");
+  placeOrder = (body: Record<string, unknown>) =>
+    this.request<Order>("POST", "/api/v1/orders", body);
+  cancelOrder = (id: number) => this.request<Order>("DELETE", `/api/v1/orders/${id}`);
+  cancelAll = (symbol?: string) =>
+    this.request<{ cancelled: number[] }>(
+      "DELETE",
+      `/api/v1/orders${symbol ? `?symbol=${symbol}` : ""}`,
+    );
+  faucet = (asset: string, amount: string) =>
+    this.request<{ asset: string; amount: string; available: string }>(
+      "POST",
+      "/api/v1/demo/faucet",
+      { asset, amount },
+    );
+}
+
+/** Error codes the login answers when it needs a 2FA code (the step after the password). */
+export const SECOND_FACTOR_CODES = new Set([
+  "totp_required",
+  "2fa_required",
+  "two_factor_required",
+]);
+
+const SESSION_KEY = "tradewind.session";
+
+export function loadSession(now: number = Date.now()): Session | null {
+  try {
+    const raw = localStorage.getItem(SESSION_KEY);
+    if (raw === null) return null;
+    const s = JSON.parse(raw) as Session;
+    return s.expiresAt > now ? s : null;
+  } catch {
+    return null;
+  }
+}
+
+export function saveSession(s: Session | null): void {
+  try {
+    if (s === null) localStorage.removeItem(SESSION_KEY);
+    else localStorage.setItem(SESSION_KEY, JSON.stringify(s));
+  } catch {
+    // private browsing: the session lasts as long as the page
+  }
+}

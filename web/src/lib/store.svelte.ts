@@ -1,0 +1,262 @@
+/**
+ * The screen's state: markets and tickers, the session, the user's balances, orders and
+ * fills, recent trades, the connection status. One instance (`app`) shared by every
+ * component; Svelte's runes make each field reactive, so only what reads a changed
+ * field redraws.
+ *
+ * Private data (balances, orders, fills) is re-read from REST when the WebSocket says
+ * something changed (debounced): the REST answers are the exchange's own shapes and
+ * wait for the user's last command to be projected, so the screen never shows a state
+ * the server would not.
+ */
+import { Api, ApiError, loadSession, saveSession, type Session } from "./api";
+import { Socket, type Status } from "./socket";
+import type { Balance, FeeRates, Fill, Market, Order, Ticker, Trade } from "./types";
+
+export type Route = { page: "trade"; symbol: string | null } | { page: "login" | "register" };
+
+export type Theme = "light" | "dark";
+
+export interface Notice {
+  kind: "ok" | "error";
+  text: string;
+  n: number;
+}
+
+function parseRoute(path: string): Route {
+  if (path === "/login") return { page: "login" };
+  if (path === "/register") return { page: "register" };
+  const m = /^\/trade\/([A-Za-z0-9_]+-[A-Za-z0-9_]+)$/.exec(path);
+  return { page: "trade", symbol: m ? m[1].toUpperCase() : null };
+}
+
+function initialTheme(): Theme {
+  try {
+    const saved = localStorage.getItem("tradewind.theme");
+    if (saved === "light" || saved === "dark") return saved;
+  } catch {
+    // no storage
+  }
+  return window.matchMedia?.("(prefers-color-scheme: dark)").matches ? "dark" : "light";
+}
+
+class AppState {
+  readonly api = new Api();
+  readonly socket = new Socket();
+
+  route = $state<Route>(parseRoute(window.location.pathname));
+  theme = $state<Theme>(initialTheme());
+  markets = $state<Market[]>([]);
+  tickers = $state<Record<string, Ticker>>({});
+  symbol = $state("BTC-USDT");
+  session = $state<Session | null>(loadSession());
+  demo = $state(false);
+  fees = $state<FeeRates | null>(null);
+  status = $state<Status>("connecting");
+  everConnected = $state(false);
+  balances = $state<Balance[]>([]);
+  openOrders = $state<Order[]>([]);
+  history = $state<Order[]>([]);
+  fills = $state<Fill[]>([]);
+  trades = $state<Trade[]>([]);
+  notice = $state<Notice | null>(null);
+  /** Set by a click on a book price: the order form takes it. */
+  picked = $state<{ price: string; n: number } | null>(null);
+
+  private refreshTimer: ReturnType<typeof setTimeout> | null = null;
+  private privateUnsubs: (() => void)[] = [];
+  private tradeUnsub: (() => void) | null = null;
+  private noticeN = 0;
+
+  get market(): Market | undefined {
+    return this.markets.find((m) => m.symbol === this.symbol);
+  }
+
+  async start(): Promise<void> {
+    this.applyTheme();
+    window.addEventListener("popstate", () => {
+      this.route = parseRoute(window.location.pathname);
+      this.syncSymbol();
+    });
+    this.socket.onStatus((s) => {
+      this.status = s;
+      if (s === "open") {
+        this.everConnected = true;
+        if (this.session) this.refreshPrivate(); // catch up what the outage hid
+        void this.loadTrades();
+      }
+    });
+    if (this.session) {
+      this.api.token = this.session.token;
+      this.socket.setToken(this.session.token);
+    }
+    this.socket.start();
+    void this.loadConfig();
+    void this.api.fees().then((f) => (this.fees = f)).catch(() => (this.fees = null));
+    try {
+      this.markets = await this.api.markets();
+    } catch (e) {
+      this.notify("error", e instanceof ApiError ? e.message : "cannot load markets");
+      return;
+    }
+    for (const m of this.markets) {
+      void this.api.ticker(m.symbol).then((t) => (this.tickers[m.symbol] = t)).catch(() => {});
+      this.socket.subscribe({ channel: "ticker", symbol: m.symbol }, (msg) => {
+        const prev = this.tickers[m.symbol];
+        this.tickers[m.symbol] = { ...prev, ...(msg.data as Ticker) };
+      });
+    }
+    this.syncSymbol();
+    if (this.session) this.startPrivate();
+  }
+
+  private async loadConfig(): Promise<void> {
+    try {
+      const res = await fetch("/config.json");
+      if (res.ok) this.demo = ((await res.json()) as { demo?: boolean }).demo === true;
+    } catch {
+      this.demo = false;
+    }
+  }
+
+  private syncSymbol(): void {
+    const r = this.route;
+    const wanted = r.page === "trade" && r.symbol ? r.symbol : this.symbol;
+    const known = this.markets.some((m) => m.symbol === wanted);
+    this.setSymbol(known ? wanted : (this.markets[0]?.symbol ?? wanted), false);
+  }
+
+  navigate(path: string): void {
+    if (window.location.pathname !== path) history.pushState(null, "", path);
+    this.route = parseRoute(path);
+    if (this.route.page === "trade") this.syncSymbol();
+  }
+
+  setSymbol(symbol: string, push = true): void {
+    if (push && this.route.page === "trade") {
+      history.pushState(null, "", `/trade/${symbol}`);
+      this.route = { page: "trade", symbol };
+    }
+    if (symbol === this.symbol && this.tradeUnsub !== null) return;
+    this.symbol = symbol;
+    this.trades = [];
+    this.tradeUnsub?.();
+    this.tradeUnsub = this.socket.subscribe({ channel: "trades", symbol }, (msg) => {
+      const rows = (msg.data as { seq: number; idx: number; ts: number; price: string; qty: string; side: "buy" | "sell" }[])
+        .map((t) => ({ id: `${t.seq}-${t.idx}`, price: t.price, quantity: t.qty, side: t.side, time: t.ts }))
+        .reverse();
+      this.trades = [...rows, ...this.trades].slice(0, 50);
+    });
+    void this.loadTrades();
+  }
+
+  private async loadTrades(): Promise<void> {
+    const symbol = this.symbol;
+    try {
+      const page = await this.api.trades(symbol, 50);
+      if (symbol !== this.symbol) return;
+      const seen = new Set(this.trades.map((t) => t.id));
+      const merged = [...this.trades, ...page.items.filter((t) => !seen.has(t.id))];
+      merged.sort((a, b) => b.time - a.time || (a.id < b.id ? 1 : -1));
+      this.trades = merged.slice(0, 50);
+    } catch {
+      // shown empty; the socket keeps adding
+    }
+  }
+
+  setTheme(theme: Theme): void {
+    this.theme = theme;
+    try {
+      localStorage.setItem("tradewind.theme", theme);
+    } catch {
+      // no storage
+    }
+    this.applyTheme();
+  }
+
+  private applyTheme(): void {
+    document.documentElement.dataset.theme = this.theme;
+  }
+
+  notify(kind: Notice["kind"], text: string): void {
+    this.noticeN += 1;
+    this.notice = { kind, text, n: this.noticeN };
+  }
+
+  // -- session
+
+  signedIn(s: Session): void {
+    this.session = s;
+    saveSession(s);
+    this.api.token = s.token;
+    this.socket.setToken(s.token);
+    this.startPrivate();
+  }
+
+  async signOut(): Promise<void> {
+    try {
+      await this.api.logout();
+    } catch {
+      // the session may have expired already
+    }
+    this.dropSession();
+  }
+
+  private dropSession(): void {
+    for (const u of this.privateUnsubs) u();
+    this.privateUnsubs = [];
+    this.session = null;
+    saveSession(null);
+    this.api.token = null;
+    this.socket.setToken(null);
+    this.balances = [];
+    this.openOrders = [];
+    this.history = [];
+    this.fills = [];
+  }
+
+  private startPrivate(): void {
+    for (const u of this.privateUnsubs) u();
+    this.privateUnsubs = ["orders", "fills", "balances"].map((channel) =>
+      this.socket.subscribe({ channel }, () => this.refreshPrivate()),
+    );
+    this.refreshPrivate(0);
+  }
+
+  /** Re-read balances, orders and fills soon (many events in a burst: one read). */
+  refreshPrivate(delay = 120): void {
+    if (this.refreshTimer !== null) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null;
+      void this.loadPrivate();
+    }, delay);
+  }
+
+  private async loadPrivate(): Promise<void> {
+    if (this.session === null) return;
+    try {
+      const [balances, open, history, fills] = await Promise.all([
+        this.api.balances(),
+        this.api.openOrders(),
+        this.api.orderHistory(),
+        this.api.fills(),
+      ]);
+      this.balances = balances;
+      this.openOrders = open.items;
+      this.history = history.items;
+      this.fills = fills.items;
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) {
+        this.dropSession();
+        this.notify("error", "your session ended: log in again");
+      }
+    }
+  }
+
+  available(asset: string): string | null {
+    const b = this.balances.find((x) => x.asset === asset);
+    return this.session === null ? null : (b?.available ?? "0");
+  }
+}
+
+export const app = new AppState();
