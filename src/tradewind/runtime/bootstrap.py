@@ -585,7 +585,9 @@ class CoreProcess:
         """Stand by until this process holds the core lease; then recover (once the old
         leader released the journal), rebuild market data, start the runner, seed the
         demo set-up, and take commands from the bus."""
+        from tradewind.adapters.redis.marketdata import RedisMarketDataReader
         from tradewind.runtime import standby
+        from tradewind.runtime.mdstart import start_market_data
 
         if self._started:
             return
@@ -609,7 +611,15 @@ class CoreProcess:
             replayed=recovery.replayed,
             truncated_bytes=recovery.truncated_bytes,
         )
-        await _replay_journal(self.data_dir, last, self._market_data_apply)
+        # market data: Redis's last flush + the journal after it (runtime/mdstart.py)
+        self.market_data_start = await start_market_data(
+            self.market_data,
+            self.md_writer,
+            RedisMarketDataReader(self.redis, prefix=settings.redis_prefix),
+            self.data_dir,
+            last,
+            lambda: _replay_journal(self.data_dir, last, self._market_data_apply),
+        )
         self.market_data.advance(self.clock.now_ms())
         self.md_writer.start()  # its first flush writes the whole state
         self.publisher.start_at(last)  # batches up to here are replayable on request

@@ -17,6 +17,7 @@ Keys (``P`` is the prefix, default ``tw``; symbols never contain ``:``):
 | ``P:md:candles:S:I`` | zset | msgpack ``Candle`` scored by ``open_ts``, trimmed |
 | ``P:md:tickers`` | hash | symbol -> msgpack ``Ticker`` |
 | ``P:md:stream`` | stream | field ``u``: msgpack list of the ``MarketUpdate``s of one flush |
+| ``P:md:seq`` | string | seq of the ``MarketData`` state the keys above hold |
 
 Invariants:
 - each flush is one ``MULTI``/``EXEC``: the book levels, its ``update_id`` and the stream
@@ -94,6 +95,7 @@ class Keys:
         self.symbols = f"{p}:symbols"
         self.tickers = f"{p}:tickers"
         self.stream = f"{p}:stream"
+        self.seq = f"{p}:seq"
         self._p = p
 
     def meta(self, symbol: str) -> str:
@@ -201,6 +203,13 @@ class RedisMarketDataWriter:
             out[sym] = int(uid) if uid is not None else 0
         return out
 
+    async def stored_seq(self) -> int | None:
+        """The seq of the ``MarketData`` state stored in Redis (None: nothing stored, or
+        stored by a version that did not record it). A restarting core starts from it
+        plus the journal after it instead of replaying the whole journal."""
+        raw = await self.redis.get(self.keys.seq)
+        return None if raw is None else int(raw)
+
     async def flush(self) -> int:
         """Write what is queued (or the whole state, after a loss) in one transaction;
         returns the number of updates written to the stream."""
@@ -209,6 +218,8 @@ class RedisMarketDataWriter:
         if not resync and not updates:
             return 0
         pipe = self.redis.pipeline(transaction=True)
+        # everything queued so far was made by batches up to md.seq (no await since)
+        pipe.set(self.keys.seq, self.md.seq)
         if resync:
             self._write_full(pipe)
         else:
