@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install test lint bench clean demo native native-clean
+.PHONY: install test lint bench clean demo native native-clean ui chromium bench-ui
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -22,10 +22,11 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
+test: lint ui chromium
+	cd web && npm test
 	$(BIN)/pytest -n 2 -p no:cacheprovider tests
 
-demo: install
+demo: install ui
 	$(BIN)/tradewind demo $(DEMO_ARGS)
 
 # Engine (about 6 min) then REST/WS against the matching-engine anchor (about 7 min);
@@ -41,6 +42,33 @@ native: install
 native-clean:
 	$(BIN)/python build_native.py --clean
 
+# The web UI (web/, docs/web.md): `npm ci` when the lock file changes, `vite build` when
+# a source is newer than the last build's stamp. The app serves web/dist.
+WEB_SRC := $(shell find web/src -type f 2>/dev/null) web/index.html web/package.json \
+	web/vite.config.ts web/svelte.config.js web/tsconfig.json
+WEB_STAMP := web/.build-stamp
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+$(WEB_STAMP): web/node_modules/.package-lock.json $(WEB_SRC)
+	cd web && npm run build
+	touch $@
+
+ui: $(WEB_STAMP)
+
+# Debian's Chromium for the browser tests; never `playwright install` (it downloads a
+# browser build, which fails here).
+chromium:
+	@$(PY) -c "import shutil, sys; sys.exit(0 if shutil.which('chromium') else 1)" || \
+		(apt-get update -qq && apt-get install -y -qq chromium)
+
+# The trading screen's speed in Chromium (bench/results/ui.json).
+bench-ui: install ui chromium
+	$(BIN)/python bench/ui.py
+
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info
 	rm -f src/tradewind/core/*.so src/tradewind/core/*.pyd
+	rm -rf web/dist web/node_modules web/.build-stamp
