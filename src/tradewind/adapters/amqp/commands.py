@@ -1,7 +1,8 @@
 """Commands over RabbitMQ: request/reply between API replicas and the core.
 
 Client (:class:`AmqpCommandClient`, an API replica's ``CommandBus``): publishes each
-command to the durable queue ``P.commands`` through the default exchange, with
+command to the durable queue ``P.commands`` (a quorum queue on RabbitMQ >= 3.10, ADR
+0011) through the default exchange, with
 publisher confirms, ``mandatory`` (so a queue nobody declared, i.e. a core that never
 ran, is an immediate refusal), a ``correlation_id``, ``reply_to`` = its own exclusive
 reply queue, a per-message TTL and a deadline header both equal to its timeout; then
@@ -47,7 +48,7 @@ from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractQueue,
 )
-from aio_pika.exceptions import DeliveryError, PublishError
+from aio_pika.exceptions import ChannelPreconditionFailed, DeliveryError, PublishError
 
 from tradewind.adapters.amqp.events import CoreWatch
 from tradewind.adapters.amqp.link import AmqpLink
@@ -88,8 +89,31 @@ class Applied:
     events: list[Event] = field(default_factory=list)
 
 
-def command_queue_arguments() -> dict[str, Any]:
-    """Arguments of ``P.commands`` (the same wherever it is declared)."""
+QUORUM_SINCE = (3, 10)
+"""First RabbitMQ version whose quorum queues honour per-message TTL (ADR 0011)."""
+
+
+def broker_version(connection: AbstractConnection) -> tuple[int, ...] | None:
+    """The broker's version from the connection's server properties (None if unknown)."""
+    try:
+        raw = connection.transport.connection.server_properties.get("version")  # type: ignore[union-attr]
+    except AttributeError:
+        return None
+    text = raw.decode() if isinstance(raw, bytes) else str(raw or "")
+    parts: list[int] = []
+    for piece in text.split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts) or None
+
+
+def command_queue_arguments(version: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """Arguments of ``P.commands``: a quorum queue (replicated, on disk, Raft) when the
+    broker is recent enough for per-message TTL on it (ADR 0011), else a classic one."""
+    if version is not None and version >= QUORUM_SINCE:
+        return {"x-queue-type": "quorum"}
     return {}
 
 
@@ -266,13 +290,28 @@ class AmqpCommandServer:
         self._accepting = False
         self.applied = 0
         self.expired = 0
+        self.queue_arguments: dict[str, Any] = {}
         link.add(self._on_connect, self._on_disconnect)
 
     async def _on_connect(self, connection: AbstractConnection) -> None:
         channel = await connection.channel(publisher_confirms=False)
-        queue = await channel.declare_queue(
-            self._names.commands, durable=True, arguments=command_queue_arguments()
-        )
+        arguments = command_queue_arguments(broker_version(connection))
+        try:
+            queue = await channel.declare_queue(
+                self._names.commands, durable=True, arguments=arguments
+            )
+        except ChannelPreconditionFailed as exc:
+            # declared before as another type (e.g. classic, by an older version): keep
+            # using it; changing it means deleting it while no core runs (ADR 0011)
+            log.warning(
+                "command queue exists with other arguments; using it as it is",
+                queue=self._names.commands,
+                wanted=arguments,
+                error=str(exc),
+            )
+            channel = await connection.channel(publisher_confirms=False)
+            queue = await channel.declare_queue(self._names.commands, passive=True)
+        self.queue_arguments = arguments
         self._channel = channel
         self._queue = queue
         self._consumer_tag = None
