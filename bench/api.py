@@ -1032,6 +1032,10 @@ def servers(root: Path, with_anchor: bool) -> Iterator[dict[str, ServerProcess]]
             an.start()
             started["anchor"] = an
         yield started
+    except BaseException:
+        for s in started.values():
+            log(f"{s.name} log tail:\n{s.log_tail()}")
+        raise
     finally:
         for s in started.values():
             s.stop()
