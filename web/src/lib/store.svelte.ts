@@ -17,6 +17,8 @@ export type Route = { page: "trade"; symbol: string | null } | { page: "login" |
 
 export type Theme = "light" | "dark";
 
+type PrivatePart = "balances" | "orders" | "fills";
+
 export interface Notice {
   kind: "ok" | "error";
   text: string;
@@ -217,34 +219,61 @@ class AppState {
 
   private startPrivate(): void {
     for (const u of this.privateUnsubs) u();
-    this.privateUnsubs = ["orders", "fills", "balances"].map((channel) =>
-      this.socket.subscribe({ channel }, () => this.refreshPrivate()),
-    );
+    this.privateUnsubs = [
+      this.socket.subscribe({ channel: "orders" }, () => this.refreshPrivate(120, ["orders"])),
+      this.socket.subscribe({ channel: "fills" }, () => this.refreshPrivate(120, ["fills"])),
+      this.socket.subscribe({ channel: "balances" }, (msg) => this.onBalances(msg)),
+    ];
     this.refreshPrivate(0);
   }
 
-  /** Re-read balances, orders and fills soon (many events in a burst: one read). */
-  refreshPrivate(delay = 120): void {
+  /** The balances message carries the new figures of the assets a command touched
+   *  (when the server can look them up): take them as they are, else re-read. */
+  private onBalances(msg: Record<string, unknown>): void {
+    const data = msg.data as { balances?: Partial<Balance>[] } | undefined;
+    const rows = data?.balances ?? [];
+    if (rows.length === 0 || rows.some((b) => b.available == null || b.locked == null)) {
+      this.refreshPrivate(120, ["balances"]);
+      return;
+    }
+    const next = [...this.balances];
+    for (const b of rows as Balance[]) {
+      const i = next.findIndex((x) => x.asset === b.asset);
+      if (i >= 0) next[i] = b;
+      else next.push(b);
+    }
+    this.balances = next.sort((x, y) => (x.asset < y.asset ? -1 : 1));
+  }
+
+  private pending = new Set<PrivatePart>();
+
+  /** Re-read balances, orders and/or fills soon (a burst of events: one read each). */
+  refreshPrivate(delay = 120, parts: PrivatePart[] = ["balances", "orders", "fills"]): void {
+    for (const p of parts) this.pending.add(p);
     if (this.refreshTimer !== null) return;
     this.refreshTimer = setTimeout(() => {
       this.refreshTimer = null;
-      void this.loadPrivate();
+      const todo = this.pending;
+      this.pending = new Set();
+      void this.loadPrivate(todo);
     }, delay);
   }
 
-  private async loadPrivate(): Promise<void> {
+  private async loadPrivate(parts: Set<PrivatePart>): Promise<void> {
     if (this.session === null) return;
     try {
-      const [balances, open, history, fills] = await Promise.all([
-        this.api.balances(),
-        this.api.openOrders(),
-        this.api.orderHistory(),
-        this.api.fills(),
-      ]);
-      this.balances = balances;
-      this.openOrders = open.items;
-      this.history = history.items;
-      this.fills = fills.items;
+      const jobs: Promise<void>[] = [];
+      if (parts.has("balances")) {
+        jobs.push(this.api.balances().then((b) => void (this.balances = b)));
+      }
+      if (parts.has("orders")) {
+        jobs.push(this.api.openOrders().then((p) => void (this.openOrders = p.items)));
+        jobs.push(this.api.orderHistory().then((p) => void (this.history = p.items)));
+      }
+      if (parts.has("fills")) {
+        jobs.push(this.api.fills().then((p) => void (this.fills = p.items)));
+      }
+      await Promise.all(jobs);
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) {
         this.dropSession();
