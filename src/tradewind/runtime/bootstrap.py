@@ -723,6 +723,7 @@ class ApiReplica:
             AmqpNames,
             CoreWatch,
         )
+        from tradewind.adapters.redis.bookmirror import BookMirror
         from tradewind.adapters.redis.catalog import RedisCatalog
         from tradewind.adapters.redis.marketdata import RedisMarketDataReader
         from tradewind.adapters.redis.state import RedisReplayCache, RedisWriteMarks
@@ -766,9 +767,12 @@ class ApiReplica:
         self.balances = ProjectedBalances(self.store, self.trading.caught_up)
         self.catalog = RedisCatalog(self.redis, prefix=prefix)
         self.market_data = RedisMarketDataReader(self.redis, prefix=prefix)
+        # books in memory, fed with the hub: a book subscription starts with a snapshot
+        self.books = BookMirror(self.market_data)
         self.hub = Hub(
             formatter=DecimalFormatter(self.catalog),
             is_symbol=self._is_symbol,
+            book_snapshot=self.books.snapshot,
             assets_of=self._assets_of,
         )
         self.follower = AmqpEventFollower(self.link, self.names, self._on_batch)
@@ -867,9 +871,17 @@ class ApiReplica:
         log.info("api replica stopped")
 
     async def _follow_market(self) -> None:
-        async for updates in self.market_data.follow(block_ms=1000):
+        """Redis's update stream into the book mirror, then the hub (in that order, so a
+        new subscriber's snapshot is at the last diff published)."""
+        start = "$"
+        try:
+            start = await self.market_data.stream_tail_id()  # before the snapshots
+            await self.books.load_all()
+        except Exception as e:
+            log.warning("books not loaded yet (loaded on their next diff)", error=repr(e))
+        async for updates in self.market_data.follow(start=start, block_ms=1000):
             try:
-                self.hub.publish_market(updates)
+                self.hub.publish_market(await self.books.apply(updates))
             except Exception:
                 log.exception("market-data fan-out failed")
 

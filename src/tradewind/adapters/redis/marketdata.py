@@ -394,6 +394,15 @@ class RedisMarketDataReader:
         raw = await self.redis.hvals(self.keys.tickers)
         return sorted((_dec_ticker.decode(_buf(b)) for b in raw), key=lambda t: t.symbol)
 
+    async def stream_tail_id(self) -> str:
+        """Id of the newest entry of the update stream (``"0"`` if empty): follow from it
+        to miss nothing written after this call, e.g. while taking snapshots."""
+        res: Any = await self.redis.xrevrange(self.keys.stream, count=1)
+        if not res:
+            return "0"
+        entry_id = res[0][0]
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
     async def follow(
         self, *, start: str = "$", block_ms: int = 5_000, count: int = 100
     ) -> AsyncIterator[list[MarketUpdate]]:
