@@ -116,6 +116,18 @@ def api(
 
 
 @app.command()
+def marketmaker(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
+    """Distributed mode: run the demo market maker (one per deployment; a second one
+    stands by)."""
+    from tradewind.runtime.logging import configure_logging
+    from tradewind.runtime.marketmaker_process import run_marketmaker
+
+    settings = _settings(config, data_dir=data_dir)
+    configure_logging(settings.log_level, settings.log_format)
+    raise typer.Exit(run_marketmaker(settings))
+
+
+@app.command()
 def projector(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
     """Distributed mode: run the projector (event stream into PostgreSQL)."""
     _run_with("run_projector", _settings(config, data_dir=data_dir))

@@ -1,0 +1,66 @@
+"""End to end: ``tradewind marketmaker`` keeps a two-sided book and trades in a distributed
+deployment (core, projector, API replicas as real processes), and a second one stands by
+until the first stops."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.test_distributed import Deployment, eventually
+from tests.support.distributed import Process
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, pg_url: str, redis_url: str, amqp_url: str) -> Iterator[Deployment]:
+    d = Deployment(tmp_path, pg_url, redis_url, amqp_url)
+    env = {**d.core.env, "TRADEWIND_CORE_LEASE_MS": "1000"}
+    d.bots = [  # type: ignore[attr-defined]
+        Process(
+            f"bot{i}",
+            ["marketmaker"],
+            {**env, "TRADEWIND_DATA_DIR": str(tmp_path / f"b{i}")},
+            tmp_path,
+        )
+        for i in range(2)
+    ]
+    try:
+        yield d
+    finally:
+        for bot in d.bots:  # type: ignore[attr-defined]
+            bot.stop()
+        d.stop()
+        d.cleanup()
+
+
+def market(url: str) -> dict[str, Any]:
+    book = httpx.get(f"{url}/api/v1/markets/BTC-USDT/book").json()
+    trades = httpx.get(f"{url}/api/v1/markets/BTC-USDT/trades").json()["items"]
+    return {"bids": book["bids"], "asks": book["asks"], "trades": trades}
+
+
+def test_the_market_maker_runs_in_distributed_mode(deployment: Deployment) -> None:
+    d = deployment
+    d.start()
+    first, second = d.bots  # type: ignore[attr-defined]
+    first.start(lambda: first.printed("Tradewind market maker running"))
+    second.start(lambda: second.printed("standing by"))
+
+    url = d.urls[1]
+    seen = eventually(
+        lambda: market(url), lambda m: m["bids"] and m["asks"] and m["trades"], timeout_s=30
+    )
+    assert seen["bids"] and seen["asks"] and seen["trades"], seen
+    best_bid, best_ask = float(seen["bids"][0][0]), float(seen["asks"][0][0])
+    assert best_bid < best_ask  # two-sided, not crossed
+    assert 30_000 < best_bid < 130_000  # around the demo reference price of 65,000
+
+    first.stop()  # releases its lease: the standby takes over at once
+    second.wait(lambda: second.printed("Tradewind market maker running"), timeout_s=20)
+    newest = seen["trades"][0]
+    later = eventually(lambda: market(url), lambda m: m["trades"][0] != newest, timeout_s=30)
+    assert later["trades"][0] != newest  # the tape moves again
