@@ -73,6 +73,7 @@ from tradewind.journal.recovery import JournaledCore
 from tradewind.runtime import sequencer
 from tradewind.runtime.config import ConfigError, Settings
 from tradewind.runtime.keycache import CachedApiKeyRepository
+from tradewind.runtime.protection import build_protection
 from tradewind.services.accounts import AccountsService
 from tradewind.services.catalog import CoreCatalog, ProjectedBalances
 from tradewind.services.history import ProjectedHistory
@@ -199,7 +200,13 @@ class EmbeddedExchange:
         self.bus = RunnerBus(lambda: self.runner, self.metrics, settings.core_timeout_ms / 1000)
         # answers cancels, amends and single-order reads without waiting for SQL
         self.open_orders = OpenOrderIndex()
-        self.trading = TradingService(self.bus, self.history, open_orders=self.open_orders)
+        self.protection = build_protection(settings, self.db, self.bus, self.clock)
+        self.trading = TradingService(
+            self.bus,
+            self.history,
+            open_orders=self.open_orders,
+            guards=self.protection.guards,
+        )
         self.catalog = CoreCatalog(self._core)
         self.hub = Hub(
             formatter=DecimalFormatter(self.catalog),
@@ -235,7 +242,7 @@ class EmbeddedExchange:
             demo=settings.demo,
             faucet_max_units=settings.faucet_max,
             max_body_bytes=settings.max_body_bytes,
-            extra_routes=[self._install_ws],
+            extra_routes=[self._install_ws, self._install_protection],
         )
         self.app: FastAPI = create_app(
             self.context, lifespan=self.lifespan if manage_lifecycle else None
@@ -253,6 +260,9 @@ class EmbeddedExchange:
 
     def _install_ws(self, app: FastAPI) -> None:
         install_ws(app, self.hub, self.accounts, self.clock.now_ms)
+
+    def _install_protection(self, app: FastAPI) -> None:
+        self.protection.install(app, self.catalog)
 
     def _is_symbol(self, symbol: str) -> bool:
         return self.jcore is not None and symbol in self.jcore.core.markets
@@ -763,7 +773,12 @@ class ApiReplica:
             on_outcome=self._count_command,
         )
         self.marks = RedisWriteMarks(self.redis, prefix=prefix)
-        self.trading = TradingService(self.bus, self.history, marks=self.marks)
+        self.protection = build_protection(
+            settings, self.db, self.bus, self.clock, redis=self.redis
+        )
+        self.trading = TradingService(
+            self.bus, self.history, marks=self.marks, guards=self.protection.guards
+        )
         self.balances = ProjectedBalances(self.store, self.trading.caught_up)
         self.catalog = RedisCatalog(self.redis, prefix=prefix)
         self.market_data = RedisMarketDataReader(self.redis, prefix=prefix)
@@ -794,7 +809,7 @@ class ApiReplica:
             demo=settings.demo,
             faucet_max_units=settings.faucet_max,
             max_body_bytes=settings.max_body_bytes,
-            extra_routes=[self._install_ws],
+            extra_routes=[self._install_ws, self._install_protection],
         )
         self.app: FastAPI = create_app(
             self.context, lifespan=self.lifespan if manage_lifecycle else None
@@ -814,6 +829,9 @@ class ApiReplica:
 
     def _install_ws(self, app: FastAPI) -> None:
         install_ws(app, self.hub, self.accounts, self.clock.now_ms)
+
+    def _install_protection(self, app: FastAPI) -> None:
+        self.protection.install(app, self.catalog)
 
     def _on_batch(self, seq: int, ts: int, events: list[Event]) -> None:
         self.watch.touch()

@@ -189,5 +189,65 @@ def verify(
     raise typer.Exit(run_verify(chosen))
 
 
+admin_app = typer.Typer(no_args_is_help=True, help="Back office: staff accounts.")
+app.add_typer(admin_app, name="admin")
+audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log.")
+app.add_typer(audit_app, name="audit")
+
+
+@admin_app.command("create-user")
+def admin_create_user(
+    email: Annotated[str, typer.Option("--email", help="The staff member's email.")],
+    role: Annotated[
+        str, typer.Option("--role", help="user, support, compliance or admin.")
+    ] = "admin",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Create a user with a role (the first admin), or set the role of an existing one."""
+    import asyncio
+    import sys
+
+    from tradewind.runtime.admin_cli import CliError, create_user
+
+    settings = _settings(config, data_dir=data_dir)
+    if password_stdin:
+        password: str | None = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = None
+    try:
+        typer.echo(asyncio.run(create_user(settings, email, password, role)))
+    except CliError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+
+
+@audit_app.command("verify")
+def audit_verify(
+    expect_head: Annotated[
+        str | None,
+        typer.Option(
+            "--expect-head", help="A head printed earlier (SEQ:HASH) that must still be there."
+        ),
+    ] = None,
+    json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Recompute the audit log's hash chain; exit 1 naming the first bad entry."""
+    import asyncio
+
+    from tradewind.runtime.admin_cli import verify_audit
+
+    code, text = asyncio.run(verify_audit(_settings(config, data_dir=data_dir), expect_head, json))
+    typer.echo(text)
+    raise typer.Exit(code)
+
+
 def main() -> None:
     app()

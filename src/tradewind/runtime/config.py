@@ -62,6 +62,13 @@ class Settings:
     log_level: str = "info"
     log_format: str = "json"
     max_body_bytes: int = 65_536
+    rate_limits: str = ""
+    """Token buckets: empty for the defaults, ``off``, or ``scope=LIMIT/WINDOW,...``
+    overriding some (scopes ip, user, key, auth, orders; docs/security.md)."""
+    cors_origins: str = ""
+    """Comma-separated origins allowed to call the API from a browser; empty: none."""
+    hsts: bool = False
+    """Send HSTS on every response (TLS is terminated by a proxy in front)."""
     core_timeout_ms: int = 10_000
     """How long a request waits for the core before answering 504."""
     faucet_max: int = 100_000
@@ -185,6 +192,25 @@ def _database_url(value: object) -> str:
     return text
 
 
+def _rate_limits(value: object) -> str:
+    from tradewind.services.ratelimit import parse_rules
+
+    text = _as_str(value)
+    parse_rules(text)  # raises ValueError naming the bad part
+    return text
+
+
+def _origins(value: object) -> str:
+    text = _as_str(value)
+    for origin in filter(None, (part.strip() for part in text.split(","))):
+        scheme, sep, rest = origin.partition("://")
+        if origin == "*" or scheme not in ("http", "https") or not sep or not rest:
+            raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
+        if "/" in rest:
+            raise ValueError(f"{origin!r}: an origin has no path")
+    return text
+
+
 _PARSERS: dict[str, Callable[[object], Any]] = {
     "data_dir": _as_path,
     "host": _as_str,
@@ -200,6 +226,9 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "log_level": _choice(*LOG_LEVELS),
     "log_format": _choice(*LOG_FORMATS),
     "max_body_bytes": _ranged(_as_int, 1_024, 64 * 1024 * 1024),
+    "rate_limits": _rate_limits,
+    "cors_origins": _origins,
+    "hsts": _as_bool,
     "core_timeout_ms": _ranged(_as_int, 1, 600_000),
     "faucet_max": _ranged(_as_int, 1, 10**9),
     "amqp_prefix": _name_prefix,

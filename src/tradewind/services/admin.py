@@ -31,7 +31,7 @@ from typing import Protocol
 
 from tradewind.core.commands import MAX_INT, AnyCommand, CancelAll, Deposit, Transfer
 from tradewind.core.events import OrderCancelled, Rejected
-from tradewind.services.audit import AuditLog, DetailValue
+from tradewind.services.audit import AuditEntry, AuditLog, DetailValue
 from tradewind.services.errors import ServiceError
 from tradewind.services.ports import Clock
 from tradewind.services.trading import CommandBus, CoreFailure
@@ -294,7 +294,7 @@ class AdminService:
 
     async def audit_entries(
         self, actor: Actor, *, limit: int, before_seq: int | None, subject_id: int | None
-    ) -> Sequence[object]:
+    ) -> Sequence[AuditEntry]:
         await self._require(actor, frozenset({"compliance", "admin"}), "audit.read")
         return await self._audit.recent(limit=limit, before_seq=before_seq, subject_id=subject_id)
 

@@ -66,6 +66,14 @@ class AppliedCommand(Protocol):
     def events(self) -> list[Event]: ...
 
 
+class OrderGuard(Protocol):
+    """A check before an order command (place, amend) reaches the core: per-account
+    order-rate limits, frozen accounts. Raises a ServiceError to refuse; cancels are
+    never guarded (reducing risk is always allowed)."""
+
+    async def check_order(self, user: int) -> None: ...
+
+
 class CommandBus(Protocol):
     @property
     def available(self) -> bool:
@@ -190,8 +198,10 @@ class TradingService:
         read_wait_s: float = 2.0,
         marks: WriteMarks | None = None,
         open_orders: OpenOrderIndex | None = None,
+        guards: Sequence[OrderGuard] = (),
     ) -> None:
         self._bus = bus
+        self._guards = tuple(guards)
         self._history = history
         self._index = open_orders
         self._read_wait_s = read_wait_s
@@ -250,6 +260,8 @@ class TradingService:
         client_id: str | None = None,
     ) -> OrderView:
         """Place an order; returns it as the placing command left it."""
+        for guard in self._guards:
+            await guard.check_order(user)
         cmd = Place(
             id=0,
             user=user,
@@ -327,6 +339,8 @@ class TradingService:
     ) -> OrderView:
         """Change an open order's price and/or open quantity (``qty`` = new open
         quantity; omitted: the open quantity as last seen)."""
+        for guard in self._guards:
+            await guard.check_order(user)
         order = await self._open_order(user, order_id)
         new_qty = qty if qty is not None else order.open_qty
         if new_qty <= 0:

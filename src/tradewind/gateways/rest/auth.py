@@ -33,6 +33,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from tradewind.gateways.rest.errors import ApiError
+from tradewind.gateways.rest.security import charge_principal
 from tradewind.services.accounts import AccountsService
 
 SESSION_PERMISSIONS = frozenset({"read", "trade"})
@@ -139,9 +140,12 @@ async def authenticate(
     else a Bearer session; anything else is ``401``."""
     settings = _settings(request)
     if key_id is not None:
-        return await _verify_api_key(request, settings, key_id)
+        principal = await _verify_api_key(request, settings, key_id)
+        await charge_principal(request, principal.user_id, principal.key_id)
+        return principal
     if credentials is not None:
         session = await settings.accounts.authenticate(credentials.credentials)
+        await charge_principal(request, session.user_id, None)
         return Principal(
             session.user_id, SESSION_PERMISSIONS, "session", session_id=session.session_id
         )

@@ -1,0 +1,88 @@
+"""Wiring of the protections (rate limits, audit log, admin API, HTTP hardening) for
+both the embedded exchange and the API replicas, so bootstrap.py only calls
+:func:`build_protection` and hands over what it returns.
+
+Invariants:
+- the buckets are in this process's memory in embedded mode and in Redis when a Redis
+  client is given (distributed mode: shared by every replica);
+- the same :class:`AdminService` is the trading path's frozen-account guard and the
+  admin API's service, so a freeze is seen by both at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+from tradewind.adapters.sql.admin import SqlAdminStore
+from tradewind.adapters.sql.audit import SqlAuditStore
+from tradewind.adapters.sql.engine import Database
+from tradewind.gateways.rest.admin import install_admin
+from tradewind.gateways.rest.security import SecurityOptions, install_security
+from tradewind.runtime.config import Settings
+from tradewind.services.admin import AdminService
+from tradewind.services.audit import AuditLog
+from tradewind.services.catalog import MarketCatalog
+from tradewind.services.ports import Clock
+from tradewind.services.ratelimit import (
+    BucketStore,
+    MemoryBuckets,
+    OrderRateGuard,
+    RateLimiter,
+    parse_rules,
+)
+from tradewind.services.trading import CommandBus, OrderGuard
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+
+@dataclass
+class Protection:
+    limiter: RateLimiter
+    audit: AuditLog
+    admin: AdminService
+    security: SecurityOptions
+
+    @property
+    def guards(self) -> list[OrderGuard]:
+        """For :class:`~tradewind.services.trading.TradingService`: frozen accounts
+        first (a frozen account's orders must not even spend its order budget)."""
+        return [self.admin, OrderRateGuard(self.limiter)]
+
+    def install(self, app: FastAPI, catalog: MarketCatalog) -> None:
+        install_admin(app, self.admin, catalog)
+        install_security(app, self.security)
+
+
+def build_protection(
+    settings: Settings,
+    db: Database,
+    bus: CommandBus,
+    clock: Clock,
+    *,
+    redis: Redis | None = None,
+    reset_second_factor: Callable[[int], Awaitable[object]] | None = None,
+) -> Protection:
+    store: BucketStore
+    if redis is not None:
+        from tradewind.adapters.redis.ratelimit import RedisBuckets
+
+        store = RedisBuckets(redis, prefix=settings.redis_prefix)
+    else:
+        store = MemoryBuckets()
+    limiter = RateLimiter(store, clock, parse_rules(settings.rate_limits))
+    audit = AuditLog(SqlAuditStore(db), clock)
+    admin = AdminService(
+        store=SqlAdminStore(db),
+        bus=bus,
+        audit=audit,
+        clock=clock,
+        reset_second_factor=reset_second_factor,
+    )
+    origins = tuple(o.strip() for o in settings.cors_origins.split(",") if o.strip())
+    security = SecurityOptions(limiter=limiter, cors_origins=origins, hsts=settings.hsts)
+    return Protection(limiter, audit, admin, security)

@@ -1,0 +1,337 @@
+"""The admin API against the embedded exchange, played by attackers and staff.
+
+- privilege escalation: every admin route refuses an ordinary user's token (403), no
+  token (401) and an admin's API key (403); support cannot do what compliance or admin
+  do; nobody approves their own request or changes their own role;
+- two-person rule: a balance adjustment is executed only after a second admin approves,
+  once, as core commands that keep the books balanced;
+- freezing cancels the account's orders and blocks trading until unfrozen;
+- every action and refused attempt is in the audit log, whose chain verifies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tradewind.core.invariants import check_invariants
+from tradewind.runtime.admin_cli import create_user, verify_audit
+from tradewind.runtime.bootstrap import EmbeddedExchange, build_embedded
+from tradewind.runtime.config import Settings, load_settings
+from tradewind.services.accounts import sign_request
+from tradewind.services.admin import ADJUSTMENT_ACCOUNT
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Person:
+    client: TestClient
+    user_id: int
+    email: str
+    token: str
+
+    @property
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def get(self, path: str) -> Any:
+        return self.client.get(path, headers=self.bearer)
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self.client.post(path, json=body, headers=self.bearer)
+
+    def put(self, path: str, body: Any) -> Any:
+        return self.client.put(path, json=body, headers=self.bearer)
+
+
+class Desk:
+    def __init__(self, client: TestClient, exchange: EmbeddedExchange, settings: Settings):
+        self.client = client
+        self.exchange = exchange
+        self.settings = settings
+        self._n = 0
+
+    def person(self, role: str = "user") -> Person:
+        self._n += 1
+        email = f"{role}{self._n}-{time.monotonic_ns()}@example.com"
+        r = self.client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
+        assert r.status_code == 201, r.text
+        user_id = r.json()["user_id"]
+        if role != "user":
+            line = asyncio.run(create_user(self.settings, email, None, role))
+            assert f"role {role}" in line
+        r = self.client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        return Person(self.client, user_id, email, r.json()["token"])
+
+    @property
+    def seq(self) -> int:
+        assert self.exchange.jcore is not None
+        return self.exchange.jcore.last_seq
+
+    def available(self, account: int, asset: str) -> int:
+        assert self.exchange.jcore is not None
+        balance = self.exchange.jcore.core.accounts.get(account, {}).get(asset)
+        return 0 if balance is None else balance.available
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
+    settings = load_settings(
+        None,
+        environ={},
+        overrides={
+            "data_dir": tmp_path_factory.mktemp("admin"),
+            "demo": True,
+            "demo_bot": False,
+            "rate_limits": "off",
+        },
+    )
+    exchange = build_embedded(settings)
+    with TestClient(exchange.app) as client:
+        yield Desk(client, exchange, settings)
+
+
+def admin_routes(app: Any) -> list[tuple[str, str]]:
+    """Every (method, path) of the admin API, from the OpenAPI schema (which lists
+    every route of every included router)."""
+    routes = []
+    for path, operations in app.openapi()["paths"].items():
+        if path.startswith("/api/v1/admin"):
+            concrete = path.replace("{user_id}", "1").replace("{approval_id}", "1")
+            routes += [(method.upper(), concrete) for method in sorted(operations)]
+    return routes
+
+
+def test_every_admin_route_refuses_users_anonymous_and_api_keys(desk: Desk) -> None:
+    routes = admin_routes(desk.exchange.app)
+    assert len(routes) >= 12
+    user = desk.person()
+    admin = desk.person("admin")
+    r = admin.post("/api/v1/api-keys", {"label": "ops", "permissions": ["read", "trade"]})
+    assert r.status_code == 201, r.text
+    key_id, secret = r.json()["key_id"], r.json()["secret"]
+    seq = desk.seq
+    body = json.dumps(
+        {"reason": "because", "role": "admin", "user_id": 1, "asset": "USDT", "amount": "1"}
+    ).encode()
+    for method, path in routes:
+        content = body if method in ("POST", "PUT") else b""
+        json_headers = {"Content-Type": "application/json"} if content else {}
+        r = desk.client.request(
+            method, path, content=content, headers={**user.bearer, **json_headers}
+        )
+        assert (r.status_code, r.json()["code"]) == (403, "role_required"), (method, path)
+        r = desk.client.request(method, path, content=content, headers=json_headers)
+        assert (r.status_code, r.json()["code"]) == (401, "auth_required"), (method, path)
+        ts = int(time.time() * 1000)
+        signed = {
+            "TW-KEY": key_id,
+            "TW-TIMESTAMP": str(ts),
+            "TW-SIGNATURE": sign_request(secret, ts, method, path, content),
+            **json_headers,
+        }
+        r = desk.client.request(method, path, content=content, headers=signed)
+        assert (r.status_code, r.json()["code"]) == (403, "session_required"), (method, path)
+    assert desk.seq == seq  # nothing reached the core
+    assert admin.get("/api/v1/admin/me").json() == {"user_id": admin.user_id, "role": "admin"}
+
+
+def test_support_reads_but_cannot_escalate(desk: Desk) -> None:
+    support = desk.person("support")
+    victim = desk.person()
+    r = support.get(f"/api/v1/admin/users/{victim.user_id}")
+    assert r.status_code == 200
+    assert r.json()["email"] == victim.email and r.json()["role"] == "user"
+    r = support.get(f"/api/v1/admin/users?email={victim.email}")
+    assert [u["id"] for u in r.json()["items"]] == [victim.user_id]
+    seq = desk.seq
+    for method, path, body in (
+        ("PUT", f"/api/v1/admin/users/{support.user_id}/role", {"role": "admin"}),
+        ("PUT", f"/api/v1/admin/users/{victim.user_id}/role", {"role": "support"}),
+        ("POST", f"/api/v1/admin/users/{victim.user_id}/freeze", {"reason": "looks odd"}),
+        (
+            "POST",
+            "/api/v1/admin/adjustments",
+            {"user_id": support.user_id, "asset": "USDT", "amount": "1000", "reason": "bonus"},
+        ),
+        ("GET", "/api/v1/admin/audit", None),
+    ):
+        r = support.client.request(method, path, json=body, headers=support.bearer)
+        assert (r.status_code, r.json()["code"]) == (403, "role_required"), path
+    assert desk.seq == seq
+    assert support.get("/api/v1/admin/me").json()["role"] == "support"
+    admin = desk.person("admin")
+    denied = [
+        e
+        for e in admin.get(f"/api/v1/admin/audit?limit=50&user_id={support.user_id}").json()
+        if e["action"] == "admin.denied" and e["actor_id"] == support.user_id
+    ]
+    assert denied and denied[0]["details"]["attempted"] in ("roles.set", "balances.adjust")
+
+
+def test_roles_nobody_changes_their_own(desk: Desk) -> None:
+    admin = desk.person("admin")
+    other = desk.person()
+    r = admin.put(f"/api/v1/admin/users/{admin.user_id}/role", {"role": "user"})
+    assert (r.status_code, r.json()["code"]) == (403, "self_role_change")
+    r = admin.put(f"/api/v1/admin/users/{other.user_id}/role", {"role": "root"})
+    assert (r.status_code, r.json()["code"]) == (422, "invalid_request")
+    r = admin.put(f"/api/v1/admin/users/{other.user_id}/role", {"role": "compliance"})
+    assert r.status_code == 200 and r.json()["role"] == "compliance"
+    assert other.get("/api/v1/admin/me").json()["role"] == "compliance"
+    r = admin.put(f"/api/v1/admin/users/{other.user_id}/role", {"role": "user"})
+    assert r.status_code == 200 and r.json()["role"] == "user"
+    r = other.get("/api/v1/admin/me")
+    assert (r.status_code, r.json()["code"]) == (403, "role_required")
+    r = admin.get("/api/v1/admin/users/999999")
+    assert (r.status_code, r.json()["code"]) == (404, "unknown_user")
+
+
+def test_balance_adjustment_needs_a_second_admin(desk: Desk) -> None:
+    first, second = desk.person("admin"), desk.person("admin")
+    compliance = desk.person("compliance")
+    user = desk.person()
+    before = desk.available(user.user_id, "USDT")
+    pool_before = desk.available(ADJUSTMENT_ACCOUNT, "USDT")
+    r = first.post(
+        "/api/v1/admin/adjustments",
+        {"user_id": user.user_id, "asset": "USDT", "amount": "12.5", "reason": "refund #42"},
+    )
+    assert r.status_code == 202, r.text
+    request = r.json()
+    assert request["status"] == "pending" and request["amount"] == "12.500000"
+    assert desk.available(user.user_id, "USDT") == before  # nothing moved yet
+
+    approve = f"/api/v1/admin/approvals/{request['id']}/approve"
+    r = first.post(approve)
+    assert (r.status_code, r.json()["code"]) == (403, "self_approval")
+    r = compliance.post(approve)
+    assert (r.status_code, r.json()["code"]) == (403, "role_required")
+    r = user.post(approve)
+    assert (r.status_code, r.json()["code"]) == (403, "role_required")
+    assert desk.available(user.user_id, "USDT") == before
+
+    r = second.post(approve)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "executed" and r.json()["decided_by"] == second.user_id
+    assert desk.available(user.user_id, "USDT") == before + 12_500_000
+    assert desk.available(ADJUSTMENT_ACCOUNT, "USDT") == pool_before  # funded, then moved
+    r = second.post(approve)
+    assert (r.status_code, r.json()["code"]) == (409, "approval_not_pending")
+    assert desk.available(user.user_id, "USDT") == before + 12_500_000
+
+    # a debit larger than the balance fails in the core and changes nothing
+    r = first.post(
+        "/api/v1/admin/adjustments",
+        {"user_id": user.user_id, "asset": "USDT", "amount": "-1000", "reason": "chargeback"},
+    )
+    assert r.status_code == 202 and r.json()["amount"] == "-1000.000000"
+    r = second.post(f"/api/v1/admin/approvals/{r.json()['id']}/approve")
+    assert r.json()["status"] == "failed" and "insufficient_balance" in r.json()["result"]
+    assert desk.available(user.user_id, "USDT") == before + 12_500_000
+
+    # a debit within the balance moves it to the adjustments account
+    r = second.post(
+        "/api/v1/admin/adjustments",
+        {"user_id": user.user_id, "asset": "USDT", "amount": "-2.5", "reason": "fee correction"},
+    )
+    r = first.post(f"/api/v1/admin/approvals/{r.json()['id']}/approve")
+    assert r.json()["status"] == "executed"
+    assert desk.available(user.user_id, "USDT") == before + 10_000_000
+    assert desk.available(ADJUSTMENT_ACCOUNT, "USDT") == pool_before + 2_500_000
+
+    for body, code in (
+        ({"user_id": user.user_id, "asset": "DOGE", "amount": "1", "reason": "x" * 5}, 400),
+        ({"user_id": user.user_id, "asset": "USDT", "amount": "0", "reason": "x" * 5}, 400),
+        ({"user_id": user.user_id, "asset": "USDT", "amount": "1", "reason": ""}, 400),
+        ({"user_id": 999_999, "asset": "USDT", "amount": "1", "reason": "x" * 5}, 404),
+    ):
+        assert first.post("/api/v1/admin/adjustments", body).status_code == code, body
+    jcore = desk.exchange.jcore
+    assert jcore is not None
+    assert check_invariants(jcore.core) == []
+
+
+def test_rejected_requests_are_never_executed(desk: Desk) -> None:
+    first, second = desk.person("admin"), desk.person("admin")
+    user = desk.person()
+    before = desk.available(user.user_id, "USDT")
+    r = first.post(
+        "/api/v1/admin/adjustments",
+        {"user_id": user.user_id, "asset": "USDT", "amount": "5", "reason": "goodwill"},
+    )
+    approval = r.json()["id"]
+    r = second.post(f"/api/v1/admin/approvals/{approval}/reject")
+    assert r.status_code == 200 and r.json()["status"] == "rejected"
+    r = second.post(f"/api/v1/admin/approvals/{approval}/approve")
+    assert (r.status_code, r.json()["code"]) == (409, "approval_not_pending")
+    assert desk.available(user.user_id, "USDT") == before
+    listed = second.get("/api/v1/admin/approvals?status=rejected").json()
+    assert approval in [a["id"] for a in listed]
+
+
+def test_freeze_cancels_orders_and_blocks_trading(desk: Desk) -> None:
+    compliance = desk.person("compliance")
+    user = desk.person()
+    r = user.post("/api/v1/demo/faucet", {"asset": "USDT", "amount": "1000"})
+    assert r.status_code == 200, r.text
+    order = {"symbol": "BTC-USDT", "side": "buy", "price": "100", "quantity": "0.1"}
+    r = user.post("/api/v1/orders", order)
+    assert r.status_code == 201, r.text
+    order_id = r.json()["id"]
+
+    r = compliance.post(f"/api/v1/admin/users/{user.user_id}/freeze", {"reason": "AML review"})
+    assert r.status_code == 200, r.text
+    assert r.json()["cancelled_orders"] == [order_id]
+    assert user.get(f"/api/v1/orders/{order_id}").json()["status"] == "cancelled"
+    seq = desk.seq
+    r = user.post("/api/v1/orders", order)
+    assert (r.status_code, r.json()["code"]) == (403, "account_frozen")
+    assert desk.seq == seq
+    info = compliance.get(f"/api/v1/admin/users/{user.user_id}").json()
+    assert info["frozen"] is True and info["frozen_reason"] == "AML review"
+
+    r = compliance.post(f"/api/v1/admin/users/{user.user_id}/unfreeze", {"reason": "cleared"})
+    assert r.status_code == 200
+    assert user.post("/api/v1/orders", order).status_code == 201
+
+
+def test_audit_log_records_and_verifies(desk: Desk) -> None:
+    admin, compliance = desk.person("admin"), desk.person("compliance")
+    target = desk.person()
+    compliance.post(f"/api/v1/admin/users/{target.user_id}/freeze", {"reason": "test freeze"})
+    entries = compliance.get(f"/api/v1/admin/audit?user_id={target.user_id}").json()
+    assert entries[0]["action"] == "admin.freeze"
+    assert entries[0]["actor_id"] == compliance.user_id
+    assert entries[0]["details"]["reason"] == "test freeze"
+    assert entries[0]["ip"] == "testclient"
+    r = admin.get("/api/v1/admin/audit/verify")
+    assert r.status_code == 200 and r.json()["ok"] is True and r.json()["entries"] >= 1
+    code, text = asyncio.run(verify_audit(desk.settings, None, as_json=False))
+    assert code == 0 and text.startswith("audit log OK")
+
+
+def test_cli_create_user_checks_its_input(tmp_path: Path) -> None:
+    from tradewind.runtime.admin_cli import CliError
+
+    settings = load_settings(None, environ={}, overrides={"data_dir": tmp_path})
+    with pytest.raises(CliError, match="10 to 256"):
+        asyncio.run(create_user(settings, "boss@example.com", "short", "admin"))
+    with pytest.raises(CliError, match="role must be"):
+        asyncio.run(create_user(settings, "boss@example.com", PASSWORD, "root"))
+    with pytest.raises(CliError, match="give a password"):
+        asyncio.run(create_user(settings, "boss@example.com", None, "admin"))
+    line = asyncio.run(create_user(settings, "Boss@Example.com", PASSWORD, "admin"))
+    assert line == "user 1 (boss@example.com) created with role admin"
+    code, text = asyncio.run(verify_audit(settings, None, as_json=True))
+    assert code == 0 and json.loads(text)["entries"] == 1
