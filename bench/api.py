@@ -228,6 +228,8 @@ def tradewind_server(root: Path) -> ServerProcess:
         env={
             "TRADEWIND_DATA_DIR": str(data),
             "TRADEWIND_HOST": "127.0.0.1",
+            # measures throughput, not the rate limiter (docs/security.md)
+            "TRADEWIND_RATE_LIMITS": "off",
         },
         unset_env=("TRADEWIND_DATABASE_URL", "TRADEWIND_CONFIG", "TRADEWIND_PORT"),
         ready_path="/readyz",

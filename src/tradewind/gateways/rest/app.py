@@ -192,7 +192,7 @@ SymbolPath = Annotated[str, Path(max_length=65, description="BASE-QUOTE")]
 OrderId = Annotated[int, Path(ge=1, le=MAX_INT)]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": S.ErrorOut} for code in (400, 401, 403, 404, 409, 413, 422, 503, 504)
+    code: {"model": S.ErrorOut} for code in (400, 401, 403, 404, 409, 413, 422, 429, 503, 504)
 }
 
 
