@@ -93,7 +93,8 @@ def first_book_ms(browser: Any, url: str, loads: int) -> list[float]:
         page = context.new_page()
         page.add_init_script(FIRST_BOOK)
         page.goto(f"{url}/trade/BTC-USDT")
-        page.wait_for_function("window.__firstBook !== null", timeout=30_000)
+        # a function, not an expression: the page's CSP forbids the eval an expression needs
+        page.wait_for_function("() => window.__firstBook !== null", timeout=30_000)
         samples.append(round(page.evaluate("window.__firstBook"), 1))
         context.close()
     return samples
@@ -184,7 +185,7 @@ def fps_under_updates(browser: Any, url: str, rate: int, seconds: float) -> dict
     page.goto(f"{url}/trade/BTC-USDT")
     page.wait_for_selector("[data-testid=bid-row]", timeout=30_000)
     page.wait_for_function(
-        "document.querySelector('[data-testid=order-book]').dataset.live === 'true'"
+        "() => document.querySelector('[data-testid=order-book]').dataset.live === 'true'"
     )
     page.wait_for_timeout(1000)
 
@@ -246,6 +247,8 @@ def bundle_sizes() -> dict[str, Any]:
 def main(loads: int, rate: int, seconds: float) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
+    load_before = os.getloadavg()
+
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(Path(tmp) / "data", free_port())
         server.start(TRADEWIND_DEMO_BOT="1", TRADEWIND_BOT_SEED="7")
@@ -266,6 +269,7 @@ def main(loads: int, rate: int, seconds: float) -> dict[str, Any]:
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "commit": commit,
         "cores": os.cpu_count(),
+        "load_average_1m": {"before": load_before[0], "after": os.getloadavg()[0]},
         "chromium": version,
         "first_book_ms": {
             "median": statistics.median(first),

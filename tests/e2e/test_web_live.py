@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.browser import ARTIFACTS, CHROMIUM_ARGS, require_browser
+from tests.support.browser import ARTIFACTS, CHROMIUM_ARGS, register_in_browser, require_browser
 from tests.support.server import Server, free_port
 
 TIMEOUT_MS = 15_000
@@ -66,11 +66,8 @@ def test_book_trades_and_chart_update_live_without_layout_shift(
 ) -> None:
     from playwright.sync_api import expect
 
-    page = open_page(browser, f"{server.url}/register", 1280, 900)
-    page.get_by_label("Email").fill("erin@example.com")
-    page.get_by_label("Password", exact=True).fill("correct horse battery staple")
-    page.get_by_label("Repeat the password").fill("correct horse battery staple")
-    page.get_by_role("button", name="Register").click()
+    page = open_page(browser, server.url, 1280, 900)
+    register_in_browser(page, server.url, "erin@example.com")
     page.get_by_test_id("faucet-USDT").click()
     expect(page.get_by_test_id("available-USDT")).to_have_text("10,000.000000")
     expect(page.get_by_test_id("order-book")).to_have_attribute("data-live", "true")
@@ -85,13 +82,16 @@ def test_book_trades_and_chart_update_live_without_layout_shift(
     box = page.get_by_test_id("order-book").bounding_box()
     first = book_version(page)
     # the market maker requotes every 0.5 s: the book redraws on its own
+    # (functions, not expression strings: the page's CSP forbids eval, which Playwright
+    # would need to poll an expression)
     page.wait_for_function(
-        f"Number(document.querySelector('[data-testid=order-book]').dataset.version) > {first + 3}"
+        "(n) => Number(document.querySelector('[data-testid=order-book]').dataset.version) > n",
+        arg=first + 3,
     )
     # and it trades now and then: the tape and the chart follow
     expect(page.get_by_test_id("trade-row").first).to_be_visible()
     page.wait_for_function(
-        "Number(document.querySelector('[data-testid=chart]').dataset.updates) > 0",
+        "() => Number(document.querySelector('[data-testid=chart]').dataset.updates) > 0",
         timeout=30_000,
     )
     assert page.get_by_test_id("order-book").bounding_box() == box

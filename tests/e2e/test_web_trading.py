@@ -21,10 +21,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.browser import CHROMIUM_ARGS, require_browser
+from tests.support.browser import CHROMIUM_ARGS, register_in_browser, require_browser
 from tests.support.server import Server, free_port
 
-PASSWORD = "correct horse battery staple"
 TIMEOUT_MS = 15_000
 
 
@@ -62,13 +61,8 @@ def open_page(browser: Any, url: str, width: int = 1280, height: int = 900) -> A
     return page
 
 
-def register(page: Any, email: str) -> None:
-    page.get_by_role("link", name="Register", exact=True).click()
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label("Repeat the password").fill(PASSWORD)
-    page.get_by_role("button", name="Register").click()
-    page.get_by_test_id("user-email").wait_for()
+def register(page: Any, server: Server, email: str) -> None:
+    register_in_browser(page, server.url, email)
     assert page.get_by_test_id("user-email").inner_text() == email
     assert re.search(r"/trade/BTC-USDT$", page.url)
 
@@ -94,8 +88,8 @@ def test_two_users_trade_and_both_screens_follow_without_reloading(
 
     a = open_page(browser, server.url)
     b = open_page(browser, server.url)
-    register(a, "alice@example.com")
-    register(b, "bob@example.com")
+    register(a, server, "alice@example.com")
+    register(b, server, "bob@example.com")
 
     a.get_by_test_id("faucet-BTC").click()
     expect_text(a.get_by_test_id("available-BTC"), "1.00000000")
@@ -165,7 +159,7 @@ def test_the_form_stops_an_order_the_filters_refuse_before_sending_it(
     from playwright.sync_api import expect
 
     page = open_page(browser, server.url)
-    register(page, "carol@example.com")
+    register(page, server, "carol@example.com")
     page.get_by_test_id("faucet-USDT").click()
     expect_text(page.get_by_test_id("available-USDT"), "10,000.000000")
     sent: list[str] = []
@@ -205,7 +199,7 @@ def test_a_dropped_connection_shows_a_banner_then_resyncs_the_book(
     from playwright.sync_api import expect
 
     page = open_page(browser, server.url)
-    register(page, "dave@example.com")
+    register(page, server, "dave@example.com")
     page.get_by_test_id("faucet-BTC").click()
     expect_text(page.get_by_test_id("available-BTC"), "1.00000000")
     place(page, "sell", "66000", "0.5")

@@ -37,7 +37,7 @@ def app_with(build: Path | None, *, demo: bool = True) -> tuple[TestClient, bool
 def test_client_routes_answer_the_page_so_deep_links_and_reloads_work(build: Path) -> None:
     client, mounted = app_with(build)
     assert mounted
-    for path in ("/", "/login", "/register", "/trade/ETH-USDT", "/account/security"):
+    for path in ("/", "/login", "/register", "/verify-email", "/trade/ETH-USDT", "/admin/x"):
         r = client.get(path)
         assert r.status_code == 200, path
         assert "<title>Tradewind</title>" in r.text

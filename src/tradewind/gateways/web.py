@@ -31,6 +31,7 @@ CLIENT_ROUTES: tuple[str, ...] = (
     "/",
     "/login",
     "/register",
+    "/verify-email",
     "/trade/{symbol}",
     "/account/{rest:path}",
     "/admin/{rest:path}",

@@ -32,6 +32,14 @@ export interface Session {
   expiresAt: number;
 }
 
+/** `GET /api/v1/account` (servers without it: the page assumes a verified account). */
+export interface Account {
+  user_id: number;
+  email: string;
+  email_verified: boolean;
+  totp_enabled: boolean;
+}
+
 export interface LoginRequest {
   email: string;
   password: string;
@@ -81,6 +89,15 @@ export class Api {
   login = (req: LoginRequest) =>
     this.request<{ token: string; expires_at: number }>("POST", "/api/v1/auth/login", req);
   logout = () => this.request<void>("POST", "/api/v1/auth/logout");
+  account = () => this.request<Account>("GET", "/api/v1/account");
+  verifyEmail = (token: string) =>
+    this.request<{ user_id: number; email_verified: boolean }>(
+      "POST",
+      "/api/v1/auth/verify-email",
+      { token },
+    );
+  resendVerification = () =>
+    this.request<{ sent: boolean }>("POST", "/api/v1/auth/resend-verification");
 
   // -- market data
   markets = () => this.request<Market[]>("GET", "/api/v1/markets");

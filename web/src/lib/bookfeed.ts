@@ -7,8 +7,14 @@
 import { type Diff, LocalBook, type Snapshot } from "./book";
 import type { Socket } from "./socket";
 
+export interface RestBook {
+  seq: number;
+  bids: [string, string][];
+  asks: [string, string][];
+}
+
 export interface BookSource {
-  book(symbol: string): Promise<{ seq: number; bids: [string, string][]; asks: [string, string][] }>;
+  book(symbol: string): Promise<RestBook>;
 }
 
 export class BookFeed {
@@ -33,10 +39,22 @@ export class BookFeed {
     this.book = new LocalBook(priceDecimals, qtyDecimals);
   }
 
-  start(): void {
+  /**
+   * Subscribe, and meanwhile draw the REST snapshot (`first`, fetched by the caller as
+   * early as it could, or fetched now): whichever of it and the socket's own snapshot
+   * comes first is drawn; the socket's, taken later, replaces the REST one.
+   */
+  start(first?: Promise<RestBook>): void {
     this.unsub = this.socket.subscribe({ channel: "book", symbol: this.symbol }, (m) =>
       this.onMessage(m),
     );
+    void (first ?? this.api.book(this.symbol))
+      .then((snap) => {
+        if (this.closed || this.book.state !== "syncing" || this.book.lastId > 0) return;
+        this.book.onSnapshot({ u: snap.seq, bids: snap.bids, asks: snap.asks });
+        this.schedule();
+      })
+      .catch(() => {});
     this.unstatus = this.socket.onStatus((s) => {
       if (s === "closed") {
         this.book.reset();

@@ -96,7 +96,10 @@ export class Socket {
     ws.onopen = () => {
       this.attempt = 0;
       if (this.token !== null) this.send({ op: "auth", token: this.token });
-      for (const { sub } of this.subs.values()) this.send({ op: "subscribe", ...sub });
+      // books first: they are what the screen is slowest to show without
+      const subs = [...this.subs.values()].map((e) => e.sub);
+      subs.sort((x, y) => Number(y.channel === "book") - Number(x.channel === "book"));
+      for (const sub of subs) this.send({ op: "subscribe", ...sub });
       this.setStatus("open");
     };
     ws.onmessage = (ev: MessageEvent<string>) => {

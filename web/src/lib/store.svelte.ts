@@ -9,11 +9,14 @@
  * wait for the user's last command to be projected, so the screen never shows a state
  * the server would not.
  */
-import { Api, ApiError, loadSession, saveSession, type Session } from "./api";
+import { type Account, Api, ApiError, loadSession, saveSession, type Session } from "./api";
+import type { RestBook } from "./bookfeed";
 import { Socket, type Status } from "./socket";
 import type { Balance, FeeRates, Fill, Market, Order, Ticker, Trade } from "./types";
 
-export type Route = { page: "trade"; symbol: string | null } | { page: "login" | "register" };
+export type Route =
+  | { page: "trade"; symbol: string | null }
+  | { page: "login" | "register" | "verify-email" };
 
 export type Theme = "light" | "dark";
 
@@ -28,6 +31,7 @@ export interface Notice {
 function parseRoute(path: string): Route {
   if (path === "/login") return { page: "login" };
   if (path === "/register") return { page: "register" };
+  if (path === "/verify-email") return { page: "verify-email" };
   const m = /^\/trade\/([A-Za-z0-9_]+-[A-Za-z0-9_]+)$/.exec(path);
   return { page: "trade", symbol: m ? m[1].toUpperCase() : null };
 }
@@ -52,6 +56,8 @@ class AppState {
   tickers = $state<Record<string, Ticker>>({});
   symbol = $state("BTC-USDT");
   session = $state<Session | null>(loadSession());
+  /** The signed-in account (email verified? 2FA on?); null until read or when signed out. */
+  account = $state<Account | null>(null);
   demo = $state(false);
   fees = $state<FeeRates | null>(null);
   status = $state<Status>("connecting");
@@ -66,9 +72,17 @@ class AppState {
   picked = $state<{ price: string; n: number } | null>(null);
 
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
+  private prefetched: { symbol: string; book: Promise<RestBook> } | null = null;
   private privateUnsubs: (() => void)[] = [];
   private tradeUnsub: (() => void) | null = null;
   private noticeN = 0;
+
+  /** The REST book fetched at start for `symbol`, once (later books fetch their own). */
+  takePrefetchedBook(symbol: string): Promise<RestBook> | undefined {
+    const p = this.prefetched;
+    this.prefetched = null;
+    return p !== null && p.symbol === symbol ? p.book : undefined;
+  }
 
   get market(): Market | undefined {
     return this.markets.find((m) => m.symbol === this.symbol);
@@ -83,9 +97,12 @@ class AppState {
     this.socket.onStatus((s) => {
       this.status = s;
       if (s === "open") {
+        if (this.everConnected) {
+          // a reconnect: catch up what the outage hid
+          if (this.session) this.refreshPrivate();
+          void this.loadTrades();
+        }
         this.everConnected = true;
-        if (this.session) this.refreshPrivate(); // catch up what the outage hid
-        void this.loadTrades();
       }
     });
     if (this.session) {
@@ -93,6 +110,11 @@ class AppState {
       this.socket.setToken(this.session.token);
     }
     this.socket.start();
+    // the book of the market in the address, fetched with the markets, not after them
+    const r = this.route;
+    const first = r.page === "trade" && r.symbol ? r.symbol : this.symbol;
+    this.prefetched = { symbol: first, book: this.api.book(first) };
+    this.prefetched.book.catch(() => {});
     void this.loadConfig();
     void this.api.fees().then((f) => (this.fees = f)).catch(() => (this.fees = null));
     try {
@@ -208,6 +230,7 @@ class AppState {
     for (const u of this.privateUnsubs) u();
     this.privateUnsubs = [];
     this.session = null;
+    this.account = null;
     saveSession(null);
     this.api.token = null;
     this.socket.setToken(null);
@@ -217,7 +240,26 @@ class AppState {
     this.fills = [];
   }
 
+  /** Read the account's state; a server without `GET /api/v1/account` has no email
+   *  verification, so the account counts as verified. */
+  async loadAccount(): Promise<void> {
+    if (this.session === null) return;
+    try {
+      this.account = await this.api.account();
+    } catch (e) {
+      if (e instanceof ApiError && (e.status === 404 || e.status === 405)) {
+        this.account = {
+          user_id: 0,
+          email: this.session.email,
+          email_verified: true,
+          totp_enabled: false,
+        };
+      }
+    }
+  }
+
   private startPrivate(): void {
+    void this.loadAccount();
     for (const u of this.privateUnsubs) u();
     this.privateUnsubs = [
       this.socket.subscribe({ channel: "orders" }, () => this.refreshPrivate(120, ["orders"])),
