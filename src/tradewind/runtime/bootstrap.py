@@ -243,6 +243,7 @@ class EmbeddedExchange:
             faucet_max_units=settings.faucet_max,
             max_body_bytes=settings.max_body_bytes,
             extra_routes=[self._install_ws, self._install_protection],
+            fee_rates=self._fee_rates,
         )
         self.app: FastAPI = create_app(
             self.context, lifespan=self.lifespan if manage_lifecycle else None
@@ -263,6 +264,10 @@ class EmbeddedExchange:
 
     def _install_protection(self, app: FastAPI) -> None:
         self.protection.install(app, self.catalog)
+
+    def _fee_rates(self) -> tuple[int, int]:
+        """The base tier's (maker, taker) bps, for the order form's fee estimate."""
+        return self._core().fee_tiers[0]
 
     def _is_symbol(self, symbol: str) -> bool:
         return self.jcore is not None and symbol in self.jcore.core.markets
