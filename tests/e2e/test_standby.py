@@ -130,7 +130,20 @@ def test_the_standby_takes_over_when_the_active_core_is_killed(
     assert acknowledged <= {o["id"] for o in state["orders"]}
     assert alice.state(via=1)["orders"] == state["orders"]
 
-    d.standby.stop()
+    # a clean stop hands over at once: the stopping core releases its lease last
+    third = Process("core-c", ["core"], d.core.env, d.root)
+    third.start(lambda: third.printed("standing by"))
+    try:
+        stopped_at = time.monotonic()
+        d.standby.stop()
+        third.wait(lambda: third.printed("Tradewind core running"), timeout_s=20)
+        assert time.monotonic() - stopped_at < LEASE_MS / 1000 + 3.0
+        assert lease_token(third) > lease_token(d.standby)
+        third.wait(lambda: all(core_up(url) for url in d.urls), timeout_s=20)
+        placed = alice.ok("POST", "/api/v1/orders", ORDER, via=0)
+        assert placed["id"] > max(acknowledged)
+    finally:
+        third.stop()
     verify(d.core_dir)
 
 
@@ -148,12 +161,13 @@ def test_a_paused_leader_that_wakes_writes_nothing_and_hands_over(
     d.core.proc.send_signal(signal.SIGSTOP)
     answers: list[int] = []
 
-    def place(via: int) -> None:
-        r = alice.signed("POST", "/api/v1/orders", ORDER, via=via, timeout=15.0)
+    def place(i: int) -> None:  # distinct bodies: equal signatures would be replays
+        body = {**ORDER, "client_order_id": f"paused-{i}"}
+        r = alice.signed("POST", "/api/v1/orders", body, via=i % 2, timeout=15.0)
         answers.append(r.status_code)
 
     # in flight to the paused core (sent before the replicas notice its silence)
-    senders = [threading.Thread(target=place, args=(i % 2,)) for i in range(4)]
+    senders = [threading.Thread(target=place, args=(i,)) for i in range(4)]
     for t in senders:
         t.start()
     for t in senders:

@@ -533,6 +533,7 @@ class CoreProcess:
             ttl_ms=settings.core_lease_ms,
         )
         self.on_lease_lost: Callable[[str], None] = standby.fail_stop
+        self._lease_task: asyncio.Task[None] | None = None
         self.active = False
         self.jcore: JournaledCore | None = None
         self.runner: sequencer.CoreRunner | None = None
@@ -609,8 +610,10 @@ class CoreProcess:
         self._started = True
         settings = self.settings
         await standby.acquire(self.lease, self.data_dir)
-        self._tasks.append(
-            asyncio.create_task(standby.hold(self.lease, self.on_lease_lost), name="core-lease")
+        # renewed until the very end of stop(): no standby starts while this one still
+        # writes (journal, Redis, the bus)
+        self._lease_task = asyncio.create_task(
+            standby.hold(self.lease, self.on_lease_lost), name="core-lease"
         )
         self.jcore = await standby.open_fenced_core(
             self.lease, self.data_dir, snapshot_every=settings.snapshot_every
@@ -686,6 +689,11 @@ class CoreProcess:
             await self.publisher.stop()
             await self.md_writer.stop()
         await self.link.stop()
+        if self._lease_task is not None:
+            self._lease_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._lease_task
+            self._lease_task = None
         if self.lease.token:
             with contextlib.suppress(Exception):
                 await self.lease.release()  # the standby need not wait the lease out
