@@ -7,6 +7,7 @@ order-rate limits in the trading path; security headers, strict CORS; and no sec
 from __future__ import annotations
 
 import io
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -254,3 +255,69 @@ def test_no_secrets_in_logs(tmp_path: Path, logs: Logs) -> None:
     assert "exchange started" in text  # the logs were captured
     for secret_value in secrets_seen:
         assert secret_value not in text
+
+
+def test_idor_another_users_order_and_key_ids_are_unknown(tmp_path: Path) -> None:
+    ex = exchange(tmp_path, rate_limits="off")
+    with TestClient(ex.app) as client:
+        _, alice_token = register_login(client, "alice@example.com")
+        _, mallory_token = register_login(client, "mallory@example.com")
+        alice = {"Authorization": f"Bearer {alice_token}"}
+        mallory = {"Authorization": f"Bearer {mallory_token}"}
+        r = client.post(
+            "/api/v1/demo/faucet", json={"asset": "USDT", "amount": "500"}, headers=alice
+        )
+        assert r.status_code == 200
+        order = {"symbol": "BTC-USDT", "side": "buy", "price": "100", "quantity": "0.1"}
+        order_id = client.post("/api/v1/orders", json=order, headers=alice).json()["id"]
+        key = client.post(
+            "/api/v1/api-keys", json={"label": "a", "permissions": ["read"]}, headers=alice
+        ).json()
+        seq = ex.jcore.last_seq
+        for method, path, body in (
+            ("GET", f"/api/v1/orders/{order_id}", None),
+            ("DELETE", f"/api/v1/orders/{order_id}", None),
+            ("PATCH", f"/api/v1/orders/{order_id}", {"quantity": "0.05"}),
+        ):
+            r = client.request(method, path, json=body, headers=mallory)
+            assert (r.status_code, r.json()["code"]) == (404, "unknown_order"), method
+        r = client.get(f"/api/v1/fills?order_id={order_id}", headers=mallory)
+        assert r.status_code == 200 and r.json()["items"] == []
+        r = client.delete(f"/api/v1/api-keys/{key['key_id']}", headers=mallory)
+        assert (r.status_code, r.json()["code"]) == (404, "api_key_not_found")
+        assert ex.jcore.last_seq == seq
+        assert client.get(f"/api/v1/orders/{order_id}", headers=alice).json()["status"] == "new"
+        assert [k["key_id"] for k in client.get("/api/v1/api-keys", headers=alice).json()] == [
+            key["key_id"]
+        ]
+
+
+def test_a_captured_signed_order_cannot_be_replayed(tmp_path: Path) -> None:
+    ex = exchange(tmp_path, rate_limits="off")
+    with TestClient(ex.app) as client:
+        _, token = register_login(client, "bot@example.com")
+        bearer = {"Authorization": f"Bearer {token}"}
+        client.post("/api/v1/demo/faucet", json={"asset": "USDT", "amount": "500"}, headers=bearer)
+        key = client.post(
+            "/api/v1/api-keys", json={"label": "b", "permissions": ["trade"]}, headers=bearer
+        ).json()
+        body = json.dumps(
+            {"symbol": "BTC-USDT", "side": "buy", "price": "100", "quantity": "0.1"}
+        ).encode()
+        ts = int(time.time() * 1000)
+        headers = {
+            "TW-KEY": key["key_id"],
+            "TW-TIMESTAMP": str(ts),
+            "TW-SIGNATURE": sign_request(key["secret"], ts, "POST", "/api/v1/orders", body),
+            "Content-Type": "application/json",
+        }
+        assert client.post("/api/v1/orders", content=body, headers=headers).status_code == 201
+        seq = ex.jcore.last_seq
+        r = client.post("/api/v1/orders", content=body, headers=headers)
+        assert (r.status_code, r.json()["code"]) == (401, "replayed_signature")
+        stale = int(time.time() * 1000) - 60_000
+        headers["TW-TIMESTAMP"] = str(stale)
+        headers["TW-SIGNATURE"] = sign_request(key["secret"], stale, "POST", "/api/v1/orders", body)
+        r = client.post("/api/v1/orders", content=body, headers=headers)
+        assert (r.status_code, r.json()["code"]) == (401, "timestamp_out_of_window")
+        assert ex.jcore.last_seq == seq

@@ -19,6 +19,10 @@ Invariants:
 - CORS allows exactly the configured origins (none by default), never ``*`` with
   credentials. There are no cookie sessions (Bearer tokens only), so there is no
   ambient credential for CSRF to abuse; adding cookies would need a CSRF token first.
+- at most ``max_password_checks`` password routes run at once in the process (others
+  wait up to ``password_wait_s``, then get ``503 busy`` with ``Retry-After``): argon2id
+  takes 64 MiB and a core for a fifth of a second, so a flood spread over many addresses
+  still cannot exhaust memory or starve trading (bench/results/auth.json);
 - health, readiness and metrics are not limited (probes must not be throttled).
 
 The client IP is the ASGI peer: behind a proxy, uvicorn's ``--forwarded-allow-ips``
@@ -27,6 +31,8 @@ must name the proxy so ``X-Forwarded-For`` is believed (docs/security.md).
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -114,9 +120,18 @@ class RateLimitMiddleware:
     """Per-IP buckets in front of everything; remembers the decision in the request
     state so :func:`charge_principal` can tighten it and the response can show it."""
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limiter: RateLimiter,
+        max_password_checks: int = 0,
+        password_wait_s: float = 2.0,
+    ) -> None:
         self.app = app
         self.limiter = limiter
+        slots = max_password_checks or (os.cpu_count() or 1)
+        self._password_slots = asyncio.Semaphore(slots)
+        self._password_wait_s = password_wait_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.limiter.enabled:
@@ -139,6 +154,19 @@ class RateLimitMiddleware:
             return
         state = scope.setdefault("state", {})
         state[STATE_KEY] = (decision, weight)
+        password_route = method == "POST" and path.startswith(AUTH_PREFIX)
+        if password_route:
+            try:
+                await asyncio.wait_for(self._password_slots.acquire(), self._password_wait_s)
+            except TimeoutError:
+                busy = error_response(
+                    503,
+                    "busy",
+                    "too many password checks in progress; retry in a second",
+                    headers={"Retry-After": "1"},
+                )
+                await busy(scope, receive, send)
+                return
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -149,7 +177,11 @@ class RateLimitMiddleware:
                     message["headers"] = [*headers, *rate_headers(shown)]
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            if password_route:
+                self._password_slots.release()
 
 
 async def charge_principal(request: Request, user_id: int, key_id: str | None) -> None:
