@@ -47,7 +47,10 @@ class CachedApiKeyRepository:
         ip_allowlist: tuple[str, ...] | None,
         secret_sealed: bytes,
         created_at_ms: int,
+        **extra: object,
     ) -> ApiKeyRecord:
+        """``extra``: what the inner repository takes beyond the port's fields (expiry,
+        key type, public key), passed through untouched."""
         return await self._inner.add(
             key_id=key_id,
             user_id=user_id,
@@ -56,6 +59,7 @@ class CachedApiKeyRepository:
             ip_allowlist=ip_allowlist,
             secret_sealed=secret_sealed,
             created_at_ms=created_at_ms,
+            **extra,
         )
 
     async def get(self, key_id: str) -> ApiKeyRecord | None:

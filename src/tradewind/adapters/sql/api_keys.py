@@ -1,8 +1,10 @@
 """``api_keys`` table and the SQL ``ApiKeyRepository``.
 
 Invariant: the HMAC secret is stored only sealed (AES-GCM under the master key, bound to
-the key id; see docs/adr/0005-api-key-secrets.md); a revoked key keeps its row (for
-audit) with ``revoked_at_ms`` set and is never valid again.
+the key id; see docs/adr/0005-api-key-secrets.md); an Ed25519 key stores only its public
+key (``key_type = 'ed25519'``, ``secret_sealed`` empty); a revoked key keeps its row (for
+audit) with ``revoked_at_ms`` set and is never valid again; an expired one
+(``expires_at_ms``) stays too, and the service refuses it.
 """
 
 from __future__ import annotations
@@ -50,6 +52,10 @@ class ApiKey:
     secret_sealed: bytes
     created_at_ms: int
     revoked_at_ms: int | None
+    expires_at_ms: int | None = None
+    key_type: str = "hmac"
+    """``hmac`` (``secret_sealed`` holds the secret) or ``ed25519`` (``public_key``)."""
+    public_key: bytes | None = None
 
 
 def _api_key(row: ApiKeyRow) -> ApiKey:
@@ -62,6 +68,9 @@ def _api_key(row: ApiKeyRow) -> ApiKey:
         secret_sealed=bytes(row.secret_sealed),
         created_at_ms=row.created_at_ms,
         revoked_at_ms=row.revoked_at_ms,
+        expires_at_ms=row.expires_at_ms,
+        key_type=row.key_type,
+        public_key=None if row.public_key is None else bytes(row.public_key),
     )
 
 
@@ -79,6 +88,9 @@ class SqlApiKeyRepository:
         ip_allowlist: tuple[str, ...] | None,
         secret_sealed: bytes,
         created_at_ms: int,
+        expires_at_ms: int | None = None,
+        key_type: str = "hmac",
+        public_key: bytes | None = None,
     ) -> ApiKey:
         row = ApiKeyRow(
             key_id=key_id,
@@ -88,6 +100,9 @@ class SqlApiKeyRepository:
             ip_allowlist=None if ip_allowlist is None else list(ip_allowlist),
             secret_sealed=secret_sealed,
             created_at_ms=created_at_ms,
+            expires_at_ms=expires_at_ms,
+            key_type=key_type,
+            public_key=public_key,
         )
         async with self._db.write() as session:
             session.add(row)
