@@ -17,6 +17,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from types import FrameType
+from typing import Any
 
 import structlog
 import uvicorn
@@ -66,6 +67,7 @@ async def _serve(settings: Settings) -> None:
             access_log=False,
             server_header=False,
             timeout_graceful_shutdown=5,
+            http=_http_protocol(),
         )
         server = _Server(config)
         print(
@@ -96,6 +98,7 @@ async def _serve_api(settings: Settings) -> None:
             access_log=False,
             server_header=False,
             timeout_graceful_shutdown=5,
+            http=_http_protocol(),
         )
         print(f"Tradewind API replica at {settings.url}", flush=True)
         await _Server(config).serve()
@@ -154,6 +157,16 @@ def run_core(settings: Settings) -> int:
 def run_projector(settings: Settings) -> int:
     """``tradewind projector``: the projector process until interrupted."""
     return _run(lambda: _serve_projector(settings))
+
+
+def _http_protocol() -> Any:
+    """uvicorn's httptools protocol with coalesced writes (:mod:`.corked`); uvicorn's
+    own choice if httptools is missing."""
+    try:
+        from tradewind.runtime.corked import CorkedHttpToolsProtocol
+    except ImportError:
+        return "auto"
+    return CorkedHttpToolsProtocol
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
