@@ -38,6 +38,9 @@ MAX_PAYLOAD = 16 * 1024 * 1024
 """A length field above this is damage, not a command (commands are tens of bytes)."""
 
 _SEQ = struct.Struct("<Q")
+_SEQ_PACK = _SEQ.pack
+_HEADER_PACK = HEADER.pack
+_CRC32 = zlib.crc32
 _ZEROS = bytes(65536)
 
 log = structlog.get_logger(__name__)
@@ -404,7 +407,9 @@ class JournalWriter:
 
     def append(self, seq: int, payload: bytes | memoryview) -> None:
         """Buffers one record. ``seq`` must be exactly the previous seq + 1 (>= 1 if first)."""
-        self._check_usable()
+        # Written out (no helper calls): with the journal on, this runs once per command.
+        if self._failed is not None or self._closed:
+            self._check_usable()
         last = self._last_seq
         if (seq != last + 1) if last is not None else (seq < 1):
             raise ValueError(f"journal append: seq {seq} does not follow seq {last}")
@@ -412,7 +417,7 @@ class JournalWriter:
         if n > MAX_PAYLOAD:
             raise ValueError(f"journal append: payload of {n} bytes exceeds {MAX_PAYLOAD}")
         buf = self._buf
-        buf += HEADER.pack(n, seq, record_crc(seq, payload))
+        buf += _HEADER_PACK(n, seq, _CRC32(payload, _CRC32(_SEQ_PACK(seq))))
         buf += payload
         self._last_seq = seq
         self._pending += 1

@@ -17,7 +17,7 @@ from types import TracebackType
 
 import msgspec
 
-from tradewind.core.codec import decode_command, encode_command
+from tradewind.core.codec import decode_command, encode_command_raw
 from tradewind.core.commands import AnyCommand
 from tradewind.core.engine import Core
 from tradewind.core.events import Event
@@ -38,6 +38,8 @@ from tradewind.journal.snapshot import (
 )
 
 DEFAULT_SNAPSHOT_EVERY = 100_000
+
+_encode = encode_command_raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,18 +196,19 @@ class JournaledCore:
         the command came out of a msgspec decoder (command file, bus message), which
         already enforced the schema, and skips the re-decode.
         """
-        seq = self._core.seq + 1
-        if cmd.seq == 0:
+        core = self._core
+        seq = core.seq + 1
+        if cmd.seq != seq:
+            if cmd.seq:
+                raise ValueError(f"command seq {cmd.seq} is not the next seq {seq}")
             cmd = msgspec.structs.replace(cmd, seq=seq)
-        elif cmd.seq != seq:
-            raise ValueError(f"command seq {cmd.seq} is not the next seq {seq}")
         try:
-            payload = encode_command(cmd)
+            payload = _encode(cmd)
         except (OverflowError, msgspec.EncodeError) as e:  # e.g. an int beyond 64 bits
             raise ValueError(f"invalid command: {e}") from e
         if validated:
             self._writer.append(seq, payload)
-            return self._core.apply(cmd)
+            return core.apply(cmd)
         try:
             # Apply exactly what replay will decode; a struct built in Python skips
             # msgspec's checks, and a record that cannot decode would stop every restart.
