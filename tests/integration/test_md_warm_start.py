@@ -109,3 +109,25 @@ async def test_nothing_in_redis_or_redis_ahead_replays_the_journal(
     mode = await start_market_data(md, writer, reader, tmp_path, last, lambda: replays.append(2))
     assert (mode, replays) == ("replay", [1, 2])
     assert md.seq == 0 and md.symbols() == []  # left clean for the replay
+
+
+@pytest.mark.asyncio
+async def test_redis_of_another_journal_is_not_trusted(
+    redis_prefix: tuple[Redis, str], tmp_path: Path
+) -> None:
+    redis, prefix = redis_prefix
+    await journal_and_redis(tmp_path / "old", redis, prefix, flush_at=1000)
+    # a fresh data dir with another session, the same Redis prefix
+    commands = generate_stream(1500, n_symbols=2, n_accounts=20, seed=8)
+    jcore = JournaledCore(tmp_path / "new")
+    for cmd in commands:
+        jcore.submit(cmd)
+    jcore.close()
+    replays: list[int] = []
+    md = MarketData(trades_kept=50, candles_kept=40)
+    writer = RedisMarketDataWriter(redis, md, prefix=prefix)
+    reader = RedisMarketDataReader(redis, prefix=prefix)
+    mode = await start_market_data(
+        md, writer, reader, tmp_path / "new", commands[-1].seq, lambda: replays.append(1)
+    )
+    assert (mode, replays) == ("replay", [1])

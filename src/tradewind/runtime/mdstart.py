@@ -12,6 +12,10 @@ restart, and a standby's takeover, as slow as the exchange is old. Instead:
 3. trades and candles (hence the 24 h tickers) are loaded back from Redis;
 4. the journal's batches ``R+1 .. last`` are applied as usual.
 
+Before trusting Redis, the books seeded from the journal at ``R`` are compared with the
+books Redis holds at ``R``: they differ if Redis was written from another journal (a
+reused prefix, a new data dir), and then the journal is replayed instead.
+
 So a start costs the journal since the snapshot before ``R`` (bounded by
 ``snapshot_every`` plus what the writer had not flushed), not the whole journal.
 
@@ -37,7 +41,13 @@ from tradewind.core.codec import decode_command
 from tradewind.core.engine import Core
 from tradewind.journal.journal import JOURNAL_FILE, read_journal
 from tradewind.journal.snapshot import SnapshotError, list_snapshots, read_snapshot
-from tradewind.services.marketdata import INTERVALS, Candle, MarketData, PublicTrade
+from tradewind.services.marketdata import (
+    INTERVALS,
+    BookSnapshot,
+    Candle,
+    MarketData,
+    PublicTrade,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +60,7 @@ class StoredMarketData:
     update_ids: dict[str, int]
     trades: dict[str, list[PublicTrade]]
     candles: list[Candle]
+    books: dict[str, BookSnapshot]
 
 
 class CannotWarmStart(Exception):
@@ -65,11 +76,27 @@ async def read_stored(
     ids = await writer.stored_update_ids()
     trades: dict[str, list[PublicTrade]] = {}
     candles: list[Candle] = []
+    books: dict[str, BookSnapshot] = {}
     for symbol in ids:
         trades[symbol] = await reader.get_trades(symbol, md.trades_kept)
         for interval in INTERVALS:
             candles.extend(await reader.get_candles(symbol, interval, md.candles_kept))
-    return StoredMarketData(seq, ids, trades, candles)
+        book = await reader.get_book(symbol)
+        if book is not None:
+            books[symbol] = book
+    return StoredMarketData(seq, ids, trades, candles, books)
+
+
+def _same_books(md: MarketData, stored: StoredMarketData) -> bool:
+    """Whether the books seeded from the journal's core at ``stored.seq`` are those Redis
+    holds: a Redis written from another journal (a reused prefix) would differ."""
+    if {s.symbol for s in md.symbols()} != set(stored.books):
+        return False
+    for symbol, theirs in stored.books.items():
+        mine = md.book(symbol)
+        if mine is None or (mine.bids, mine.asks) != (theirs.bids, theirs.asks):
+            return False
+    return True
 
 
 def warm(md: MarketData, stored: StoredMarketData, data_dir: Path, last: int) -> int:
@@ -93,6 +120,8 @@ def warm(md: MarketData, stored: StoredMarketData, data_dir: Path, last: int) ->
 
     def seed() -> None:
         md.seed(core, stored.update_ids)
+        if not _same_books(md, stored):
+            raise CannotWarmStart(f"the books in Redis are not the journal's at seq {at}")
         for symbol, trades in stored.trades.items():
             md.load_trades(symbol, trades)
         md.load_candles(stored.candles)
