@@ -38,6 +38,18 @@ export interface Account {
   email: string;
   email_verified: boolean;
   totp_enabled: boolean;
+  recovery_codes_left?: number;
+  anti_phishing_code?: string | null;
+}
+
+export interface SessionInfo {
+  id: number;
+  ip: string | null;
+  device: string | null;
+  created_at: number;
+  last_seen_at: number;
+  expires_at: number;
+  current: boolean;
 }
 
 export interface LoginRequest {
@@ -96,6 +108,23 @@ export class Api {
       "/api/v1/auth/verify-email",
       { token },
     );
+  totpSetup = () =>
+    this.request<{ secret: string; otpauth_uri: string; qr_svg: string }>(
+      "POST",
+      "/api/v1/account/2fa/setup",
+    );
+  totpEnable = (code: string) =>
+    this.request<{ recovery_codes: string[] }>("POST", "/api/v1/account/2fa/enable", { code });
+  totpDisable = (code: string) =>
+    this.request<void>("POST", "/api/v1/account/2fa/disable", { code });
+  setAntiPhishingCode = (code: string | null, totp?: string) =>
+    this.request<void>(
+      "PUT",
+      "/api/v1/account/anti-phishing-code",
+      totp ? { code, totp } : { code },
+    );
+  sessions = () => this.request<SessionInfo[]>("GET", "/api/v1/sessions");
+  revokeSession = (id: number) => this.request<void>("DELETE", `/api/v1/sessions/${id}`);
   resendVerification = () =>
     this.request<{ sent: boolean }>("POST", "/api/v1/auth/resend-verification");
 

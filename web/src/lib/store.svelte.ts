@@ -16,7 +16,7 @@ import type { Balance, FeeRates, Fill, Market, Order, Ticker, Trade } from "./ty
 
 export type Route =
   | { page: "trade"; symbol: string | null }
-  | { page: "login" | "register" | "verify-email" };
+  | { page: "login" | "register" | "verify-email" | "security" };
 
 export type Theme = "light" | "dark";
 
@@ -32,6 +32,7 @@ function parseRoute(path: string): Route {
   if (path === "/login") return { page: "login" };
   if (path === "/register") return { page: "register" };
   if (path === "/verify-email") return { page: "verify-email" };
+  if (path === "/account/security") return { page: "security" };
   const m = /^\/trade\/([A-Za-z0-9_]+-[A-Za-z0-9_]+)$/.exec(path);
   return { page: "trade", symbol: m ? m[1].toUpperCase() : null };
 }
@@ -215,6 +216,12 @@ class AppState {
     this.api.token = s.token;
     this.socket.setToken(s.token);
     this.startPrivate();
+  }
+
+  /** The current session was revoked elsewhere or expired: forget it. */
+  sessionEnded(): void {
+    this.dropSession();
+    this.notify("error", "your session ended: log in again");
   }
 
   async signOut(): Promise<void> {
