@@ -16,11 +16,25 @@ from bisect import bisect_left, insort
 from collections import deque
 
 
+class Balance:
+    """One account's holding of one asset, in minor units. The core never replaces or
+    drops a ``Balance`` once created, so orders may hold a reference to theirs."""
+
+    __slots__ = ("available", "locked")
+
+    def __init__(self, available: int = 0, locked: int = 0) -> None:
+        self.available = available
+        self.locked = locked
+
+
 class Order:
     """A live limit order resting in (or about to enter) a book. Mutable on purpose:
-    the matcher updates quantities in place; ``qty == 0`` marks it dead."""
+    the matcher updates quantities in place; ``qty == 0`` marks it dead. ``bal`` is the
+    balance its ``locked`` funds sit in (quote for a buy, base for a sell), kept so that
+    fills and cancels reach it without two dict lookups."""
 
     __slots__ = (
+        "bal",
         "buy",
         "client_id",
         "display",
@@ -45,6 +59,7 @@ class Order:
         price: int,
         qty: int,
         locked: int,
+        bal: Balance,
         display: int | None = None,
         expire_ts: int | None = None,
         stp: str = "cancel_taker",
@@ -58,6 +73,7 @@ class Order:
         self.price = price
         self.qty = qty
         self.locked = locked
+        self.bal = bal
         self.display = display
         self.visible = qty if display is None else min(display, qty)
         self.expire_ts = expire_ts

@@ -19,6 +19,8 @@ taking, so a resting buy always holds exactly ``price * qty * notional``.
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import Any, Final
@@ -26,7 +28,7 @@ from typing import Any, Final
 import msgspec
 
 from tradewind.core import commands as C
-from tradewind.core.book import Book, Order
+from tradewind.core.book import Balance, Book, Order
 from tradewind.core.events import (
     AssetAdded,
     Deposited,
@@ -55,16 +57,6 @@ SNAPSHOT_VERSION: Final = 2  # 2: orders keep post_only
 # Final: the compiled build keeps these in C statics rather than looking them up.
 _PLACE: Final = C.Place
 _CANCEL: Final = C.Cancel
-
-
-class Balance:
-    """One account's holding of one asset, in minor units."""
-
-    __slots__ = ("available", "locked")
-
-    def __init__(self, available: int = 0, locked: int = 0) -> None:
-        self.available = available
-        self.locked = locked
 
 
 class _Reject(Exception):
@@ -409,14 +401,19 @@ class Core:
                 "new",
             )
         )
-        o = Order(oid, user, name, buy, price, qty, lock, display, expire_ts, c.stp, cid, post_only)
         if crosses:
+            o = Order(
+                oid, user, name, buy, price, qty, lock, b, display, expire_ts, c.stp, cid, post_only
+            )
             self._run_taker(mk, o, tif != "IOC" and tif != "FOK", "ioc", ev)
         elif tif == "IOC":
             b.available += lock
             b.locked -= lock
             ev.append(OrderCancelled(oid, user, name, qty, lock, "ioc"))
         else:
+            o = Order(
+                oid, user, name, buy, price, qty, lock, b, display, expire_ts, c.stp, cid, post_only
+            )
             book.add(o)
             self.orders[oid] = o
             uo = self.user_orders.get(user)
@@ -487,7 +484,7 @@ class Core:
                 "new",
             )
         )
-        o = Order(c.id, c.user, mk.name, buy, limit, qty or 0, lock, None, None, c.stp)
+        o = Order(c.id, c.user, mk.name, buy, limit, qty or 0, lock, b, None, None, c.stp)
         if quote_qty is not None:
             self._run_quote_taker(mk, o, ev)
         else:
@@ -612,8 +609,11 @@ class Core:
             if o.buy:
                 need = o.price * o.qty * mk.notional
                 if o.locked != need:
-                    self._unlock(user, mk.quote, o.locked - need)
-                    ev.append(OrderReleased(o.id, user, mk.name, o.locked - need))
+                    extra = o.locked - need
+                    b = o.bal
+                    b.locked -= extra
+                    b.available += extra
+                    ev.append(OrderReleased(o.id, user, mk.name, extra))
                     o.locked = need
             o.visible = o.qty if o.display is None else min(o.display, o.qty)
             book.add(o)
@@ -628,8 +628,11 @@ class Core:
                 )
             elif o.locked:
                 ev.append(OrderReleased(o.id, user, mk.name, o.locked))
-            if o.locked:
-                self._unlock(user, mk.quote if o.buy else mk.base, o.locked)
+            left = o.locked
+            if left:
+                b = o.bal
+                b.locked -= left
+                b.available += left
                 o.locked = 0
         if fire and mk.last_price != last and (mk.stops_up or mk.stops_down):
             self._fire_stops(mk, ev)
@@ -650,9 +653,13 @@ class Core:
         lot, notional, name = mk.lot_size, mk.notional, mk.name
         base, quote = mk.base, mk.quote
         accounts = self.accounts
-        tacct = accounts[tuser]
-        tb = tacct.get(base) or self._bal(tuser, base)
-        tq = tacct.get(quote) or self._bal(tuser, quote)
+        # The taker's locked balance is on the order; the one it receives may be new.
+        if buy:
+            tq = t.bal
+            tb = accounts[tuser].get(base) or self._bal(tuser, base)
+        else:
+            tb = t.bal
+            tq = accounts[tuser].get(quote) or self._bal(tuser, quote)
         tier = self.user_tiers
         tfee = self._fees(tuser)[1]
         fee_acct = accounts.get(FEE_ACCOUNT)
@@ -686,7 +693,9 @@ class Core:
                         del self.orders[m.id]
                         self._untrack(m)
                         unlocked = m.locked
-                        self._unlock(muser, base if buy else quote, unlocked)
+                        mb = m.bal
+                        mb.locked -= unlocked
+                        mb.available += unlocked
                         m.locked = 0
                         ev.append(OrderCancelled(m.id, muser, name, mqty, unlocked, "stp"))
                     if mode != "cancel_maker":
@@ -703,16 +712,14 @@ class Core:
                     if (tier)
                     else fees0
                 )
-                macct = accounts[muser]
                 if buy:
                     taker_fee = -(-base_amt * tfee // BPS) if tfee else 0
                     maker_fee = -(-quote_amt * mfee_bps // BPS) if mfee_bps else 0
                     tq.locked -= quote_amt
                     tb.available += base_amt - taker_fee
-                    mb = macct[base]
-                    mb.locked -= base_amt
+                    m.bal.locked -= base_amt
                     m.locked -= base_amt
-                    mq = macct.get(quote) or self._bal(muser, quote)
+                    mq = accounts[muser].get(quote) or self._bal(muser, quote)
                     mq.available += quote_amt - maker_fee
                     t.locked -= quote_amt
                     if taker_fee:
@@ -726,10 +733,9 @@ class Core:
                     maker_fee = -(-base_amt * mfee_bps // BPS) if mfee_bps else 0
                     tb.locked -= base_amt
                     tq.available += quote_amt - taker_fee
-                    mq = macct[quote]
-                    mq.locked -= quote_amt
+                    m.bal.locked -= quote_amt
                     m.locked -= quote_amt
-                    mb = macct.get(base) or self._bal(muser, base)
+                    mb = accounts[muser].get(base) or self._bal(muser, base)
                     mb.available += base_amt - maker_fee
                     t.locked -= base_amt
                     if taker_fee:
@@ -832,7 +838,10 @@ class Core:
                 s = self.stops.pop(sid)
                 self._untrack(s)
                 ev.append(OrderTriggered(s.id, s.user, mk.name, last))
-                o = Order(s.id, s.user, mk.name, s.buy, s.limit, s.qty, s.locked, None, None, s.stp)
+                bal = self.accounts[s.user][mk.quote if s.buy else mk.base]
+                o = Order(
+                    s.id, s.user, mk.name, s.buy, s.limit, s.qty, s.locked, bal, None, None, s.stp
+                )
                 o.client_id = s.client_id
                 if s.market:
                     book = mk.book
@@ -856,7 +865,7 @@ class Core:
         del self.user_orders[user][oid]
         if o.client_id is not None:
             del self.client_ids[(user, o.client_id)]
-        b = self.accounts[user][mk.quote if o.buy else mk.base]
+        b = o.bal
         b.locked -= unlocked
         b.available += unlocked
         o.locked = 0
@@ -870,10 +879,40 @@ class Core:
         ev.append(OrderCancelled(s.id, s.user, mk.name, s.qty, s.locked, reason))
 
     def _cancel(self, c: C.Cancel, ev: list[Event]) -> None:
-        o = self.orders.get(c.id)
-        if o is not None and o.user == c.user and o.symbol == c.symbol:
-            self._cancel_order(self.markets[c.symbol], o, "user", ev)
-            return
+        oid = c.id
+        orders = self.orders
+        if oid in orders:
+            o = orders[oid]
+            user = o.user
+            if user == c.user and o.symbol == c.symbol:
+                # _cancel_order and Book.remove written out: a third of a busy stream.
+                left, unlocked, price = o.qty, o.locked, o.price
+                o.qty = 0
+                book = self.markets[c.symbol].book
+                levels = book.bids if o.buy else book.asks
+                lvl = levels[price]
+                n = lvl.n - 1
+                lvl.n = n
+                if not n:
+                    del levels[price]
+                    if o.buy:
+                        keys = book.bid_keys
+                        del keys[bisect_left(keys, price)]
+                    else:
+                        keys = book.ask_keys
+                        del keys[bisect_left(keys, -price)]
+                elif len(lvl.orders) > 2 * n + 16:
+                    lvl.orders = deque([x for x in lvl.orders if x.qty])
+                del orders[oid]
+                del self.user_orders[user][oid]
+                if o.client_id is not None:
+                    del self.client_ids[(user, o.client_id)]
+                b = o.bal
+                b.locked -= unlocked
+                b.available += unlocked
+                o.locked = 0
+                ev.append(OrderCancelled(oid, user, c.symbol, left, unlocked, "user"))
+                return
         s = self.stops.get(c.id)
         if s is not None and s.user == c.user and s.symbol == c.symbol:
             self._cancel_stop(self.markets[c.symbol], s, "user", ev)
@@ -922,16 +961,17 @@ class Core:
             keys = mk.book.ask_keys if o.buy else mk.book.bid_keys
             if keys and (-keys[-1] <= price if o.buy else keys[-1] >= price):
                 raise _Reject("post_only_would_take", "post-only order would take liquidity")
+        b = o.bal
         keep = price == o.price and qty <= o.qty
         if keep:
-            self._unlock(o.user, asset, -delta)
+            b.locked += delta
+            b.available -= delta
             o.locked = need
             o.qty = qty
             if o.visible > qty:
                 o.visible = qty
             ev.append(OrderAmended(o.id, o.user, mk.name, price, qty, need, True))
             return
-        b = self.accounts[o.user][asset]
         b.available -= delta
         b.locked += delta
         # Losing priority: the old queue entry becomes a tombstone, a fresh entry joins
@@ -947,6 +987,7 @@ class Core:
             price,
             qty,
             need,
+            b,
             o.display,
             o.expire_ts,
             o.stp,
@@ -1118,6 +1159,7 @@ class Core:
                             price,
                             qty,
                             locked,
+                            core._bal(user, quote if buy else base),
                             display,
                             expire_ts,
                             stp,
