@@ -108,6 +108,7 @@ def admin_routes(app: Any) -> list[tuple[str, str]]:
     for path, operations in app.openapi()["paths"].items():
         if path.startswith("/api/v1/admin"):
             concrete = path.replace("{user_id}", "1").replace("{approval_id}", "1")
+            concrete = concrete.replace("{document_id}", "1")
             routes += [(method.upper(), concrete) for method in sorted(operations)]
     return routes
 
@@ -122,7 +123,15 @@ def test_every_admin_route_refuses_users_anonymous_and_api_keys(desk: Desk) -> N
     key_id, secret = r.json()["key_id"], r.json()["secret"]
     seq = desk.seq
     body = json.dumps(
-        {"reason": "because", "role": "admin", "user_id": 1, "asset": "USDT", "amount": "1"}
+        {
+            "reason": "because",
+            "role": "admin",
+            "user_id": 1,
+            "asset": "USDT",
+            "amount": "1",
+            "level": 1,
+            "note": "ok",
+        }
     ).encode()
     for method, path in routes:
         content = body if method in ("POST", "PUT") else b""

@@ -38,6 +38,9 @@ EXPECTED_TABLES = {
     "user_roles",
     "account_freezes",
     "approvals",
+    "kyc_profiles",
+    "kyc_documents",
+    "kyc_events",
 }
 
 

@@ -69,6 +69,8 @@ class Settings:
     """Comma-separated origins allowed to call the API from a browser; empty: none."""
     hsts: bool = False
     """Send HSTS on every response (TLS is terminated by a proxy in front)."""
+    kyc_webhook_secrets: str | None = field(default=None, repr=False)
+    """``provider=secret,...``: KYC providers whose signed callbacks are accepted."""
     core_timeout_ms: int = 10_000
     """How long a request waits for the core before answering 504."""
     faucet_max: int = 100_000
@@ -211,6 +213,18 @@ def _origins(value: object) -> str:
     return text
 
 
+def _webhook_secrets(value: object) -> str | None:
+    text = _as_opt_str(value)
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        name, sep, secret = part.partition("=")
+        name = name.strip()
+        if not sep or not name or not all(c.isalnum() or c in "-_" for c in name):
+            raise ValueError("expected provider=secret,... (provider: letters, digits, - or _)")
+        if len(secret.strip()) < 16:
+            raise ValueError(f"the secret of {name!r} is shorter than 16 characters")
+    return text
+
+
 _PARSERS: dict[str, Callable[[object], Any]] = {
     "data_dir": _as_path,
     "host": _as_str,
@@ -229,6 +243,7 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "rate_limits": _rate_limits,
     "cors_origins": _origins,
     "hsts": _as_bool,
+    "kyc_webhook_secrets": _webhook_secrets,
     "core_timeout_ms": _ranged(_as_int, 1, 600_000),
     "faucet_max": _ranged(_as_int, 1, 10**9),
     "amqp_prefix": _name_prefix,
@@ -307,7 +322,8 @@ def load_settings(
             try:
                 values[name] = _PARSERS[name](raw)
             except ValueError as exc:
-                shown = "(hidden)" if name == "secret_key" else repr(raw)
+                hidden = ("secret_key", "kyc_webhook_secrets", "smtp_url")
+                shown = "(hidden)" if name in hidden else repr(raw)
                 raise ConfigError(f"{label} ({where}): {exc}; got {shown}") from None
     settings = Settings(**values)
     if settings.core_liveness_ms <= settings.core_heartbeat_ms:

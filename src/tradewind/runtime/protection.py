@@ -17,15 +17,19 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
+from tradewind.adapters.kyc_files import FileDocumentStore
 from tradewind.adapters.sql.admin import SqlAdminStore
 from tradewind.adapters.sql.audit import SqlAuditStore
 from tradewind.adapters.sql.engine import Database
+from tradewind.adapters.sql.kyc import SqlKycStore
 from tradewind.gateways.rest.admin import install_admin
+from tradewind.gateways.rest.kyc import install_kyc
 from tradewind.gateways.rest.security import SecurityOptions, install_security
 from tradewind.runtime.config import Settings
 from tradewind.services.admin import AdminService
 from tradewind.services.audit import AuditLog
 from tradewind.services.catalog import MarketCatalog
+from tradewind.services.kyc import KycService
 from tradewind.services.ports import Clock
 from tradewind.services.ratelimit import (
     BucketStore,
@@ -46,6 +50,7 @@ class Protection:
     audit: AuditLog
     admin: AdminService
     security: SecurityOptions
+    kyc: KycService
 
     @property
     def guards(self) -> list[OrderGuard]:
@@ -55,6 +60,7 @@ class Protection:
 
     def install(self, app: FastAPI, catalog: MarketCatalog) -> None:
         install_admin(app, self.admin, catalog)
+        install_kyc(app, self.kyc, self.admin)
         install_security(app, self.security)
 
 
@@ -85,4 +91,21 @@ def build_protection(
     )
     origins = tuple(o.strip() for o in settings.cors_origins.split(",") if o.strip())
     security = SecurityOptions(limiter=limiter, cors_origins=origins, hsts=settings.hsts)
-    return Protection(limiter, audit, admin, security)
+    kyc = KycService(
+        store=SqlKycStore(db),
+        # the data dir is never served; distributed replicas need it on a shared volume
+        documents=FileDocumentStore(settings.data_dir.resolve() / "kyc-documents"),
+        audit=audit,
+        clock=clock,
+        webhook_secrets=parse_webhook_secrets(settings.kyc_webhook_secrets),
+    )
+    return Protection(limiter, audit, admin, security, kyc)
+
+
+def parse_webhook_secrets(text: str | None) -> dict[str, bytes]:
+    """``provider=secret,...`` (the ``kyc_webhook_secrets`` setting)."""
+    out: dict[str, bytes] = {}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        name, _, secret = part.partition("=")
+        out[name.strip()] = secret.strip().encode()
+    return out

@@ -13,6 +13,7 @@ from tradewind.adapters.sql.audit import AuditRow
 from tradewind.adapters.sql.base import Base
 from tradewind.adapters.sql.candles import CandleRow
 from tradewind.adapters.sql.fills import FillRow
+from tradewind.adapters.sql.kyc import KycDocumentRow, KycEventRow, KycProfileRow
 from tradewind.adapters.sql.ledger import LedgerEntryRow
 from tradewind.adapters.sql.orders import OrderRow
 from tradewind.adapters.sql.projections import LedgerHoldRow, ProjectorSymbolRow
@@ -31,6 +32,9 @@ __all__ = [
     "Base",
     "CandleRow",
     "FillRow",
+    "KycDocumentRow",
+    "KycEventRow",
+    "KycProfileRow",
     "LedgerEntryRow",
     "LedgerHoldRow",
     "OrderRow",

@@ -5,7 +5,9 @@ Invariants:
   ``Content-Length`` above it is refused before reading, and a streamed body is cut off
   as soon as it passes the limit; either way the client gets ``413 payload_too_large``;
 - a request body is JSON: one sent with another (or no) ``Content-Type`` is refused
-  with ``415 unsupported_media_type`` before anything reads it.
+  with ``415 unsupported_media_type`` before anything reads it; the only exceptions
+  are the upload routes of :data:`UPLOAD_ROUTES` (KYC documents), which take only their
+  own media types, up to their own limit.
 """
 
 from __future__ import annotations
@@ -24,16 +26,32 @@ class _TooLarge(HTTPException):
         super().__init__(413, f"the request body is larger than {limit} bytes")
 
 
+UPLOAD_ROUTES: dict[str, tuple[int, frozenset[bytes]]] = {
+    "/api/v1/kyc/documents": (
+        5 * 1024 * 1024,
+        frozenset({b"image/jpeg", b"image/png", b"application/pdf"}),
+    ),
+}
+"""Exact path -> (largest body, accepted media types) of the routes that take files."""
+
+
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        uploads: dict[str, tuple[int, frozenset[bytes]]] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.uploads = UPLOAD_ROUTES if uploads is None else uploads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_bytes
+        upload = self.uploads.get(scope["path"]) if scope["method"] == "POST" else None
+        limit = self.max_bytes if upload is None else upload[0]
         has_body = False
         media_type = b""
         for name, value in scope.get("headers", ()):
@@ -43,14 +61,22 @@ class BodyLimitMiddleware:
                 except ValueError:
                     declared = -1
                 if declared < 0 or declared > limit:
-                    await self._refuse(scope, receive, send)
+                    await self._refuse(scope, receive, send, limit)
                     return
                 has_body = has_body or declared > 0
             elif name == b"transfer-encoding":
                 has_body = True
             elif name == b"content-type":
                 media_type = value.split(b";", 1)[0].strip().lower()
-        if has_body and not (media_type == b"application/json" or media_type.endswith(b"+json")):
+        if upload is not None:
+            if has_body and media_type not in upload[1]:
+                accepted = ", ".join(sorted(t.decode() for t in upload[1]))
+                response = error_response(
+                    415, "unsupported_media_type", f"send the file as one of {accepted}"
+                )
+                await response(scope, receive, send)
+                return
+        elif has_body and not (media_type == b"application/json" or media_type.endswith(b"+json")):
             response = error_response(
                 415, "unsupported_media_type", "send the body as Content-Type: application/json"
             )
@@ -78,13 +104,13 @@ class BodyLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, limit)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = error_response(
             413,
             "payload_too_large",
-            f"the request body is larger than {self.max_bytes} bytes",
+            f"the request body is larger than {limit} bytes",
             headers={"Connection": "close"},
         )
         await response(scope, receive, send)
