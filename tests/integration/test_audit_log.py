@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -16,6 +18,8 @@ from tests.fakes import FakeClock
 from tradewind.adapters.sql.audit import SqlAuditStore
 from tradewind.adapters.sql.engine import Database
 from tradewind.adapters.sql.migrate import upgrade_async
+from tradewind.runtime.admin_cli import verify_audit
+from tradewind.runtime.config import load_settings
 from tradewind.services.audit import GENESIS, AuditLog
 
 
@@ -145,3 +149,31 @@ async def test_concurrent_appenders_never_fork_the_chain(url: str) -> None:
     finally:
         for db in dbs:
             await db.dispose()
+
+
+def test_the_command_line_names_the_first_bad_entry(tmp_path: Path) -> None:
+    """``tradewind audit verify``: exit 0 with the head to keep; after tampering, exit 1
+    naming the entry; with a recorded head, a rewritten tail is caught too."""
+    settings = load_settings(None, environ={}, overrides={"data_dir": tmp_path})
+    url = settings.resolved_database_url
+
+    async def scenario() -> list[tuple[int, str]]:
+        out = []
+        db, log = await open_log(url)
+        try:
+            await fill(log, 3)
+            out.append(await verify_audit(settings, None, as_json=False))
+            head = (await log.verify()).head_hash
+            await drop_trigger(db)
+            await execute(db, "UPDATE audit_log SET ip = '10.6.6.6' WHERE seq = 2")
+            out.append(await verify_audit(settings, None, as_json=False))
+            out.append(await verify_audit(settings, f"3:{head}", as_json=True))
+        finally:
+            await db.dispose()
+        return out
+
+    ok, tampered, anchored = asyncio.run(scenario())
+    assert ok[0] == 0 and ok[1].startswith("audit log OK: 3 entries; head 3:")
+    assert tampered[0] == 1
+    assert "first bad entry is seq 2" in tampered[1] and "altered" in tampered[1]
+    assert anchored[0] == 1 and json.loads(anchored[1])["first_bad_seq"] == 2
