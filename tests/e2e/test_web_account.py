@@ -117,3 +117,57 @@ def test_two_factor_setup_login_with_a_code_and_session_revoke(
     b.reload()
     expect(b.get_by_role("banner").get_by_role("link", name="Log in")).to_be_visible()
     expect(b.get_by_test_id("user-email")).to_have_count(0)
+
+
+@pytest.fixture
+def plain_server(tmp_path: Path) -> Iterator[Server]:
+    srv = Server(tmp_path / "data", free_port())
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def signed_get(url: str, key_id: str, secret: str, path: str) -> httpx.Response:
+    from tradewind.services.accounts import sign_request
+
+    ts = int(time.time() * 1000)
+    headers = {
+        "TW-KEY": key_id,
+        "TW-TIMESTAMP": str(ts),
+        "TW-SIGNATURE": sign_request(secret, ts, "GET", path, b""),
+    }
+    return httpx.get(f"{url}{path}", headers=headers, timeout=10)
+
+
+def test_an_api_key_made_on_the_page_signs_requests_until_revoked(
+    plain_server: Server, browser: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    url = plain_server.url
+    page = new_page(browser, url)
+    register_in_browser(page, url, "grace@example.com")
+    page.get_by_role("link", name="API keys").click()
+    page.get_by_label("Label").fill("my bot")
+    page.get_by_label("trade").check()
+    page.get_by_label("IP allowlist").fill("127.0.0.1")
+    page.get_by_role("button", name="Create key").click()
+    key_id = page.get_by_test_id("new-key-id").inner_text()
+    secret = page.get_by_test_id("new-key-secret").inner_text()
+    row = page.get_by_test_id("api-key-row")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("read, trade")
+    expect(row).to_contain_text("127.0.0.1")
+
+    # the secret is shown once: gone from the page once dismissed or reloaded
+    page.reload()
+    expect(page.get_by_test_id("new-api-key")).to_have_count(0)
+    assert secret not in page.content()
+
+    assert signed_get(url, key_id, secret, "/api/v1/balances").status_code == 200
+    page.get_by_role("button", name="Revoke key my bot").click()
+    expect(page.get_by_test_id("api-key-row")).to_have_count(0)
+    r = signed_get(url, key_id, secret, "/api/v1/balances")
+    assert r.status_code == 401, r.text

@@ -42,6 +42,14 @@ export interface Account {
   anti_phishing_code?: string | null;
 }
 
+export interface ApiKeyInfo {
+  key_id: string;
+  label: string;
+  permissions: string[];
+  ip_allowlist: string[] | null;
+  created_at: number;
+}
+
 export interface SessionInfo {
   id: number;
   ip: string | null;
@@ -123,6 +131,15 @@ export class Api {
       "/api/v1/account/anti-phishing-code",
       totp ? { code, totp } : { code },
     );
+  apiKeys = () => this.request<ApiKeyInfo[]>("GET", "/api/v1/api-keys");
+  createApiKey = (body: {
+    label: string;
+    permissions: string[];
+    ip_allowlist?: string[];
+    totp?: string;
+  }) => this.request<ApiKeyInfo & { secret: string }>("POST", "/api/v1/api-keys", body);
+  revokeApiKey = (keyId: string) =>
+    this.request<void>("DELETE", `/api/v1/api-keys/${encodeURIComponent(keyId)}`);
   sessions = () => this.request<SessionInfo[]>("GET", "/api/v1/sessions");
   revokeSession = (id: number) => this.request<void>("DELETE", `/api/v1/sessions/${id}`);
   resendVerification = () =>

@@ -16,7 +16,7 @@ import type { Balance, FeeRates, Fill, Market, Order, Ticker, Trade } from "./ty
 
 export type Route =
   | { page: "trade"; symbol: string | null }
-  | { page: "login" | "register" | "verify-email" | "security" };
+  | { page: "login" | "register" | "verify-email" | "security" | "api-keys" };
 
 export type Theme = "light" | "dark";
 
@@ -33,6 +33,7 @@ function parseRoute(path: string): Route {
   if (path === "/register") return { page: "register" };
   if (path === "/verify-email") return { page: "verify-email" };
   if (path === "/account/security") return { page: "security" };
+  if (path === "/account/api-keys") return { page: "api-keys" };
   const m = /^\/trade\/([A-Za-z0-9_]+-[A-Za-z0-9_]+)$/.exec(path);
   return { page: "trade", symbol: m ? m[1].toUpperCase() : null };
 }
