@@ -23,7 +23,7 @@ lint: install
 	$(BIN)/lint-imports
 
 test: lint ui chromium
-	cd web && npm test
+	cd web && npm run check && npm test
 	$(BIN)/pytest -n 2 -p no:cacheprovider tests
 
 demo: install ui
