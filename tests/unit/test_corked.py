@@ -9,13 +9,21 @@ from typing import Any
 
 import httpx
 import uvicorn
+import pytest
 import websockets
+from websockets.frames import Frame, Opcode
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from tradewind.runtime.corked import CorkedHttpToolsProtocol, CorkedTransport
+from tradewind.runtime import corked
+from tradewind.runtime.corked import (
+    CorkedHttpToolsProtocol,
+    CorkedTransport,
+    FastFrameWebSocketsProtocol,
+    text_frame_head,
+)
 
 
 class FakeTransport:
@@ -83,6 +91,13 @@ def test_close_flushes_first_and_abort_drops() -> None:
     asyncio.run(go())
 
 
+@pytest.mark.parametrize("length", [0, 1, 125, 126, 65_535, 65_536, 200_000])
+def test_text_frame_head_is_what_websockets_would_send(length: int) -> None:
+    payload = b"a" * length
+    expected = Frame(Opcode.TEXT, payload).serialize(mask=False)
+    assert text_frame_head(length) + payload == expected
+
+
 async def _hello(_: Any) -> PlainTextResponse:
     return PlainTextResponse("x" * 100_000)  # larger than one socket write
 
@@ -92,10 +107,20 @@ async def _echo(ws: WebSocket) -> None:
     text = await ws.receive_text()
     for i in range(50):  # many frames in one step: coalesced, still separate frames
         await ws.send_text(f"{text}-{i}")
+    await ws.send_text("é" * 70_000)  # 140,000 bytes of UTF-8: a 64-bit length
     await ws.close()
 
 
-def test_uvicorn_serves_http_and_websocket_over_corked_writes() -> None:
+def test_uvicorn_serves_http_and_websocket_over_corked_writes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    framed: list[int] = []
+
+    def counting_head(length: int) -> bytes:
+        framed.append(length)
+        return text_frame_head(length)
+
+    monkeypatch.setattr(corked, "text_frame_head", counting_head)
     app = Starlette(routes=[Route("/", _hello), WebSocketRoute("/ws", _echo)])
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -103,7 +128,12 @@ def test_uvicorn_serves_http_and_websocket_over_corked_writes() -> None:
 
     async def go() -> None:
         config = uvicorn.Config(
-            app, port=port, http=CorkedHttpToolsProtocol, log_config=None, lifespan="off"
+            app,
+            port=port,
+            http=CorkedHttpToolsProtocol,
+            ws=FastFrameWebSocketsProtocol,
+            log_config=None,
+            lifespan="off",
         )
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
@@ -114,10 +144,17 @@ def test_uvicorn_serves_http_and_websocket_over_corked_writes() -> None:
                 for _ in range(3):  # keep-alive: several responses on one connection
                     r = await client.get(f"http://127.0.0.1:{port}/")
                     assert r.status_code == 200 and r.text == "x" * 100_000
-            async with websockets.connect(f"ws://127.0.0.1:{port}/ws") as ws:
-                await ws.send("hi")
-                got = [await ws.recv() for _ in range(50)]
-                assert got == [f"hi-{i}" for i in range(50)]
+            # without compression the protocol frames itself; with it, websockets does
+            for compression in (None, "deflate"):
+                async with websockets.connect(
+                    f"ws://127.0.0.1:{port}/ws", compression=compression
+                ) as ws:
+                    await ws.send("hi")
+                    got = [await ws.recv() for _ in range(51)]
+                    assert got[:50] == [f"hi-{i}" for i in range(50)]
+                    assert got[50] == "é" * 70_000
+                # only the uncompressed connection's 51 messages were framed here
+                assert len(framed) == 51
         finally:
             server.should_exit = True
             await task

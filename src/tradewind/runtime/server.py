@@ -68,6 +68,7 @@ async def _serve(settings: Settings) -> None:
             server_header=False,
             timeout_graceful_shutdown=5,
             http=_http_protocol(),
+            ws=_ws_protocol(),
         )
         server = _Server(config)
         print(
@@ -99,6 +100,7 @@ async def _serve_api(settings: Settings) -> None:
             server_header=False,
             timeout_graceful_shutdown=5,
             http=_http_protocol(),
+            ws=_ws_protocol(),
         )
         print(f"Tradewind API replica at {settings.url}", flush=True)
         await _Server(config).serve()
@@ -167,6 +169,15 @@ def _http_protocol() -> Any:
     except ImportError:
         return "auto"
     return CorkedHttpToolsProtocol
+
+
+def _ws_protocol() -> Any:
+    """uvicorn's websockets protocol framing text messages itself (:mod:`.corked`)."""
+    try:
+        from tradewind.runtime.corked import FastFrameWebSocketsProtocol
+    except ImportError:
+        return "auto"
+    return FastFrameWebSocketsProtocol
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
