@@ -8,14 +8,14 @@ import socket
 from typing import Any
 
 import httpx
-import uvicorn
 import pytest
+import uvicorn
 import websockets
-from websockets.frames import Frame, Opcode
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
+from websockets.frames import Frame, Opcode
 
 from tradewind.runtime import corked
 from tradewind.runtime.corked import (
