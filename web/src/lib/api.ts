@@ -50,6 +50,41 @@ export interface ApiKeyInfo {
   created_at: number;
 }
 
+export interface AdminUser {
+  id: number;
+  email: string;
+  status: string;
+  created_at: number;
+  role: string;
+  frozen: boolean;
+  frozen_reason: string | null;
+}
+
+export interface Approval {
+  id: number;
+  kind: string;
+  user_id: number;
+  details: Record<string, unknown>;
+  requested_by: number;
+  requested_at: number;
+  status: string;
+  decided_by: number | null;
+  decided_at: number | null;
+  result: string | null;
+}
+
+export interface AuditEntry {
+  seq: number;
+  time: number;
+  actor_id: number | null;
+  actor_role: string | null;
+  action: string;
+  user_id: number | null;
+  details: Record<string, unknown>;
+  ip: string | null;
+  hash: string;
+}
+
 export interface SessionInfo {
   id: number;
   ip: string | null;
@@ -141,6 +176,34 @@ export class Api {
   revokeApiKey = (keyId: string) =>
     this.request<void>("DELETE", `/api/v1/api-keys/${encodeURIComponent(keyId)}`);
   sessions = () => this.request<SessionInfo[]>("GET", "/api/v1/sessions");
+
+  // -- back office (staff roles only; everyone else gets 403 role_required)
+  adminMe = () => this.request<{ user_id: number; role: string }>("GET", "/api/v1/admin/me");
+  adminUsers = (email?: string) =>
+    this.request<{ items: AdminUser[]; next_after: number | null }>(
+      "GET",
+      `/api/v1/admin/users?limit=100${email ? `&email=${encodeURIComponent(email)}` : ""}`,
+    );
+  adminSetRole = (id: number, role: string) =>
+    this.request<AdminUser>("PUT", `/api/v1/admin/users/${id}/role`, { role });
+  adminFreeze = (id: number, reason: string) =>
+    this.request<unknown>("POST", `/api/v1/admin/users/${id}/freeze`, { reason });
+  adminUnfreeze = (id: number, reason: string) =>
+    this.request<unknown>("POST", `/api/v1/admin/users/${id}/unfreeze`, { reason });
+  adminTwoFactorReset = (id: number, reason: string) =>
+    this.request<Approval>("POST", `/api/v1/admin/users/${id}/two-factor-reset`, { reason });
+  adminAdjust = (body: { user_id: number; asset: string; amount: string; reason: string }) =>
+    this.request<Approval>("POST", "/api/v1/admin/adjustments", body);
+  adminApprovals = (status = "pending") =>
+    this.request<Approval[]>("GET", `/api/v1/admin/approvals?status=${status}`);
+  adminDecide = (id: number, verb: "approve" | "reject") =>
+    this.request<Approval>("POST", `/api/v1/admin/approvals/${id}/${verb}`);
+  adminAudit = () => this.request<AuditEntry[]>("GET", "/api/v1/admin/audit?limit=200");
+  adminAuditVerify = () =>
+    this.request<{ ok: boolean; entries: number; head_seq: number }>(
+      "GET",
+      "/api/v1/admin/audit/verify",
+    );
   revokeSession = (id: number) => this.request<void>("DELETE", `/api/v1/sessions/${id}`);
   resendVerification = () =>
     this.request<{ sent: boolean }>("POST", "/api/v1/auth/resend-verification");

@@ -16,7 +16,7 @@ import type { Balance, FeeRates, Fill, Market, Order, Ticker, Trade } from "./ty
 
 export type Route =
   | { page: "trade"; symbol: string | null }
-  | { page: "login" | "register" | "verify-email" | "security" | "api-keys" };
+  | { page: "login" | "register" | "verify-email" | "security" | "api-keys" | "admin" };
 
 export type Theme = "light" | "dark";
 
@@ -34,6 +34,7 @@ function parseRoute(path: string): Route {
   if (path === "/verify-email") return { page: "verify-email" };
   if (path === "/account/security") return { page: "security" };
   if (path === "/account/api-keys") return { page: "api-keys" };
+  if (path === "/admin" || path.startsWith("/admin/")) return { page: "admin" };
   const m = /^\/trade\/([A-Za-z0-9_]+-[A-Za-z0-9_]+)$/.exec(path);
   return { page: "trade", symbol: m ? m[1].toUpperCase() : null };
 }
@@ -60,6 +61,8 @@ class AppState {
   session = $state<Session | null>(loadSession());
   /** The signed-in account (email verified? 2FA on?); null until read or when signed out. */
   account = $state<Account | null>(null);
+  /** The staff role (support, compliance, admin), or null: shows the admin console. */
+  staffRole = $state<string | null>(null);
   demo = $state(false);
   fees = $state<FeeRates | null>(null);
   status = $state<Status>("connecting");
@@ -239,6 +242,7 @@ class AppState {
     this.privateUnsubs = [];
     this.session = null;
     this.account = null;
+    this.staffRole = null;
     saveSession(null);
     this.api.token = null;
     this.socket.setToken(null);
@@ -266,8 +270,17 @@ class AppState {
     }
   }
 
+  private async loadStaffRole(): Promise<void> {
+    try {
+      this.staffRole = (await this.api.adminMe()).role;
+    } catch {
+      this.staffRole = null; // 403 role_required (or no admin API): not staff
+    }
+  }
+
   private startPrivate(): void {
     void this.loadAccount();
+    void this.loadStaffRole();
     for (const u of this.privateUnsubs) u();
     this.privateUnsubs = [
       this.socket.subscribe({ channel: "orders" }, () => this.refreshPrivate(120, ["orders"])),
