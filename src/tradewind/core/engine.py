@@ -19,7 +19,7 @@ taking, so a resting buy always holds exactly ``price * qty * notional``.
 from __future__ import annotations
 
 import hashlib
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Callable
 from heapq import heappop, heappush
@@ -28,7 +28,7 @@ from typing import Any, Final
 import msgspec
 
 from tradewind.core import commands as C
-from tradewind.core.book import Balance, Book, Order
+from tradewind.core.book import Balance, Book, Level, Order
 from tradewind.core.events import (
     AssetAdded,
     Deposited,
@@ -66,6 +66,10 @@ class _Reject(Exception):
         self.reason = reason
         self.message = message
         self.filter = filter
+
+
+_NO_FUNDS: Final = Balance()
+"""Stands in for a balance that does not exist yet (never written: a check fails first)."""
 
 
 def _ceil_bps(amount: int, bps: int) -> int:
@@ -318,9 +322,12 @@ class Core:
     def _place(self, c: C.Place, ev: list[Event]) -> None:
         """Risk-check and place an order. The plain limit order is the hot path of the
         whole exchange, so it is written out here; other types branch off early."""
-        mk = self.markets.get(c.symbol)
-        if mk is None:
-            raise _Reject("unknown_symbol", f"unknown symbol {c.symbol}")
+        # Lookups that nearly always hit are tried rather than tested first: a failed
+        # subscript is the rare case, and the interpreter's dict subscript is its fastest.
+        try:
+            mk = self.markets[c.symbol]
+        except KeyError:
+            raise _Reject("unknown_symbol", f"unknown symbol {c.symbol}") from None
         if mk.halted:
             raise _Reject("symbol_halted", f"trading in {c.symbol} is halted")
         oid = c.id
@@ -360,10 +367,10 @@ class Core:
         book = mk.book
         if buy:
             keys = book.ask_keys
-            crosses = bool(keys) and -keys[-1] <= price
+            crosses = -keys[-1] <= price if keys else False
         else:
             keys = book.bid_keys
-            crosses = bool(keys) and keys[-1] >= price
+            crosses = keys[-1] >= price if keys else False
         post_only = c.post_only
         if post_only:
             if tif == "IOC" or tif == "FOK":
@@ -376,9 +383,11 @@ class Core:
             asset, lock = mk.quote, price * qty * mk.notional
         else:
             asset, lock = mk.base, qty * mk.lot_size
-        acct = self.accounts.get(user)
-        b = None if acct is None else acct.get(asset)
-        if b is None or b.available < lock:
+        try:
+            b = self.accounts[user][asset]
+        except KeyError:
+            b = _NO_FUNDS
+        if b.available < lock:
             raise _Reject("insufficient_balance", f"available {asset} is below {lock}")
         b.available -= lock
         b.locked += lock
@@ -414,12 +423,28 @@ class Core:
             o = Order(
                 oid, user, name, buy, price, qty, lock, b, display, expire_ts, c.stp, cid, post_only
             )
-            book.add(o)
+            # Book.add written out.
+            if buy:
+                levels = book.bids
+                if price in levels:
+                    lvl = levels[price]
+                else:
+                    lvl = levels[price] = Level()
+                    insort(book.bid_keys, price)
+            else:
+                levels = book.asks
+                if price in levels:
+                    lvl = levels[price]
+                else:
+                    lvl = levels[price] = Level()
+                    insort(book.ask_keys, -price)
+            lvl.orders.append(o)
+            lvl.n += 1
             self.orders[oid] = o
-            uo = self.user_orders.get(user)
-            if uo is None:
-                uo = self.user_orders[user] = {}
-            uo[oid] = o
+            try:
+                self.user_orders[user][oid] = o
+            except KeyError:
+                self.user_orders[user] = {oid: o}
             if cid is not None:
                 self.client_ids[(user, cid)] = oid
             if expire_ts is not None:
@@ -661,11 +686,16 @@ class Core:
             tb = t.bal
             tq = accounts[tuser].get(quote) or self._bal(tuser, quote)
         tier = self.user_tiers
-        tfee = self._fees(tuser)[1]
+        fee_tiers = self.fee_tiers
+        tfee = (fee_tiers.get(tier.get(tuser, 0), fee_tiers[0]) if tier else fee_tiers[0])[1]
         fee_acct = accounts.get(FEE_ACCOUNT)
         if fee_acct is None:
             fee_acct = accounts[FEE_ACCOUNT] = {}
-        fees0 = self.fee_tiers[0][0]
+        # Fetched once per taker rather than per fill (creating an empty balance changes
+        # no state: empty balances are not part of it).
+        fb = fee_acct.get(base) or self._bal(FEE_ACCOUNT, base)
+        fq = fee_acct.get(quote) or self._bal(FEE_ACCOUNT, quote)
+        fees0 = fee_tiers[0][0]
         side = "buy" if buy else "sell"
         tqty = t.qty
         lastp = 0
@@ -707,11 +737,7 @@ class Core:
                     q = tqty
                 base_amt = q * lot
                 quote_amt = price * q * notional
-                mfee_bps = (
-                    self.fee_tiers.get(tier.get(muser, 0), self.fee_tiers[0])[0]
-                    if (tier)
-                    else fees0
-                )
+                mfee_bps = fee_tiers.get(tier.get(muser, 0), fee_tiers[0])[0] if tier else fees0
                 if buy:
                     taker_fee = -(-base_amt * tfee // BPS) if tfee else 0
                     maker_fee = -(-quote_amt * mfee_bps // BPS) if mfee_bps else 0
@@ -723,10 +749,8 @@ class Core:
                     mq.available += quote_amt - maker_fee
                     t.locked -= quote_amt
                     if taker_fee:
-                        fb = fee_acct.get(base) or self._bal(FEE_ACCOUNT, base)
                         fb.available += taker_fee
                     if maker_fee:
-                        fq = fee_acct.get(quote) or self._bal(FEE_ACCOUNT, quote)
                         fq.available += maker_fee
                 else:
                     taker_fee = -(-quote_amt * tfee // BPS) if tfee else 0
@@ -739,10 +763,8 @@ class Core:
                     mb.available += base_amt - maker_fee
                     t.locked -= base_amt
                     if taker_fee:
-                        fq = fee_acct.get(quote) or self._bal(FEE_ACCOUNT, quote)
                         fq.available += taker_fee
                     if maker_fee:
-                        fb = fee_acct.get(base) or self._bal(FEE_ACCOUNT, base)
                         fb.available += maker_fee
                 tqty -= q
                 mqty -= q
@@ -769,8 +791,11 @@ class Core:
                 if not mqty:
                     dq.popleft()
                     lvl.n -= 1
-                    del self.orders[m.id]
-                    self._untrack(m)
+                    mid = m.id
+                    del self.orders[mid]
+                    del self.user_orders[muser][mid]
+                    if m.client_id is not None:
+                        del self.client_ids[(muser, m.client_id)]
                 else:
                     vis = m.visible - q
                     if vis:
