@@ -146,3 +146,27 @@ def test_the_lane_answers_as_the_routes_do(
     assert by_label["unknown field"][1]["code"] == "unknown_field"
     assert by_label["cancel"][1]["status"] == "cancelled"
     assert by_label["cancel again"][0] == 409
+
+
+def test_the_lane_stays_out_of_routes_with_dependencies_of_their_own() -> None:
+    from fastapi import APIRouter, Depends, FastAPI
+
+    async def extra() -> None:
+        return None
+
+    async def place(body: Any, principal: Any) -> Any: ...
+    async def cancel(order_id: int, principal: Any) -> Any: ...
+
+    for how in ("router", "include"):
+        app = FastAPI()
+        router = APIRouter(dependencies=[Depends(extra)] if how == "router" else [])
+        app.include_router(router, dependencies=[Depends(extra)] if how == "include" else None)
+        lane = FastLane()
+        lane.bind(place=place, cancel=cancel, routers=(router, app.router))
+        assert not lane.enabled, how
+    plain = FastAPI()
+    router = APIRouter()
+    plain.include_router(router)
+    lane = FastLane()
+    lane.bind(place=place, cancel=cancel, routers=(router, plain.router))
+    assert lane.enabled

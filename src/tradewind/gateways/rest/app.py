@@ -552,7 +552,7 @@ def create_app(ctx: RestContext, *, lifespan: Lifespan | None = None) -> FastAPI
         return JSON(order_out(order, market_of_body(order.symbol)))
 
     # the same two functions answer signed requests in the fast lane (fastlane.py)
-    fast_lane.bind(place=place_order, cancel=cancel_order)
+    fast_lane.bind(place=place_order, cancel=cancel_order, routers=(private, app.router))
 
     @private.delete("/orders", response_model=S.CancelAllOut)
     async def cancel_all(

@@ -23,14 +23,15 @@ Invariants:
   authenticate (signature, replay cache, rate-limit charge), check the ``trade``
   permission, run the endpoint; an error is answered by the handler the app registered
   for it, an unexpected one propagates to the server-error handler as on the slow path;
-- if the dependencies it calls do not have the shape it expects, the lane switches
-  itself off (everything goes to the app) rather than guess.
+- if the dependencies it calls do not have the shape it expects, or the routers or
+  routes carry dependencies of their own (``dependencies=[...]``, which the lane would
+  skip), the lane switches itself off (everything goes to the app) rather than guess.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -95,15 +96,20 @@ class FastLane:
     def __init__(self) -> None:
         self.place: Endpoint | None = None
         self.cancel: Endpoint | None = None
+        self._routers: Sequence[Any] = ()
+        self._routers_ok: bool | None = None
         self._check = _trade_check()
         expected = ["request", "credentials", "key_id"]
         self._auth_ok = list(inspect.signature(auth.authenticate).parameters) == expected
         if self._check is None or not self._auth_ok:
             log.warning("fast lane off: the auth dependencies changed shape")
 
-    def bind(self, *, place: Endpoint, cancel: Endpoint) -> None:
+    def bind(self, *, place: Endpoint, cancel: Endpoint, routers: Sequence[Any] = ()) -> None:
         """``place(body=..., principal=...)`` and ``cancel(order_id=..., principal=...)``:
-        the route functions themselves."""
+        the route functions themselves; ``routers``: the router that holds their routes
+        and those it is included in (checked, at the first request, for dependencies of
+        their own)."""
+        self._routers = tuple(routers)
         if list(inspect.signature(place).parameters) != ["body", "principal"] or list(
             inspect.signature(cancel).parameters
         ) != ["order_id", "principal"]:
@@ -118,7 +124,30 @@ class FastLane:
             and self.cancel is not None
             and self._check is not None
             and self._auth_ok
+            and (self._routers_ok if self._routers_ok is not None else self._check_routers())
         )
+
+    def _check_routers(self) -> bool:
+        """No dependency declared on the routers or on the two routes (the lane would
+        not run it); checked once the app is built, i.e. at the first request."""
+        endpoints = (self.place, self.cancel)
+        ok = True
+        for router in self._routers:
+            if getattr(router, "dependencies", None):
+                ok = False
+            for route in getattr(router, "routes", ()):
+                if getattr(route, "endpoint", None) in endpoints and route.dependencies:
+                    ok = False
+                # FastAPI >= 0.165 keeps an included router whole, with the
+                # include_router(..., dependencies=[...]) in its context
+                context = getattr(route, "include_context", None)
+                included = getattr(route, "original_router", None)
+                if included in self._routers and getattr(context, "dependencies", None):
+                    ok = False
+        if not ok:
+            log.warning("fast lane off: the order routes have dependencies of their own")
+        self._routers_ok = ok
+        return ok
 
     async def trader(self, request: Request, key_id: str) -> auth.Principal:
         """What ``principal: Trader`` resolves to for a request signed with ``key_id``
