@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,19 +23,25 @@ TIMEOUT_MS = 15_000
 EMAIL = "frank@example.com"
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    srv = Server(tmp_path / "data", free_port())
+@pytest.fixture(scope="module")
+def plain_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("account") / "data", free_port())
     srv.start()
     try:
-        if httpx.get(f"{srv.url}/api/v1/account", timeout=10).status_code == 404:
-            pytest.skip("this server has no account API")
         yield srv
     finally:
         srv.stop()
 
 
 @pytest.fixture
+def server(plain_server: Server) -> Server:
+    """The same server, for the tests that need the account API (skipped without it)."""
+    if httpx.get(f"{plain_server.url}/api/v1/account", timeout=10).status_code == 404:
+        pytest.skip("this server has no account API")
+    return plain_server
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     executable = require_browser()
     from playwright.sync_api import sync_playwright
@@ -117,16 +122,6 @@ def test_two_factor_setup_login_with_a_code_and_session_revoke(
     b.reload()
     expect(b.get_by_role("banner").get_by_role("link", name="Log in")).to_be_visible()
     expect(b.get_by_test_id("user-email")).to_have_count(0)
-
-
-@pytest.fixture
-def plain_server(tmp_path: Path) -> Iterator[Server]:
-    srv = Server(tmp_path / "data", free_port())
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
 
 
 def signed_get(url: str, key_id: str, secret: str, path: str) -> httpx.Response:

@@ -31,7 +31,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
         srv.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     executable = require_browser()
     from playwright.sync_api import sync_playwright

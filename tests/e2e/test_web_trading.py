@@ -29,6 +29,7 @@ TIMEOUT_MS = 15_000
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
+    """A server of its own (the reconnect test kills it)."""
     srv = Server(tmp_path / "data", free_port())
     srv.start()
     try:
@@ -37,7 +38,18 @@ def server(tmp_path: Path) -> Iterator[Server]:
         srv.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for the tests that only add their own users and orders."""
+    srv = Server(tmp_path_factory.mktemp("web") / "data", free_port())
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     executable = require_browser()
     from playwright.sync_api import sync_playwright
@@ -82,9 +94,11 @@ def place(page: Any, side: str, price: str, qty: str) -> None:
 
 
 def test_two_users_trade_and_both_screens_follow_without_reloading(
-    server: Server, browser: Any
+    shared: Server, browser: Any
 ) -> None:
     from playwright.sync_api import expect
+
+    server = shared
 
     a = open_page(browser, server.url)
     b = open_page(browser, server.url)
@@ -154,9 +168,11 @@ def test_two_users_trade_and_both_screens_follow_without_reloading(
 
 
 def test_the_form_stops_an_order_the_filters_refuse_before_sending_it(
-    server: Server, browser: Any
+    shared: Server, browser: Any
 ) -> None:
     from playwright.sync_api import expect
+
+    server = shared
 
     page = open_page(browser, server.url)
     register(page, server, "carol@example.com")
