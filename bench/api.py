@@ -146,6 +146,21 @@ def _cents(c: int) -> str:
     return f"{c // 100}.{c % 100:02d}"
 
 
+async def verify_email(http: aiohttp.ClientSession, email: str) -> None:
+    """Verify a new account with the token the demo outbox shows at /dev/mail."""
+    async with http.get("/dev/mail/messages", params={"to": email}) as r:
+        assert r.status == 200, await r.text()
+        mails = [m for m in await r.json() if m["kind"] == "verify_email"]
+    lines = mails[0]["body"].splitlines()
+    token = next(
+        lines[i + 2].strip()
+        for i, line in enumerate(lines)
+        if line.endswith(":") and i + 2 < len(lines) and not lines[i + 1]
+    )
+    async with http.post("/api/v1/auth/verify-email", json={"token": token}) as r:
+        assert r.status == 200, await r.text()
+
+
 # ---------------------------------------------------------------- servers
 
 
@@ -406,6 +421,7 @@ class TradewindDriver:
                 async with http.post("/api/v1/auth/register", json=creds) as r:
                     assert r.status == 201, await r.text()
                     user = User((await r.json())["user_id"])
+                await verify_email(http, email)
                 async with http.post("/api/v1/auth/login", json=creds) as r:
                     assert r.status == 200, await r.text()
                     bearer = {"Authorization": f"Bearer {(await r.json())['token']}"}

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.mail import verify_email
 from tests.support.server import Server, free_port
 from tradewind.services.accounts import sign_request
 
@@ -75,6 +76,7 @@ def onboard(url: str, email: str, asset: str, amount: str) -> Client:
     r = c.http.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
     assert r.status_code == 201, r.text
     c.user_id = r.json()["user_id"]
+    verify_email(c.http, email)
     r = c.http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
     token = r.json()["token"]
     bearer = {"Authorization": f"Bearer {token}"}

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.mail import verify_email
 from tests.support.server import Server, free_port
 
 schemathesis = pytest.importorskip("schemathesis")
@@ -40,6 +41,7 @@ def bearer(server: Server) -> dict[str, str]:
     with httpx.Client(base_url=server.url, timeout=10) as c:
         body = {"email": "fuzz@example.com", "password": PASSWORD}
         assert c.post("/api/v1/auth/register", json=body).status_code == 201
+        verify_email(c, "fuzz@example.com")
         token = c.post("/api/v1/auth/login", json=body).json()["token"]
         headers = {"Authorization": f"Bearer {token}"}
         for asset, amount in (("BTC", "10"), ("USDT", "100000")):

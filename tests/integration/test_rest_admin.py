@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.support.mail import verify_email
 from tradewind.core.invariants import check_invariants
 from tradewind.runtime.admin_cli import create_user, verify_audit
 from tradewind.runtime.bootstrap import EmbeddedExchange, build_embedded
@@ -66,6 +67,7 @@ class Desk:
         r = self.client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
         assert r.status_code == 201, r.text
         user_id = r.json()["user_id"]
+        verify_email(self.client, email)
         if role != "user":
             line = asyncio.run(create_user(self.settings, email, None, role))
             assert f"role {role}" in line

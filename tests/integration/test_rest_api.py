@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.support.mail import verify_email
 from tradewind.runtime.bootstrap import EmbeddedExchange, build_embedded
 from tradewind.runtime.config import load_settings
 from tradewind.services.accounts import sign_request
@@ -94,6 +95,7 @@ class Api:
         r = self.client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
         assert r.status_code == 201, r.text
         user_id = r.json()["user_id"]
+        verify_email(self.client, email)
         r = self.client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
         assert r.status_code == 200, r.text
         user = User(self.client, user_id, r.json()["token"])
@@ -136,7 +138,7 @@ def test_register_login_and_api_keys(api: Api) -> None:
     c = api.client
     email = f"alice-{time.monotonic_ns()}@Example.com"
     r = c.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
-    assert r.status_code == 201 and set(r.json()) == {"user_id"}
+    assert r.status_code == 201 and r.json()["email_verification"] == "sent"
     r = c.post("/api/v1/auth/register", json={"email": email.lower(), "password": PASSWORD})
     assert (r.status_code, r.json()["code"]) == (409, "email_taken")
     r = c.post("/api/v1/auth/register", json={"email": "nope", "password": PASSWORD})
@@ -150,6 +152,14 @@ def test_register_login_and_api_keys(api: Api) -> None:
     assert r.status_code == 200
     token = r.json()["token"]
     bearer = {"Authorization": f"Bearer {token}"}
+
+    # unverified: may read, may not create keys or trade
+    r = c.post("/api/v1/api-keys", json={"label": "k", "permissions": ["read"]}, headers=bearer)
+    assert (r.status_code, r.json()["code"]) == (403, "email_not_verified")
+    r = c.post("/api/v1/demo/faucet", json={"asset": "USDT", "amount": "1"}, headers=bearer)
+    assert (r.status_code, r.json()["code"]) == (403, "email_not_verified")
+    assert c.get("/api/v1/balances", headers=bearer).status_code == 200
+    verify_email(c, email)
 
     r = c.post("/api/v1/api-keys", json={"label": "k", "permissions": ["read"]}, headers=bearer)
     assert r.status_code == 201

@@ -18,6 +18,7 @@ import pytest
 import structlog
 from fastapi.testclient import TestClient
 
+from tests.support.mail import verify_email
 from tradewind.runtime.bootstrap import EmbeddedExchange, build_embedded
 from tradewind.runtime.config import load_settings
 from tradewind.runtime.logging import configure_logging
@@ -39,6 +40,7 @@ def register_login(client: TestClient, email: str) -> tuple[int, str]:
     r = client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
     assert r.status_code == 201, r.text
     user_id = r.json()["user_id"]
+    verify_email(client, email)
     r = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert r.status_code == 200, r.text
     return user_id, r.json()["token"]

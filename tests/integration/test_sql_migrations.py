@@ -41,6 +41,10 @@ EXPECTED_TABLES = {
     "kyc_profiles",
     "kyc_documents",
     "kyc_events",
+    "recovery_codes",
+    "email_tokens",
+    "login_throttle",
+    "mail_outbox",
 }
 
 

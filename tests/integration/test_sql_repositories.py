@@ -18,6 +18,7 @@ import pytest_asyncio
 import sqlalchemy as sa
 
 from tests.fakes import MemoryApiKeyRepository, MemorySessionRepository, MemoryUserRepository
+from tests.support.mail import token_in
 from tradewind.adapters.local import InMemoryReplayCache
 from tradewind.adapters.secretbox import AesGcmSecretBox
 from tradewind.adapters.sql import (
@@ -27,7 +28,10 @@ from tradewind.adapters.sql import (
     SqlUserRepository,
     upgrade_async,
 )
+from tradewind.adapters.sql.email_tokens import SqlTokenRepository
 from tradewind.adapters.sql.ledger import LedgerEntryRow
+from tradewind.adapters.sql.login_throttle import SqlLoginThrottleRepository
+from tradewind.adapters.sql.outbox import SqlOutbox
 from tradewind.adapters.sql.projector_offsets import (
     OffsetWentBackwards,
     advance_offset,
@@ -475,16 +479,24 @@ async def test_accounts_service_end_to_end(db: Database) -> None:
         def now_ms(self) -> int:
             return clock_ms[0]
 
+    identity = SqlUserRepository(db)
+    outbox = SqlOutbox(db)
     service = AccountsService(
-        users=repos.users,
-        sessions=repos.sessions,
+        users=identity,
+        sessions=SqlSessionRepository(db),
         api_keys=repos.api_keys,
         replay_cache=InMemoryReplayCache(),
         secret_box=AesGcmSecretBox([bytes(32)]),
         clock=Clock(),
         hasher=argon2.PasswordHasher.from_parameters(argon2.profiles.CHEAPEST),
+        identity=identity,
+        tokens=SqlTokenRepository(db),
+        throttle=SqlLoginThrottleRepository(db),
+        outbox=outbox,
     )
     user_id = await service.register("Trader@Example.com", "long enough password")
+    (mail,) = await outbox.recent(10, "trader@example.com")
+    await service.verify_email(token_in(mail.body))
     with pytest.raises(EmailTaken):
         await service.register("trader@example.com", "long enough password")
     token = await service.login("trader@example.com", "long enough password", ip="127.0.0.1")

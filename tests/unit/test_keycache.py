@@ -11,8 +11,13 @@ from tests.fakes import (
     FakeApiKey,
     FakeClock,
     MemoryApiKeyRepository,
-    MemorySessionRepository,
-    MemoryUserRepository,
+)
+from tests.identity_fakes import (
+    MemoryDeviceSessionRepository,
+    MemoryIdentityUsers,
+    MemoryLoginThrottleRepository,
+    MemoryOutbox,
+    MemoryTokenRepository,
 )
 from tradewind.adapters.local import InMemoryReplayCache
 from tradewind.adapters.secretbox import AesGcmSecretBox
@@ -117,16 +122,24 @@ async def test_the_cache_is_bounded() -> None:
 @pytest.mark.asyncio
 async def test_signed_requests_stop_at_once_when_the_key_is_revoked() -> None:
     clock = FakeClock()
+    users = MemoryIdentityUsers()
     service = AccountsService(
-        users=MemoryUserRepository(),
-        sessions=MemorySessionRepository(),
+        users=users,
+        sessions=MemoryDeviceSessionRepository(),
         api_keys=CachedApiKeyRepository(MemoryApiKeyRepository()),
         replay_cache=InMemoryReplayCache(),
         secret_box=AesGcmSecretBox([bytes(range(32))]),
         clock=clock,
         hasher=argon2.PasswordHasher.from_parameters(argon2.profiles.CHEAPEST),
+        identity=users,
+        tokens=MemoryTokenRepository(),
+        throttle=MemoryLoginThrottleRepository(),
+        outbox=MemoryOutbox(),
     )
-    new = await service.create_api_key(7, "bot", ["read", "trade"], None)
+    user = await users.add(email="bot@example.com", password_hash="x", created_at_ms=0)
+    assert user is not None
+    await users.mark_email_verified(user.id, user.email, 0)
+    new = await service.create_api_key(user.id, "bot", ["read", "trade"], None)
     key_id = new.info.key_id
 
     async def verify(ts: int) -> None:
@@ -137,6 +150,6 @@ async def test_signed_requests_stop_at_once_when_the_key_is_revoked() -> None:
 
     await verify(clock.now_ms())
     await verify(clock.now_ms() - 1)  # cached now
-    await service.revoke_api_key(7, key_id)
+    await service.revoke_api_key(user.id, key_id)
     with pytest.raises(errors.InvalidApiKey):
         await verify(clock.now_ms() - 2)

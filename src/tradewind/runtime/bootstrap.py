@@ -57,8 +57,6 @@ from tradewind.adapters.secretbox import AesGcmSecretBox, load_master_keys
 from tradewind.adapters.sql import (
     Database,
     SqlApiKeyRepository,
-    SqlSessionRepository,
-    SqlUserRepository,
     upgrade_async,
 )
 from tradewind.adapters.sql.projections import SqlProjectionStore
@@ -72,9 +70,9 @@ from tradewind.gateways.ws.hub import Hub
 from tradewind.journal.recovery import JournaledCore
 from tradewind.runtime import sequencer
 from tradewind.runtime.config import ConfigError, Settings
+from tradewind.runtime.identity import build_identity
 from tradewind.runtime.keycache import CachedApiKeyRepository
 from tradewind.runtime.protection import build_protection
-from tradewind.services.accounts import AccountsService
 from tradewind.services.catalog import CoreCatalog, ProjectedBalances
 from tradewind.services.history import ProjectedHistory
 from tradewind.services.marketdata import MarketData
@@ -179,15 +177,16 @@ class EmbeddedExchange:
         self.db = Database.from_url(settings.resolved_database_url)
 
         environ = {SECRET_KEY_VAR: settings.secret_key} if settings.secret_key else {}
-        self.accounts = AccountsService(
-            users=SqlUserRepository(self.db),
-            sessions=SqlSessionRepository(self.db),
+        self.identity = build_identity(
+            settings,
+            self.db,
             # this process is the table's only writer: keys can be cached exactly
             api_keys=CachedApiKeyRepository(SqlApiKeyRepository(self.db)),
             replay_cache=InMemoryReplayCache(),
             secret_box=AesGcmSecretBox(load_master_keys(self.data_dir, environ)),
             clock=self.clock,
         )
+        self.accounts = self.identity.accounts
         self.store = SqlProjectionStore(self.db)
         self.projectors = ProjectorRunner(
             [LedgerProjector(self.store), OrdersProjector(self.store), TradesProjector(self.store)],
@@ -242,7 +241,7 @@ class EmbeddedExchange:
             demo=settings.demo,
             faucet_max_units=settings.faucet_max,
             max_body_bytes=settings.max_body_bytes,
-            extra_routes=[self._install_ws, self._install_protection],
+            extra_routes=[self._install_ws, self._install_protection, self.identity.install],
             fee_rates=self._fee_rates,
         )
         self.app: FastAPI = create_app(
@@ -323,6 +322,7 @@ class EmbeddedExchange:
         self.context.not_before_ms = self.clock.now_ms()
         self._tasks.append(asyncio.create_task(self._market_clock(), name="market-clock"))
         self._tasks.append(asyncio.create_task(self._heartbeats(), name="ws-heartbeats"))
+        self.identity.start()
         if settings.demo:
             from tradewind.runtime.demo import seed_demo
 
@@ -351,6 +351,7 @@ class EmbeddedExchange:
             await asyncio.to_thread(self.jcore.close)
         await self.projectors.stop()
         self.hub.close_all()
+        await self.identity.stop()
         await self.db.dispose()
         log.info("exchange stopped")
 
@@ -761,9 +762,9 @@ class ApiReplica:
         self.db = Database.from_url(settings.resolved_database_url)
         self.redis = Redis.from_url(settings.redis_url)
         prefix = settings.redis_prefix
-        self.accounts = AccountsService(
-            users=SqlUserRepository(self.db),
-            sessions=SqlSessionRepository(self.db),
+        self.identity = build_identity(
+            settings,
+            self.db,
             api_keys=SqlApiKeyRepository(self.db),
             replay_cache=RedisReplayCache(self.redis, prefix=prefix),
             secret_box=AesGcmSecretBox(
@@ -771,6 +772,7 @@ class ApiReplica:
             ),
             clock=self.clock,
         )
+        self.accounts = self.identity.accounts
         self.store = SqlProjectionStore(self.db)
         self.progress = ProjectionProgress(self.store.offsets)
         self.history = ProjectedHistory(self.store, self.progress)
@@ -822,7 +824,7 @@ class ApiReplica:
             demo=settings.demo,
             faucet_max_units=settings.faucet_max,
             max_body_bytes=settings.max_body_bytes,
-            extra_routes=[self._install_ws, self._install_protection],
+            extra_routes=[self._install_ws, self._install_protection, self.identity.install],
         )
         self.app: FastAPI = create_app(
             self.context, lifespan=self.lifespan if manage_lifecycle else None
@@ -873,6 +875,7 @@ class ApiReplica:
         await self.link.start(wait_s=5.0)
         self._tasks.append(asyncio.create_task(self._follow_market(), name="md-follow"))
         self._tasks.append(asyncio.create_task(self._heartbeats(), name="ws-heartbeats"))
+        self.identity.start()
         log.info(
             "api replica started",
             instance=self.instance,
@@ -892,6 +895,7 @@ class ApiReplica:
                 await task
         self._tasks.clear()
         self.hub.close_all()
+        await self.identity.stop()
         await self.watch.stop()
         await self.catalog.stop()
         await self.progress.stop()

@@ -50,6 +50,9 @@ class Settings:
     """Empty means the SQLite file in ``data_dir`` (filled in by :func:`load_settings`)."""
     redis_url: str | None = None
     amqp_url: str | None = None
+    smtp_url: str | None = field(default=None, repr=False)
+    """Where emails go (``smtp://``, ``smtp+starttls://``, ``smtps://``); unset: they stay
+    in the database outbox (shown at ``/dev/mail`` in demo mode)."""
     secret_key: str | None = field(default=None, repr=False)
     """Master key(s) for API-key secrets; unset: ``data_dir/secret.key`` (ADR 0005)."""
     demo: bool = False
@@ -232,6 +235,7 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "database_url": _database_url,
     "redis_url": _as_opt_str,
     "amqp_url": _as_opt_str,
+    "smtp_url": _as_opt_str,
     "secret_key": _as_opt_str,
     "demo": _as_bool,
     "demo_bot": _as_bool,

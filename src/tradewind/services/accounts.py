@@ -1,4 +1,5 @@
-"""Accounts, minimal: registration, password login, bearer sessions and API keys.
+"""Accounts: registration and email verification, password login with 2FA and lockouts,
+bearer sessions (the device list), password reset and API keys.
 
 Invariants kept here:
 - a password is stored only as an argon2id hash; a session token only as its SHA-256;
@@ -10,9 +11,15 @@ Invariants kept here:
   HMAC, from an allowed address, and never with a signature seen before;
 - every refusal is a :class:`~tradewind.services.errors.ServiceError` with a stable code.
 
-2FA, email verification and lockouts come later; they slot in as extra checks in
-:meth:`AccountsService.login` and :meth:`AccountsService.create_api_key` and as fields in
-their own tables, without changing what is here.
+- failed logins are counted per account (keyed by the email as typed, so unknown
+  addresses lock alike) and per address, with growing lockouts checked before any
+  argon2 work (:mod:`.login_throttle`); argon2 runs in a thread, off the event loop;
+- with 2FA on, login, API-key creation and every security setting need a fresh TOTP
+  code or a recovery code (:meth:`AccountsService.require_second_factor`);
+- emails (verification, reset, security notices) go through the outbox port, each with
+  the user's anti-phishing code (:mod:`.mail`); their tokens are sealed, single-use and
+  expire (:mod:`.email_tokens`);
+- an unverified account can log in and read but cannot trade or create API keys.
 """
 
 from __future__ import annotations
@@ -30,6 +37,12 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from tradewind.services.email_tokens import (
+    CHANGE_EMAIL,
+    PASSWORD_RESET,
+    VERIFY_EMAIL,
+    EmailTokens,
+)
 from tradewind.services.errors import (
     ApiKeyNotFound,
     EmailTaken,
@@ -50,16 +63,39 @@ from tradewind.services.errors import (
     TimestampOutOfWindow,
     TooManyApiKeys,
 )
+from tradewind.services.identity_errors import (
+    EmailNotVerified,
+    InvalidAntiPhishingCode,
+    InvalidToken,
+    InvalidTotp,
+    SessionNotFound,
+    WrongPassword,
+)
+from tradewind.services.identity_ports import (
+    DeviceSessionRecord,
+    DeviceSessionRepository,
+    IdentityRecord,
+    IdentityRepository,
+    LoginThrottleRepository,
+    TokenRepository,
+)
+from tradewind.services.login_throttle import (
+    ACCOUNT_POLICY,
+    ADDRESS_POLICY,
+    LoginThrottle,
+    account_key,
+    address_key,
+)
+from tradewind.services.mail import Outbox, notice_mail, reset_mail, verification_mail
 from tradewind.services.ports import (
     ApiKeyRecord,
     ApiKeyRepository,
     Clock,
     ReplayCache,
     SecretBox,
-    SessionRecord,
-    SessionRepository,
     UserRepository,
 )
+from tradewind.services.second_factor import SecondFactor, TotpSetup
 
 PERMISSIONS = frozenset({"read", "trade", "withdraw"})
 MAX_EMAIL_LENGTH = 254
@@ -68,6 +104,7 @@ _HEX_SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
 _LOCAL_PART = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _DOMAIN_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _DUMMY_PASSWORD = "tradewind: no such account"
+_ANTI_PHISHING = re.compile(r"[A-Za-z0-9_-]{4,20}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +120,10 @@ class AccountsConfig:
     """Also how long a used signature is remembered, whatever window a request asks for."""
     max_future_skew_ms: int = 1_000
     """How far ahead of the server's clock a request timestamp may be."""
+    verify_token_ttl_ms: int = 24 * 3600 * 1000
+    reset_token_ttl_ms: int = 30 * 60 * 1000
+    last_seen_resolution_ms: int = 60_000
+    """A session's "last seen" is written at most this often (not on every request)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +133,19 @@ class SessionPrincipal:
     user_id: int
     session_id: int
     expires_at_ms: int
+    email_verified: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    """The account as its owner sees it (``GET /api/v1/account``)."""
+
+    user_id: int
+    email: str
+    email_verified: bool
+    totp_enabled: bool
+    recovery_codes_left: int
+    anti_phishing_code: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,11 +249,15 @@ class AccountsService:
         self,
         *,
         users: UserRepository,
-        sessions: SessionRepository,
+        sessions: DeviceSessionRepository,
         api_keys: ApiKeyRepository,
         replay_cache: ReplayCache,
         secret_box: SecretBox,
         clock: Clock,
+        identity: IdentityRepository,
+        tokens: TokenRepository,
+        throttle: LoginThrottleRepository,
+        outbox: Outbox,
         hasher: PasswordHasher | None = None,
         config: AccountsConfig | None = None,
     ) -> None:
@@ -209,10 +267,15 @@ class AccountsService:
         self._replay = replay_cache
         self._box = secret_box
         self._clock = clock
+        self._identity = identity
+        self._outbox = outbox
         # argon2-cffi's default is argon2id with RFC 9106's low-memory profile.
         self._hasher = hasher or PasswordHasher()
         self._config = config or AccountsConfig()
         self._dummy_hash = self._hasher.hash(_DUMMY_PASSWORD)
+        self._throttle = LoginThrottle(throttle)
+        self._tokens = EmailTokens(tokens, secret_box, clock)
+        self._second = SecondFactor(identity, secret_box, clock, self._throttle)
 
     # -- passwords and sessions -------------------------------------------------------
 
@@ -226,7 +289,12 @@ class AccountsService:
         return normalised
 
     async def register(self, email: str, password: str) -> int:
-        """Create an active user and return its id (also its core account number)."""
+        """Create a user and email them a verification token; returns the user id (also
+        its core account number).
+
+        Until the address is verified the account can log in and read but cannot trade
+        or create API keys (docs/security.md).
+        """
         address = normalise_email(email)
         secret = self._check_password(password)
         if await self._users.get_by_email(address) is not None:
@@ -237,6 +305,7 @@ class AccountsService:
         )
         if user is None:  # lost a race with a concurrent registration
             raise EmailTaken()
+        await self._send_verification(user.id, address, None, change=False)
         return user.id
 
     async def login(
@@ -246,8 +315,20 @@ class AccountsService:
         *,
         ip: str | None = None,
         user_agent: str | None = None,
+        totp: str | None = None,
     ) -> str:
-        """Check the password and open a session; returns the bearer token (shown once)."""
+        """Check the password (and the second factor, if enabled) and open a session;
+        returns the bearer token (shown once).
+
+        Refuses with ``login_locked`` (and the time to wait) while the account or the
+        address is locked after too many failures, before any password hashing.
+        """
+        now = self._clock.now_ms()
+        typed = email if isinstance(email, str) else ""
+        keys = [(account_key(typed[: MAX_EMAIL_LENGTH * 4]), ACCOUNT_POLICY)]
+        if ip:
+            keys.append((address_key(ip), ADDRESS_POLICY))
+        await self._throttle.check(keys, now)
         try:
             address = normalise_email(email)
         except InvalidEmail:
@@ -258,28 +339,55 @@ class AccountsService:
             or len(password) > self._config.max_password_length * 4
             or address is None
         ):
+            await self._throttle.fail(keys, now)
             raise InvalidCredentials()
         secret = unicodedata.normalize("NFKC", password)
         user = await self._users.get_by_email(address)
         if user is None or user.status != "active":
             await asyncio.to_thread(self._verify, self._dummy_hash, secret)
+            await self._throttle.fail(keys, now)
             raise InvalidCredentials()
         if not await asyncio.to_thread(self._verify, user.password_hash, secret):
+            await self._throttle.fail(keys, now)
             raise InvalidCredentials()
+        try:
+            check = await self._second.require(user.id, totp)
+        except InvalidTotp:
+            await self._throttle.fail(keys, now)
+            raise
+        await self._throttle.clear(keys[0][0])
         if self._hasher.check_needs_rehash(user.password_hash):
             rehashed = await asyncio.to_thread(self._hasher.hash, secret)
             await self._users.set_password_hash(user.id, rehashed)
 
+        clean_ip = ip[:45] if ip else None
+        agent = user_agent[:512] if user_agent else None
+        known = await self._sessions.seen_device(user.id, clean_ip, agent)
+        first = await self._sessions.count_all(user.id) == 0
         token = secrets.token_urlsafe(32)
-        now = self._clock.now_ms()
         await self._sessions.add(
             user_id=user.id,
             token_hash=token_hash(token),
             created_at_ms=now,
             expires_at_ms=now + self._config.session_ttl_ms,
-            ip=ip[:45] if ip else None,
-            user_agent=user_agent[:512] if user_agent else None,
+            ip=clean_ip,
+            user_agent=agent,
         )
+        if not known and not first:
+            await self._notify(
+                user.id,
+                "new sign-in",
+                f"Your account was signed in to from a new device or address:\n\n"
+                f"  address: {clean_ip or 'unknown'}\n  device: {agent or 'unknown'}\n\n"
+                "If this was not you, change your password now: that signs out every "
+                "other session.",
+            )
+        if check.method == "recovery_code":
+            await self._notify(
+                user.id,
+                "recovery code used",
+                f"A recovery code was used to sign in. {check.recovery_codes_left} are left.",
+            )
         return token
 
     def _verify(self, hashed: str, password: str) -> bool:
@@ -295,9 +403,20 @@ class AccountsService:
         record = await self._sessions.get_by_token_hash(token_hash(token))
         if record is None or record.revoked_at_ms is not None:
             raise InvalidSession()
-        if self._clock.now_ms() >= record.expires_at_ms:
+        now = self._clock.now_ms()
+        if now >= record.expires_at_ms:
             raise InvalidSession()
-        return SessionPrincipal(record.user_id, record.id, record.expires_at_ms)
+        identity = await self._identity.get_identity(record.user_id)
+        if identity is None:
+            raise InvalidSession()
+        if now - record.last_seen_at_ms >= self._config.last_seen_resolution_ms:
+            await self._sessions.touch(record.id, now)
+        return SessionPrincipal(
+            record.user_id,
+            record.id,
+            record.expires_at_ms,
+            email_verified=identity.email_verified_at_ms is not None,
+        )
 
     async def logout(self, token: str) -> None:
         """Revoke the session of ``token``; idempotent, silent for unknown tokens."""
@@ -308,8 +427,233 @@ class AccountsService:
         """Revoke every session of a user (password change, account compromise)."""
         return await self._sessions.revoke_all(user_id, self._clock.now_ms())
 
-    async def list_sessions(self, user_id: int) -> Sequence[SessionRecord]:
+    async def list_sessions(self, user_id: int) -> Sequence[DeviceSessionRecord]:
+        """The user's live sessions, newest first, with device, address and last use."""
         return await self._sessions.list_active(user_id, self._clock.now_ms())
+
+    async def revoke_session(self, user_id: int, session_id: int) -> None:
+        """Sign one of the user's own sessions out; another user's id is ``not found``."""
+        if not await self._sessions.revoke_by_id(user_id, session_id, self._clock.now_ms()):
+            raise SessionNotFound()
+
+    # -- second factor ----------------------------------------------------------------
+
+    async def require_second_factor(self, user_id: int, code: str | None) -> None:
+        """Gate a sensitive action on the user's second factor.
+
+        Call this before doing anything for: API-key creation, changing any security
+        setting (password, email, anti-phishing code, 2FA itself), withdrawals, and any
+        other action that must survive a stolen session. It returns at once if the user
+        has no 2FA; otherwise ``code`` must be a current TOTP code (each accepted once)
+        or an unused recovery code. Raises ``totp_required`` (401, no code),
+        ``invalid_totp`` (401) or ``login_locked`` (429, too many wrong codes).
+        """
+        await self._second.require(user_id, code)
+
+    async def totp_setup(self, user_id: int) -> TotpSetup:
+        """Start 2FA setup: a new secret, its ``otpauth://`` URI and QR code (SVG)."""
+        identity = await self._identity_of(user_id)
+        return await self._second.setup(user_id, identity.email)
+
+    async def totp_enable(self, user_id: int, code: object) -> list[str]:
+        """Enable 2FA with a code from the app; returns ten single-use recovery codes."""
+        codes = await self._second.enable(user_id, code)
+        await self._notify(
+            user_id,
+            "two-factor authentication enabled",
+            "Two-factor authentication is now required to sign in, to create API keys and "
+            "to change security settings.",
+        )
+        return codes
+
+    async def totp_disable(self, user_id: int, code: object) -> None:
+        await self._second.disable(user_id, code)
+        await self._notify(
+            user_id,
+            "two-factor authentication disabled",
+            "Two-factor authentication was turned off for your account.",
+        )
+
+    # -- account settings -------------------------------------------------------------
+
+    async def _identity_of(self, user_id: int) -> IdentityRecord:
+        identity = await self._identity.get_identity(user_id)
+        if identity is None:
+            raise InvalidSession()
+        return identity
+
+    async def account(self, user_id: int) -> AccountInfo:
+        identity = await self._identity_of(user_id)
+        enabled = identity.totp_secret_sealed is not None
+        return AccountInfo(
+            user_id=user_id,
+            email=identity.email,
+            email_verified=identity.email_verified_at_ms is not None,
+            totp_enabled=enabled,
+            recovery_codes_left=(
+                await self._identity.count_recovery_codes(user_id) if enabled else 0
+            ),
+            anti_phishing_code=identity.anti_phishing_code,
+        )
+
+    async def _confirm_password(self, user_id: int, password: object) -> None:
+        user = await self._users.get(user_id)
+        if user is None:
+            raise InvalidSession()
+        ok = isinstance(password, str) and len(password) <= self._config.max_password_length * 4
+        secret = unicodedata.normalize("NFKC", password) if isinstance(password, str) else ""
+        if not ok or not await asyncio.to_thread(self._verify, user.password_hash, secret):
+            raise WrongPassword()
+
+    async def change_password(
+        self,
+        user_id: int,
+        session_id: int,
+        current_password: str,
+        new_password: str,
+        totp: str | None = None,
+    ) -> int:
+        """Change the password; every other session is signed out (returns how many)."""
+        secret = self._check_password(new_password)
+        await self._confirm_password(user_id, current_password)
+        await self._second.require(user_id, totp)
+        hashed = await asyncio.to_thread(self._hasher.hash, secret)
+        await self._users.set_password_hash(user_id, hashed)
+        revoked = await self._sessions.revoke_others(user_id, session_id, self._clock.now_ms())
+        await self._notify(
+            user_id,
+            "password changed",
+            "Your password was changed and every other session was signed out.",
+        )
+        return revoked
+
+    async def set_anti_phishing_code(
+        self, user_id: int, code: str | None, totp: str | None = None
+    ) -> None:
+        """Set (or with ``None`` clear) the code every email from us will show."""
+        if code is not None and (not isinstance(code, str) or not _ANTI_PHISHING.fullmatch(code)):
+            raise InvalidAntiPhishingCode()
+        await self._second.require(user_id, totp)
+        await self._identity.set_anti_phishing_code(user_id, code)
+        await self._notify(
+            user_id,
+            "anti-phishing code changed",
+            "Your anti-phishing code was changed; from now on our emails show the code "
+            "at the top of this email.",
+        )
+
+    async def request_email_change(
+        self, user_id: int, new_email: str, password: str, totp: str | None = None
+    ) -> None:
+        """Send a token to the new address; the change happens when it is verified."""
+        address = normalise_email(new_email)
+        await self._confirm_password(user_id, password)
+        await self._second.require(user_id, totp)
+        identity = await self._identity_of(user_id)
+        if address == identity.email or await self._users.get_by_email(address) is not None:
+            raise EmailTaken()
+        await self._send_verification(user_id, address, identity.anti_phishing_code, change=True)
+        await self._notify(
+            user_id,
+            "email change requested",
+            f"Someone asked to change this account's email address to {address}. It changes "
+            "only when the new address is confirmed.",
+        )
+
+    # -- email tokens -----------------------------------------------------------------
+
+    async def _send_verification(
+        self, user_id: int, address: str, anti_phishing: str | None, *, change: bool
+    ) -> None:
+        ttl = self._config.verify_token_ttl_ms
+        purpose = CHANGE_EMAIL if change else VERIFY_EMAIL
+        token = await self._tokens.issue(purpose, user_id, address, ttl)
+        mail = verification_mail(
+            address, token, ttl // 60_000, anti_phishing, user_id, change=change
+        )
+        await self._outbox.put(mail, self._clock.now_ms())
+
+    async def resend_verification(self, user_id: int) -> bool:
+        """Send a new verification token (older ones stop working); ``False`` if the
+        address is already verified (nothing is sent)."""
+        identity = await self._identity_of(user_id)
+        if identity.email_verified_at_ms is not None:
+            return False
+        await self._send_verification(
+            user_id, identity.email, identity.anti_phishing_code, change=False
+        )
+        return True
+
+    async def verify_email(self, token: str) -> int:
+        """Redeem a verification or email-change token; returns the user id."""
+        claims = self._tokens.open(token, frozenset({VERIFY_EMAIL, CHANGE_EMAIL}))
+        await self._tokens.consume(claims)
+        now = self._clock.now_ms()
+        if claims.purpose == VERIFY_EMAIL:
+            if not await self._identity.mark_email_verified(claims.user_id, claims.email, now):
+                raise InvalidToken()
+            return claims.user_id
+        old = await self._identity_of(claims.user_id)
+        if not await self._identity.change_email(claims.user_id, claims.email, now):
+            raise EmailTaken()
+        await self._outbox.put(
+            notice_mail(
+                old.email,
+                "email address changed",
+                f"This account's email address is now {claims.email}; we no longer write "
+                "to this address.",
+                old.anti_phishing_code,
+                claims.user_id,
+            ),
+            now,
+        )
+        return claims.user_id
+
+    async def request_password_reset(self, email: str) -> None:
+        """Email a reset token if the address has an active account; silent otherwise
+        (the caller answers the same in both cases)."""
+        try:
+            address = normalise_email(email)
+        except InvalidEmail:
+            return
+        user = await self._users.get_by_email(address)
+        if user is None or user.status != "active":
+            return
+        identity = await self._identity_of(user.id)
+        ttl = self._config.reset_token_ttl_ms
+        token = await self._tokens.issue(PASSWORD_RESET, user.id, address, ttl)
+        await self._outbox.put(
+            reset_mail(address, token, ttl // 60_000, identity.anti_phishing_code, user.id),
+            self._clock.now_ms(),
+        )
+
+    async def confirm_password_reset(
+        self, token: str, new_password: str, totp: str | None = None
+    ) -> None:
+        """Set a new password with a reset token (and the second factor, if enabled);
+        signs out every session."""
+        claims = self._tokens.open(token, frozenset({PASSWORD_RESET}))
+        secret = self._check_password(new_password)
+        await self._second.require(claims.user_id, totp)
+        await self._tokens.consume(claims)
+        hashed = await asyncio.to_thread(self._hasher.hash, secret)
+        await self._users.set_password_hash(claims.user_id, hashed)
+        await self._sessions.revoke_all(claims.user_id, self._clock.now_ms())
+        await self._throttle.clear(account_key(claims.email))
+        await self._notify(
+            claims.user_id,
+            "password reset",
+            "Your password was reset with an emailed token and every session was signed out.",
+        )
+
+    async def _notify(self, user_id: int, subject: str, text: str) -> None:
+        identity = await self._identity.get_identity(user_id)
+        if identity is None:
+            return
+        await self._outbox.put(
+            notice_mail(identity.email, subject, text, identity.anti_phishing_code, user_id),
+            self._clock.now_ms(),
+        )
 
     # -- API keys -------------------------------------------------------------------
 
@@ -359,14 +703,21 @@ class AccountsService:
         label: str,
         permissions: Iterable[str],
         ip_allowlist: Iterable[str] | None = None,
+        *,
+        totp: str | None = None,
     ) -> NewApiKey:
         """Create a key; the returned secret is never retrievable again.
 
-        An empty ``ip_allowlist`` means the same as none: any address.
+        An empty ``ip_allowlist`` means the same as none: any address. Needs a verified
+        email address and, when 2FA is on, a code in ``totp``; the owner is notified.
         """
         clean_label = self._check_label(label)
         chosen = self._check_permissions(permissions)
         networks = self._check_allowlist(ip_allowlist)
+        identity = await self._identity_of(user_id)
+        if identity.email_verified_at_ms is None:
+            raise EmailNotVerified()
+        await self._second.require(user_id, totp, identity)
         if await self._api_keys.count_active(user_id) >= self._config.max_api_keys_per_user:
             raise TooManyApiKeys()
         key_id = secrets.token_hex(16)
@@ -379,6 +730,12 @@ class AccountsService:
             ip_allowlist=networks,
             secret_sealed=self._box.seal(secret.encode("ascii"), _api_key_context(key_id)),
             created_at_ms=self._clock.now_ms(),
+        )
+        await self._notify(
+            user_id,
+            "API key created",
+            f"An API key was created: {clean_label!r} with {', '.join(sorted(chosen))} "
+            "permissions. If this was not you, revoke it and change your password.",
         )
         return NewApiKey(_info(record), secret)
 

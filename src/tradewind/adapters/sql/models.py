@@ -12,15 +12,18 @@ from tradewind.adapters.sql.api_keys import ApiKeyRow
 from tradewind.adapters.sql.audit import AuditRow
 from tradewind.adapters.sql.base import Base
 from tradewind.adapters.sql.candles import CandleRow
+from tradewind.adapters.sql.email_tokens import EmailTokenRow
 from tradewind.adapters.sql.fills import FillRow
 from tradewind.adapters.sql.kyc import KycDocumentRow, KycEventRow, KycProfileRow
 from tradewind.adapters.sql.ledger import LedgerEntryRow
+from tradewind.adapters.sql.login_throttle import LoginThrottleRow
 from tradewind.adapters.sql.orders import OrderRow
+from tradewind.adapters.sql.outbox import OutboxRow
 from tradewind.adapters.sql.projections import LedgerHoldRow, ProjectorSymbolRow
 from tradewind.adapters.sql.projector_offsets import ProjectorOffsetRow
 from tradewind.adapters.sql.sessions import SessionRow
 from tradewind.adapters.sql.trades import TradeRow
-from tradewind.adapters.sql.users import UserRow
+from tradewind.adapters.sql.users import RecoveryCodeRow, UserRow
 
 metadata = Base.metadata
 
@@ -31,15 +34,19 @@ __all__ = [
     "AuditRow",
     "Base",
     "CandleRow",
+    "EmailTokenRow",
     "FillRow",
     "KycDocumentRow",
     "KycEventRow",
     "KycProfileRow",
     "LedgerEntryRow",
     "LedgerHoldRow",
+    "LoginThrottleRow",
     "OrderRow",
+    "OutboxRow",
     "ProjectorOffsetRow",
     "ProjectorSymbolRow",
+    "RecoveryCodeRow",
     "SessionRow",
     "TradeRow",
     "UserRoleRow",

@@ -1,7 +1,11 @@
 """``sessions`` table and the SQL ``SessionRepository``.
 
-Invariant: only the SHA-256 of a bearer token is stored (unique), so a leaked table
-cannot be replayed as logins; a session row is deleted with its user.
+Invariants: only the SHA-256 of a bearer token is stored (unique), so a leaked table
+cannot be replayed as logins; a session row is deleted with its user; a user can only
+ever revoke their own sessions (every write by id also matches the user id).
+
+Rows double as the user's device list (IP, user agent, last seen) and as the memory of
+known devices for new-sign-in notices, until housekeeping deletes old ones.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ class SessionRow(Base):
     revoked_at_ms: Mapped[int | None] = mapped_column(sa.BigInteger)
     ip: Mapped[str | None] = mapped_column(sa.String(45))
     user_agent: Mapped[str | None] = mapped_column(sa.String(512))
+    last_seen_at_ms: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +49,7 @@ class StoredSession:
     revoked_at_ms: int | None
     ip: str | None
     user_agent: str | None
+    last_seen_at_ms: int
 
 
 def _session(row: SessionRow) -> StoredSession:
@@ -56,6 +62,7 @@ def _session(row: SessionRow) -> StoredSession:
         row.revoked_at_ms,
         row.ip,
         row.user_agent,
+        row.last_seen_at_ms,
     )
 
 
@@ -80,6 +87,7 @@ class SqlSessionRepository:
             expires_at_ms=expires_at_ms,
             ip=ip,
             user_agent=user_agent,
+            last_seen_at_ms=created_at_ms,
         )
         async with self._db.write() as session:
             session.add(row)
@@ -139,3 +147,65 @@ class SqlSessionRepository:
                 )
             )
             return rowcount(result)
+
+    async def get_by_id(self, session_id: int) -> StoredSession | None:
+        async with self._db.read() as session:
+            row = await session.get(SessionRow, session_id)
+            return None if row is None else _session(row)
+
+    async def touch(self, session_id: int, now_ms: int) -> None:
+        async with self._db.write() as session:
+            await session.execute(
+                sa.update(SessionRow)
+                .where(SessionRow.id == session_id, SessionRow.last_seen_at_ms < now_ms)
+                .values(last_seen_at_ms=now_ms)
+            )
+
+    def _live(self, user_id: int, now_ms: int) -> list[sa.ColumnElement[bool]]:
+        return [
+            SessionRow.user_id == user_id,
+            SessionRow.revoked_at_ms.is_(None),
+            SessionRow.expires_at_ms > now_ms,
+        ]
+
+    async def revoke_by_id(self, user_id: int, session_id: int, revoked_at_ms: int) -> bool:
+        async with self._db.write() as session:
+            result = await session.execute(
+                sa.update(SessionRow)
+                .where(SessionRow.id == session_id, *self._live(user_id, revoked_at_ms))
+                .values(revoked_at_ms=revoked_at_ms)
+            )
+            return rowcount(result) > 0
+
+    async def revoke_others(self, user_id: int, keep_session_id: int, revoked_at_ms: int) -> int:
+        async with self._db.write() as session:
+            result = await session.execute(
+                sa.update(SessionRow)
+                .where(SessionRow.id != keep_session_id, *self._live(user_id, revoked_at_ms))
+                .values(revoked_at_ms=revoked_at_ms)
+            )
+            return rowcount(result)
+
+    async def seen_device(self, user_id: int, ip: str | None, user_agent: str | None) -> bool:
+        async with self._db.read() as session:
+            found = await session.scalar(
+                sa.select(SessionRow.id)
+                .where(
+                    SessionRow.user_id == user_id,
+                    SessionRow.ip.is_(None) if ip is None else SessionRow.ip == ip,
+                    SessionRow.user_agent.is_(None)
+                    if user_agent is None
+                    else SessionRow.user_agent == user_agent,
+                )
+                .limit(1)
+            )
+            return found is not None
+
+    async def count_all(self, user_id: int) -> int:
+        async with self._db.read() as session:
+            count = await session.scalar(
+                sa.select(sa.func.count())
+                .select_from(SessionRow)
+                .where(SessionRow.user_id == user_id)
+            )
+            return int(count or 0)

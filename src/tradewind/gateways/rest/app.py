@@ -25,11 +25,12 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Path, Query, Request
+from fastapi import APIRouter, FastAPI, Path, Query
 from starlette.responses import Response
 
 from tradewind.gateways.metrics import Metrics
 from tradewind.gateways.rest import schemas as S
+from tradewind.gateways.rest.account import install_account_routes
 from tradewind.gateways.rest.auth import (
     AuthSettings,
     Principal,
@@ -193,7 +194,7 @@ SymbolPath = Annotated[str, Path(max_length=65, description="BASE-QUOTE")]
 OrderId = Annotated[int, Path(ge=1, le=MAX_INT)]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": S.ErrorOut} for code in (400, 401, 403, 404, 409, 413, 422, 503, 504)
+    code: {"model": S.ErrorOut} for code in (400, 401, 403, 404, 409, 413, 422, 429, 503, 504)
 }
 
 
@@ -219,6 +220,7 @@ def create_app(ctx: RestContext, *, lifespan: Lifespan | None = None) -> FastAPI
     app.add_middleware(BodyLimitMiddleware, max_bytes=ctx.max_body_bytes)
 
     install_auth(app, AuthSettings(ctx.accounts, ctx.now_ms, ctx.not_before_ms))
+    install_account_routes(app, ctx.accounts)
     accounts = ctx.accounts
     trading = ctx.trading
     catalog = ctx.catalog
@@ -243,28 +245,6 @@ def create_app(ctx: RestContext, *, lifespan: Lifespan | None = None) -> FastAPI
 
     auth = APIRouter(prefix="/api/v1", tags=["account"])
 
-    @auth.post("/auth/register", status_code=201, response_model=S.RegisterOut)
-    async def register(body: S.RegisterIn) -> Response:
-        user_id = await accounts.register(body.email, body.password)
-        return JSON({"user_id": user_id}, status_code=201)
-
-    @auth.post("/auth/login", response_model=S.LoginOut)
-    async def login(body: S.LoginIn, request: Request) -> Response:
-        token = await accounts.login(
-            body.email,
-            body.password,
-            ip=request.client.host if request.client else None,
-            user_agent=request.headers.get("user-agent"),
-        )
-        session = await accounts.authenticate(token)
-        return JSON({"token": token, "expires_at": session.expires_at_ms})
-
-    @auth.post("/auth/logout", status_code=204)
-    async def logout(request: Request, principal: SessionUser) -> Response:
-        header = request.headers.get("authorization", "")
-        await accounts.logout(header.partition(" ")[2].strip())
-        return Response(status_code=204)
-
     def key_out(info: Any, secret: str | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {
             "key_id": info.key_id,
@@ -280,7 +260,7 @@ def create_app(ctx: RestContext, *, lifespan: Lifespan | None = None) -> FastAPI
     @auth.post("/api-keys", status_code=201, response_model=S.NewApiKeyOut)
     async def create_api_key(body: S.ApiKeyIn, principal: SessionUser) -> Response:
         new = await accounts.create_api_key(
-            principal.user_id, body.label, body.permissions, body.ip_allowlist
+            principal.user_id, body.label, body.permissions, body.ip_allowlist, totp=body.totp
         )
         return JSON(key_out(new.info, new.secret), status_code=201)
 

@@ -9,6 +9,8 @@ A route says who may call it by the type of one parameter::
 
 - :data:`Reader` / :data:`Trader`: a Bearer session or an API-key signature holding the
   ``read`` / ``trade`` permission;
+- a session of an account whose email is not verified yet holds only ``read``; asking
+  it for more is ``403 email_not_verified``;
 - :data:`SessionUser`: a Bearer session only (account management: API keys, 2FA,
   sessions), because a leaked API key must not be able to mint more credentials;
 - :func:`require` builds the same check for any other permission.
@@ -35,9 +37,12 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from tradewind.gateways.rest.errors import ApiError
 from tradewind.gateways.rest.security import charge_principal
 from tradewind.services.accounts import AccountsService
+from tradewind.services.identity_errors import EmailNotVerified
 
 SESSION_PERMISSIONS = frozenset({"read", "trade"})
 """What a Bearer session may do (withdrawals will need more than a session)."""
+UNVERIFIED_PERMISSIONS = frozenset({"read"})
+"""What a session may do before its account's email address is verified."""
 DEFAULT_RECV_WINDOW_MS = 5000
 _TIMESTAMP = re.compile(r"[0-9]{1,16}")
 
@@ -53,6 +58,8 @@ class Principal:
     key_id: str | None = None
     session_id: int | None = None
     """The session's id when ``via == "session"`` (to mark "this device" in lists)."""
+    email_verified: bool = True
+    """``False``: a session of an account whose email is not verified yet (read only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +154,11 @@ async def authenticate(
         session = await settings.accounts.authenticate(credentials.credentials)
         await charge_principal(request, session.user_id, None)
         return Principal(
-            session.user_id, SESSION_PERMISSIONS, "session", session_id=session.session_id
+            session.user_id,
+            SESSION_PERMISSIONS if session.email_verified else UNVERIFIED_PERMISSIONS,
+            "session",
+            session_id=session.session_id,
+            email_verified=session.email_verified,
         )
     if request.headers.get("authorization"):
         raise ApiError(401, "invalid_authorization", "Authorization must be 'Bearer <token>'")
@@ -164,6 +175,8 @@ def require(permission: str) -> Callable[..., Awaitable[Principal]]:
 
     async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if permission not in principal.permissions:
+            if not principal.email_verified:
+                raise EmailNotVerified()
             raise ApiError(
                 403,
                 "permission_denied",

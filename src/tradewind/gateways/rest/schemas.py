@@ -40,24 +40,15 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class RegisterIn(_Request):
-    email: Annotated[str, Field(max_length=1024)]
-    password: Annotated[str, Field(max_length=1024)]
-
-
-class LoginIn(_Request):
-    email: Annotated[str, Field(max_length=1024)]
-    password: Annotated[str, Field(max_length=1024)]
-    totp: Annotated[str | None, Field(max_length=16)] = None
-    """Accepted for forward compatibility; checked once 2FA exists."""
-
-
 class ApiKeyIn(_Request):
     label: Annotated[str, Field(max_length=256)]
     permissions: Annotated[list[Permission], Field(min_length=1, max_length=3)]
     ip_allowlist: Annotated[
         list[Annotated[str, Field(max_length=64)]] | None, Field(max_length=64)
     ] = None
+    totp: Annotated[str | None, Field(max_length=32)] = Field(
+        default=None, description="2FA code or recovery code; needed when 2FA is enabled."
+    )
 
 
 class OrderIn(_Request):
@@ -101,15 +92,6 @@ class ErrorOut(BaseModel):
     code: str
     message: str
     filter: str | None = None
-
-
-class RegisterOut(BaseModel):
-    user_id: int
-
-
-class LoginOut(BaseModel):
-    token: str
-    expires_at: int
 
 
 class ApiKeyOut(BaseModel):

@@ -1,0 +1,1 @@
+"""Email delivery: the SMTP sender and the loop that drains the SQL outbox into it."""
