@@ -166,3 +166,11 @@ def test_an_api_key_made_on_the_page_signs_requests_until_revoked(
     expect(page.get_by_test_id("api-key-row")).to_have_count(0)
     r = signed_get(url, key_id, secret, "/api/v1/balances")
     assert r.status_code == 401, r.text
+
+    # the account pages fit a phone: no sideways scrolling
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in ("/account/api-keys", "/account/security", "/trade/BTC-USDT"):
+        page.goto(f"{url}{path}")
+        expect(page.get_by_test_id("user-email")).to_be_attached()
+        page.wait_for_timeout(300)
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, path
