@@ -10,7 +10,11 @@ from typing import Any
 import pytest
 
 from tests.fakes import FakeClock
-from tradewind.gateways.rest.security import RateLimitMiddleware, request_weight
+from tradewind.gateways.rest.security import (
+    RateLimitMiddleware,
+    is_password_route,
+    request_weight,
+)
 from tradewind.services.ratelimit import MemoryBuckets, RateLimiter, RatePolicy, Rule
 
 
@@ -26,6 +30,15 @@ def test_request_weights() -> None:
     assert request_weight("GET", "/api/v1/fills") == 5
     for probe in ("/healthz", "/readyz", "/metrics"):
         assert request_weight("GET", probe) == 0
+
+
+def test_password_routes_are_the_auth_posts_but_logout() -> None:
+    assert is_password_route("POST", "/api/v1/auth/login")
+    assert is_password_route("POST", "/api/v1/auth/register")
+    assert is_password_route("POST", "/api/v1/auth/password/reset")
+    assert not is_password_route("POST", "/api/v1/auth/logout")
+    assert not is_password_route("GET", "/api/v1/auth/sessions")
+    assert not is_password_route("POST", "/api/v1/orders")
 
 
 class Blocking:

@@ -50,7 +50,8 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        upload = self.uploads.get(scope["path"]) if scope["method"] == "POST" else None
+        # by path, whatever the method: the router answers 405 for a method it lacks
+        upload = self.uploads.get(scope["path"])
         limit = self.max_bytes if upload is None else upload[0]
         has_body = False
         media_type = b""

@@ -47,6 +47,7 @@ from tradewind.services.ratelimit import Decision, RateLimited, RateLimiter
 
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 AUTH_PREFIX = "/api/v1/auth/"
+NOT_PASSWORD_ROUTES = frozenset({"/api/v1/auth/logout"})
 ORDER_PATH = "/api/v1/orders"
 STATE_KEY = "tradewind.ratelimit"
 
@@ -84,6 +85,11 @@ def request_weight(method: str, path: str) -> int:
     if path.startswith("/api/v1/markets/") and path.endswith("/book"):
         return 2
     return 1
+
+
+def is_password_route(method: str, path: str) -> bool:
+    """``POST /api/v1/auth/...`` (login, registration, password reset...) but logout."""
+    return method == "POST" and path.startswith(AUTH_PREFIX) and path not in NOT_PASSWORD_ROUTES
 
 
 def rate_headers(decision: Decision | None) -> list[tuple[bytes, bytes]]:
@@ -147,14 +153,14 @@ class RateLimitMiddleware:
         ip = client[0] if client else "unknown"
         try:
             decision = await self.limiter.take(weight, ip=ip)
-            if method == "POST" and path.startswith(AUTH_PREFIX):
+            password_route = is_password_route(method, path)
+            if password_route:
                 decision = _tighter(decision, await self.limiter.take(1, auth=ip))
         except RateLimited as exc:
             await too_many(exc)(scope, receive, send)
             return
         state = scope.setdefault("state", {})
         state[STATE_KEY] = (decision, weight)
-        password_route = method == "POST" and path.startswith(AUTH_PREFIX)
         if password_route:
             try:
                 await asyncio.wait_for(self._password_slots.acquire(), self._password_wait_s)
