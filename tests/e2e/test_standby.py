@@ -8,6 +8,8 @@ two API replicas and the projector, as real processes on PostgreSQL, Redis, Rabb
    woken: it writes nothing (fencing), exits, and the standby, which held the lease but
    waited for the journal lock meanwhile, takes over; the commands sent to the paused
    core were never applied.
+3. The projector is SIGKILLed: a second one, standing by on its lease, takes over and
+   the orders acknowledged meanwhile show in the projected tables.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class StandbyDeployment(Deployment):
     def __init__(self, root: Path, pg_url: str, redis_url: str, amqp_url: str) -> None:
         super().__init__(root, pg_url, redis_url, amqp_url)
         self.core.env["TRADEWIND_CORE_LEASE_MS"] = str(LEASE_MS)
+        self.projector.env["TRADEWIND_CORE_LEASE_MS"] = str(LEASE_MS)
         self.standby = Process("core-b", ["core"], self.core.env, root)
 
     def start(self) -> None:
@@ -196,3 +199,27 @@ def test_a_paused_leader_that_wakes_writes_nothing_and_hands_over(
 
     d.standby.stop()
     verify(d.core_dir)
+
+
+def test_a_standby_projector_takes_over(deployment: StandbyDeployment) -> None:
+    d = deployment
+    d.start()
+    second = Process(
+        "projector-b",
+        ["projector"],
+        {**d.projector.env, "TRADEWIND_DATA_DIR": str(d.root / "p2")},
+        d.root,
+    )
+    second.start(lambda: second.printed("standing by"))
+    try:
+        alice = onboard(d.urls, 0, "alice@example.com", "BTC", "2")
+        first = alice.ok("POST", "/api/v1/orders", ORDER, via=0)["id"]
+        assert first in order_ids(alice)
+        d.projector.kill()
+        placed = {alice.ok("POST", "/api/v1/orders", ORDER, via=i % 2)["id"] for i in range(3)}
+        second.wait(lambda: second.printed("Tradewind projector running"), timeout_s=20)
+        ids = eventually(lambda: order_ids(alice), lambda ids: placed <= ids, timeout_s=20)
+        assert placed | {first} <= ids
+        assert alice.state(via=1)["orders"] == alice.state(via=0)["orders"]
+    finally:
+        second.stop()

@@ -129,8 +129,14 @@ def marketmaker(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
 
 @app.command()
 def projector(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
-    """Distributed mode: run the projector (event stream into PostgreSQL)."""
-    _run_with("run_projector", _settings(config, data_dir=data_dir))
+    """Distributed mode: run the projector (event stream into PostgreSQL). With Redis,
+    a second one stands by."""
+    from tradewind.runtime import standby
+    from tradewind.runtime.logging import configure_logging
+
+    settings = _settings(config, data_dir=data_dir)
+    configure_logging(settings.log_level, settings.log_format)
+    raise typer.Exit(standby.run_projector(settings))
 
 
 @db_app.command("upgrade")

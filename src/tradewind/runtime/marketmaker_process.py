@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import os
 import secrets
-import signal
 import socket
 
 import structlog
@@ -102,25 +101,12 @@ class MarketMakerProcess:
 
 async def _serve(settings: Settings) -> None:
     process = MarketMakerProcess(settings)
-    done = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, done.set)
-    print("Tradewind market maker waiting for its lease", flush=True)
-    starting = asyncio.create_task(process.start(), name="bot-start")
-    stopping = asyncio.create_task(done.wait(), name="bot-signal")
-    try:
-        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if starting.done():
-            starting.result()
-            print("Tradewind market maker running", flush=True)
-            await stopping
-    finally:
-        for task in (starting, stopping):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        await process.stop()
+    await standby.serve_standing_by(
+        process.start,
+        process.stop,
+        "Tradewind market maker waiting for its lease",
+        lambda: "Tradewind market maker running",
+    )
 
 
 def run_marketmaker(settings: Settings) -> int:

@@ -35,9 +35,9 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from redis.exceptions import RedisError
@@ -209,40 +209,53 @@ def fail_stop(reason: str) -> None:
     os._exit(EXIT_LEASE_LOST)
 
 
-# -- the process ---------------------------------------------------------------------------
+# -- the processes ------------------------------------------------------------------------
 
 
-async def _serve_core(settings: Settings) -> None:
-    from tradewind.runtime.bootstrap import CoreProcess
-
-    core = CoreProcess(settings)
+async def serve_standing_by(
+    start: Callable[[], Coroutine[Any, Any, None]],
+    stop: Callable[[], Awaitable[None]],
+    waiting: str,
+    running: Callable[[], str],
+) -> None:
+    """Print ``waiting``, run ``start()`` (which stands by for a lease first), print
+    ``running()``, and wait for SIGINT/SIGTERM; a signal while standing by ends the wait
+    at once. ``stop()`` in every case."""
     done = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, done.set)
-    print(
-        f"Tradewind core waiting for the lease (data dir {core.data_dir}, "
-        f"holder {core.lease.holder})",
-        flush=True,
-    )
-    starting = asyncio.create_task(core.start(), name="core-start")
-    stopping = asyncio.create_task(done.wait(), name="core-signal")
+    print(waiting, flush=True)
+    starting = asyncio.create_task(start(), name="process-start")
+    stopping = asyncio.create_task(done.wait(), name="process-signal")
     try:
         await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if starting.done():
             starting.result()  # raises what start-up raised
-            print(
-                f"Tradewind core running (data dir {core.data_dir}, queues "
-                f"{core.names.prefix}.*, lease token {core.lease.token})",
-                flush=True,
-            )
+            print(running(), flush=True)
             await stopping
     finally:
         for task in (starting, stopping):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await core.stop()
+        await stop()
+
+
+async def _serve_core(settings: Settings) -> None:
+    from tradewind.runtime.bootstrap import CoreProcess
+
+    core = CoreProcess(settings)
+    await serve_standing_by(
+        core.start,
+        core.stop,
+        f"Tradewind core waiting for the lease (data dir {core.data_dir}, "
+        f"holder {core.lease.holder})",
+        lambda: (
+            f"Tradewind core running (data dir {core.data_dir}, queues "
+            f"{core.names.prefix}.*, lease token {core.lease.token})"
+        ),
+    )
 
 
 def run_core(settings: Settings) -> int:
@@ -254,3 +267,25 @@ def run_core(settings: Settings) -> int:
     code = _run(lambda: _serve_core(settings))
     log.info("core process ended", seconds=round(time.monotonic() - start, 3), code=code)
     return code
+
+
+async def _serve_projector(settings: Settings) -> None:
+    from tradewind.runtime.bootstrap import ProjectorProcess
+
+    projector = ProjectorProcess(settings)
+    await serve_standing_by(
+        projector.start,
+        projector.stop,
+        "Tradewind projector waiting for its lease"
+        if projector.lease is not None
+        else "Tradewind projector starting",
+        lambda: f"Tradewind projector running (queue {projector.consumer.queue_name})",
+    )
+
+
+def run_projector(settings: Settings) -> int:
+    """``tradewind projector``: with Redis, stand by until this process holds the
+    projector lease; then follow the event stream until interrupted."""
+    from tradewind.runtime.server import _run
+
+    return _run(lambda: _serve_projector(settings))
