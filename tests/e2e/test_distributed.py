@@ -31,6 +31,7 @@ import pytest
 
 from tests.support.cleanup import delete_amqp, delete_redis_prefix
 from tests.support.distributed import CLI, Process, base_env
+from tests.support.mail import verify_email
 from tests.support.server import free_port
 from tradewind.services.accounts import sign_request
 
@@ -95,6 +96,7 @@ def onboard(urls: list[str], via: int, email: str, asset: str, amount: str) -> C
     r = http.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
     assert r.status_code == 201, r.text
     c.user_id = r.json()["user_id"]
+    verify_email(http, email)
     token = http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()[
         "token"
     ]
@@ -301,6 +303,32 @@ def test_distributed_exchange_keeps_acknowledged_state_across_a_core_kill(
         assert [t["price"] for t in trades] == ["65100.00", "65000.00"]
         market = httpx.get(f"{url}/api/v1/markets/BTC-USDT").json()
         assert market["last_price"] == "65100.00"
+
+    # a book subscription on a replica: a snapshot first, then diffs that follow it
+    with connect(f"ws://127.0.0.1:{d.ports[0]}/ws") as ws:
+
+        def book_message() -> dict[str, Any]:
+            while True:
+                message = json.loads(ws.recv(timeout=5))
+                if message.get("channel") == "book":
+                    return dict(message)
+
+        ws.send(json.dumps({"op": "subscribe", "channel": "book", "symbol": "BTC-USDT"}))
+        assert json.loads(ws.recv(timeout=5))["op"] == "subscribed"
+        snap = book_message()
+        assert snap["type"] == "snapshot" and (snap["bids"], snap["asks"]) == want_book
+        extra = bob.ok(
+            "POST",
+            "/api/v1/orders",
+            {"symbol": "BTC-USDT", "side": "buy", "price": "63000", "quantity": "0.1"},
+            via=1,
+        )
+        diff = book_message()
+        assert (diff["type"], diff["U"]) == ("diff", snap["u"] + 1)
+        assert diff["bids"] == [["63000.00", "0.1000"]] and diff["asks"] == []
+        bob.ok("DELETE", f"/api/v1/orders/{extra['id']}", via=1)
+        gone = book_message()
+        assert gone["U"] == diff["u"] + 1 and gone["bids"][0][0] == "63000.00"
 
     # balances, orders and fills from the projector's tables, equal on both replicas
     before = {
