@@ -128,6 +128,16 @@ class RunnerBus:
         self._runner = runner
         self._metrics = metrics
         self._timeout_s = timeout_s
+        self._counters: dict[tuple[str, str], Any] = {}
+        self._latency: dict[str, Any] = {}
+
+    def _count(self, op: str, outcome: str) -> None:
+        # labelled children looked up once: labels() takes a lock and builds a key
+        child = self._counters.get((op, outcome))
+        if child is None:
+            child = self._metrics.commands.labels(op=op, outcome=outcome)
+            self._counters[(op, outcome)] = child
+        child.inc()
 
     @property
     def available(self) -> bool:
@@ -137,25 +147,41 @@ class RunnerBus:
     async def submit(self, cmd: AnyCommand) -> sequencer.Applied:
         runner = self._runner()
         op: str = cmd.__struct_config__.tag  # type: ignore[assignment]
-        commands = self._metrics.commands
         if runner is None or not runner.running:
-            commands.labels(op=op, outcome="unavailable").inc()
+            self._count(op, "unavailable")
             raise CoreUnavailable()
         start = time.perf_counter()
+        # the runner's own future with a timer, rather than wait_for(shield(...)) and the
+        # task it makes per command; a timed-out or abandoned command is still applied,
+        # only its outcome is not reported (504 says so)
+        timer: asyncio.TimerHandle | None = None
         try:
-            applied = await asyncio.wait_for(asyncio.shield(runner.submit(cmd)), self._timeout_s)
+            fut = runner.submit_future(cmd)
+            timer = asyncio.get_running_loop().call_later(self._timeout_s, _expire, fut)
+            applied = await fut
         except sequencer.CoreUnavailable:
-            commands.labels(op=op, outcome="unavailable").inc()
+            self._count(op, "unavailable")
             raise CoreUnavailable() from None
         except TimeoutError:
-            commands.labels(op=op, outcome="timeout").inc()
+            self._count(op, "timeout")
             raise CoreTimeout() from None
         except ValueError as e:
-            commands.labels(op=op, outcome="invalid").inc()
+            self._count(op, "invalid")
             raise InvalidCommand(str(e)) from None
-        self._metrics.command_latency.labels(op=op).observe(time.perf_counter() - start)
-        commands.labels(op=op, outcome="applied").inc()
+        finally:
+            if timer is not None:
+                timer.cancel()
+        latency = self._latency.get(op)
+        if latency is None:
+            latency = self._latency[op] = self._metrics.command_latency.labels(op=op)
+        latency.observe(time.perf_counter() - start)
+        self._count(op, "applied")
         return applied
+
+
+def _expire(fut: asyncio.Future[sequencer.Applied]) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError())
 
 
 class EmbeddedExchange:
@@ -949,15 +975,12 @@ class ProjectorProcess:
     CONSUMER_NAME = "projector"
 
     def __init__(self, settings: Settings) -> None:
-        from redis.asyncio import Redis
-
         from tradewind.adapters.amqp import (
             AmqpLink,
             AmqpNames,
             AmqpSequencedConsumer,
             CoreWatch,
         )
-        from tradewind.adapters.redis.lease import RedisLease
 
         _require(settings, "amqp_url")
         assert settings.amqp_url is not None
@@ -979,20 +1002,6 @@ class ProjectorProcess:
             offset=self._offset,
             apply=self._apply,
         )
-        # with Redis, one projector consumes and others stand by (a lease, as the core's;
-        # SQL needs no fence: offsets are read FOR UPDATE in each batch's transaction)
-        self.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-        self.lease = (
-            RedisLease(
-                self.redis,
-                prefix=f"{settings.redis_prefix}:projector",
-                holder=f"{socket.gethostname()}:{os.getpid()}:{self.instance}",
-                ttl_ms=settings.core_lease_ms,
-            )
-            if self.redis is not None
-            else None
-        )
-        self._lease_task: asyncio.Task[None] | None = None
         self._started = False
 
     async def _offset(self) -> int:
@@ -1007,19 +1016,9 @@ class ProjectorProcess:
         return self.consumer.applied
 
     async def start(self) -> None:
-        """Stand by for the projector lease (with Redis), migrate, then follow."""
-        from tradewind.runtime import standby
-
         if self._started:
             return
         self._started = True
-        if self.lease is not None:
-            data_dir = self.settings.data_dir.resolve()
-            data_dir.mkdir(parents=True, exist_ok=True)
-            await standby.acquire(self.lease, data_dir)
-            self._lease_task = asyncio.create_task(
-                standby.hold(self.lease, standby.fail_stop), name="projector-lease"
-            )
         await upgrade_async(self.settings.resolved_database_url)
         await self.consumer.start()
         self.watch.start()
@@ -1039,14 +1038,4 @@ class ProjectorProcess:
         await self.consumer.stop()
         await self.watch.stop()
         await self.db.dispose()
-        if self._lease_task is not None:
-            self._lease_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._lease_task
-            self._lease_task = None
-        if self.lease is not None and self.redis is not None:
-            with contextlib.suppress(Exception):
-                if self.lease.token:
-                    await self.lease.release()
-                await self.redis.aclose()
         log.info("projector stopped", seq=self.consumer.applied)

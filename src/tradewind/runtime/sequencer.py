@@ -76,13 +76,19 @@ class CoreRunner:
             self._task = None
         await asyncio.to_thread(self.jcore.close)
 
-    async def submit(self, cmd: AnyCommand) -> Applied:
-        """Queue a command and wait until it is durable and applied."""
+    def submit_future(self, cmd: AnyCommand) -> asyncio.Future[Applied]:
+        """Queue a command; the future resolves once it is durable and applied. A plain
+        future, no task: cancelling it (a caller that gave up) does not withdraw the
+        command, whose outcome is then simply not reported."""
         if self._failed is not None or self._task is None:
             raise CoreUnavailable("the trading core is not running")
         fut: asyncio.Future[Applied] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((cmd, fut))
-        return await fut
+        return fut
+
+    async def submit(self, cmd: AnyCommand) -> Applied:
+        """Queue a command and wait until it is durable and applied."""
+        return await self.submit_future(cmd)
 
     async def _run(self) -> None:
         queue = self._queue

@@ -36,7 +36,6 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 import structlog
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -162,9 +161,13 @@ class _Replay:
 
     __slots__ = ("_body", "_receive")
 
-    def __init__(self, body: bytes, receive: Receive) -> None:
-        self._body: bytes | None = body
+    def __init__(self, receive: Receive) -> None:
+        self._body: bytes | None = None
         self._receive = receive
+
+    def replay(self, body: bytes) -> None:
+        """Hand out ``body`` first (what was read already)."""
+        self._body = body
 
     async def __call__(self) -> Message:
         body = self._body
@@ -235,7 +238,9 @@ class OrderFastLane:
         if not lane.enabled:
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
+        replay = _Replay(receive)
+        request = Request(scope, replay)  # one object: its parsed headers are kept
+        headers = request.headers
         key_id = headers.get("tw-key")
         content_type = headers.get("content-type")
         if not key_id or (order_id == 0 and content_type != "application/json"):
@@ -245,7 +250,7 @@ class OrderFastLane:
             body = await _read_body(receive)
         except _Disconnected:
             return
-        replay = _Replay(body, receive)
+        replay.replay(body)
         order: OrderBody | None = None
         if order_id == 0:
             try:
@@ -256,7 +261,6 @@ class OrderFastLane:
         elif body:
             await self.app(scope, replay, send)
             return
-        request = Request(scope, replay)
         try:
             principal = await lane.trader(request, key_id)
             if order is not None:
