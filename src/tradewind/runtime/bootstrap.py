@@ -975,12 +975,15 @@ class ProjectorProcess:
     CONSUMER_NAME = "projector"
 
     def __init__(self, settings: Settings) -> None:
+        from redis.asyncio import Redis
+
         from tradewind.adapters.amqp import (
             AmqpLink,
             AmqpNames,
             AmqpSequencedConsumer,
             CoreWatch,
         )
+        from tradewind.adapters.redis.lease import RedisLease
 
         _require(settings, "amqp_url")
         assert settings.amqp_url is not None
@@ -1002,6 +1005,20 @@ class ProjectorProcess:
             offset=self._offset,
             apply=self._apply,
         )
+        # with Redis, one projector consumes and others stand by (a lease, as the core's;
+        # SQL needs no fence: offsets are read FOR UPDATE in each batch's transaction)
+        self.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        self.lease = (
+            RedisLease(
+                self.redis,
+                prefix=f"{settings.redis_prefix}:projector",
+                holder=f"{socket.gethostname()}:{os.getpid()}:{self.instance}",
+                ttl_ms=settings.core_lease_ms,
+            )
+            if self.redis is not None
+            else None
+        )
+        self._lease_task: asyncio.Task[None] | None = None
         self._started = False
 
     async def _offset(self) -> int:
@@ -1016,9 +1033,19 @@ class ProjectorProcess:
         return self.consumer.applied
 
     async def start(self) -> None:
+        """Stand by for the projector lease (with Redis), migrate, then follow."""
+        from tradewind.runtime import standby
+
         if self._started:
             return
         self._started = True
+        if self.lease is not None:
+            data_dir = self.settings.data_dir.resolve()
+            data_dir.mkdir(parents=True, exist_ok=True)
+            await standby.acquire(self.lease, data_dir)
+            self._lease_task = asyncio.create_task(
+                standby.hold(self.lease, standby.fail_stop), name="projector-lease"
+            )
         await upgrade_async(self.settings.resolved_database_url)
         await self.consumer.start()
         self.watch.start()
@@ -1038,4 +1065,14 @@ class ProjectorProcess:
         await self.consumer.stop()
         await self.watch.stop()
         await self.db.dispose()
+        if self._lease_task is not None:
+            self._lease_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._lease_task
+            self._lease_task = None
+        if self.lease is not None and self.redis is not None:
+            with contextlib.suppress(Exception):
+                if self.lease.token:
+                    await self.lease.release()
+                await self.redis.aclose()
         log.info("projector stopped", seq=self.consumer.applied)
