@@ -56,6 +56,9 @@ class FakeApiKey:
     secret_sealed: bytes
     created_at_ms: int
     revoked_at_ms: int | None
+    expires_at_ms: int | None = None
+    key_type: str = "hmac"
+    public_key: bytes | None = None
 
 
 class MemoryUserRepository:
@@ -161,11 +164,24 @@ class MemoryApiKeyRepository:
         ip_allowlist: tuple[str, ...] | None,
         secret_sealed: bytes,
         created_at_ms: int,
+        expires_at_ms: int | None = None,
+        key_type: str = "hmac",
+        public_key: bytes | None = None,
     ) -> FakeApiKey:
         if key_id in self.rows:
             raise ValueError(f"duplicate key id {key_id}")
         key = FakeApiKey(
-            key_id, user_id, label, permissions, ip_allowlist, secret_sealed, created_at_ms, None
+            key_id,
+            user_id,
+            label,
+            permissions,
+            ip_allowlist,
+            secret_sealed,
+            created_at_ms,
+            None,
+            expires_at_ms,
+            key_type,
+            public_key,
         )
         self.rows[key_id] = key
         return key

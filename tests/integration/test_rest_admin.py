@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from fastapi.testclient import TestClient
 
@@ -315,6 +316,34 @@ def test_freeze_cancels_orders_and_blocks_trading(desk: Desk) -> None:
     r = compliance.post(f"/api/v1/admin/users/{user.user_id}/unfreeze", {"reason": "cleared"})
     assert r.status_code == 200
     assert user.post("/api/v1/orders", order).status_code == 201
+
+
+def test_two_factor_reset_needs_support_and_compliance(desk: Desk) -> None:
+    support, compliance = desk.person("support"), desk.person("compliance")
+    admin, victim = desk.person("admin"), desk.person()
+    secret = victim.post("/api/v1/account/2fa/setup").json()["secret"]
+    r = victim.post("/api/v1/account/2fa/enable", {"code": pyotp.TOTP(secret).now()})
+    assert r.status_code == 200, r.text
+    assert victim.get("/api/v1/account").json()["totp_enabled"] is True
+
+    reset = f"/api/v1/admin/users/{victim.user_id}/two-factor-reset"
+    r = support.post(reset, {"reason": "lost phone"})
+    assert r.status_code == 202 and r.json()["status"] == "pending", r.text
+    approve = f"/api/v1/admin/approvals/{r.json()['id']}/approve"
+    for who, code in (
+        (support, "role_required"),
+        (admin, "role_required"),
+        (victim, "role_required"),
+    ):
+        r = who.post(approve)
+        assert (r.status_code, r.json()["code"]) == (403, code)
+    assert victim.get("/api/v1/account").json()["totp_enabled"] is True
+    r = compliance.post(approve)
+    assert r.status_code == 200 and r.json()["status"] == "executed", r.text
+    assert victim.get("/api/v1/account").json()["totp_enabled"] is False
+    # compliance approves, it does not ask
+    r = compliance.post(reset, {"reason": "self-serve"})
+    assert (r.status_code, r.json()["code"]) == (403, "role_required")
 
 
 def test_audit_log_records_and_verifies(desk: Desk) -> None:

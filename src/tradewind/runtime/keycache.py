@@ -47,10 +47,10 @@ class CachedApiKeyRepository:
         ip_allowlist: tuple[str, ...] | None,
         secret_sealed: bytes,
         created_at_ms: int,
-        **extra: object,
+        expires_at_ms: int | None = None,
+        key_type: str = "hmac",
+        public_key: bytes | None = None,
     ) -> ApiKeyRecord:
-        """``extra``: what the inner repository takes beyond the port's fields (expiry,
-        key type, public key), passed through untouched."""
         return await self._inner.add(
             key_id=key_id,
             user_id=user_id,
@@ -59,7 +59,9 @@ class CachedApiKeyRepository:
             ip_allowlist=ip_allowlist,
             secret_sealed=secret_sealed,
             created_at_ms=created_at_ms,
-            **extra,
+            expires_at_ms=expires_at_ms,
+            key_type=key_type,
+            public_key=public_key,
         )
 
     async def get(self, key_id: str) -> ApiKeyRecord | None:

@@ -22,6 +22,7 @@ from tradewind.adapters.sql.admin import SqlAdminStore
 from tradewind.adapters.sql.audit import SqlAuditStore
 from tradewind.adapters.sql.engine import Database
 from tradewind.adapters.sql.kyc import SqlKycStore
+from tradewind.adapters.sql.users import SqlUserRepository
 from tradewind.gateways.rest.admin import install_admin
 from tradewind.gateways.rest.kyc import install_kyc
 from tradewind.gateways.rest.security import SecurityOptions, install_security
@@ -87,7 +88,8 @@ def build_protection(
         bus=bus,
         audit=audit,
         clock=clock,
-        reset_second_factor=reset_second_factor,
+        # approved 2FA resets clear the TOTP secret and the recovery codes
+        reset_second_factor=reset_second_factor or SqlUserRepository(db).disable_totp,
     )
     origins = tuple(o.strip() for o in settings.cors_origins.split(",") if o.strip())
     security = SecurityOptions(limiter=limiter, cors_origins=origins, hsts=settings.hsts)

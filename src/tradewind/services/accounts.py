@@ -37,6 +37,13 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from tradewind.services.api_key_signatures import (
+    check_expiry,
+    ensure_not_expired,
+    load_public_key,
+    signature_bytes,
+    verify_ed25519,
+)
 from tradewind.services.email_tokens import (
     CHANGE_EMAIL,
     PASSWORD_RESET,
@@ -171,14 +178,17 @@ class ApiKeyInfo:
     permissions: frozenset[str]
     ip_allowlist: tuple[str, ...] | None
     created_at_ms: int
+    key_type: str = "hmac"
+    expires_at_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class NewApiKey:
-    """A freshly created key; ``secret`` exists only in this object and the reply."""
+    """A freshly created key; ``secret`` exists only in this object and the reply
+    (``None`` for an Ed25519 key: the client holds its private key)."""
 
     info: ApiKeyInfo
-    secret: str
+    secret: str | None
 
     @property
     def key_id(self) -> str:
@@ -705,13 +715,19 @@ class AccountsService:
         ip_allowlist: Iterable[str] | None = None,
         *,
         totp: str | None = None,
+        public_key: str | None = None,
+        expires_at_ms: int | None = None,
     ) -> NewApiKey:
         """Create a key; the returned secret is never retrievable again.
 
         An empty ``ip_allowlist`` means the same as none: any address. Needs a verified
         email address and, when 2FA is on, a code in ``totp``; the owner is notified.
+        With ``public_key`` (Ed25519, PEM/base64/hex) the key signs with the client's
+        private key and no secret exists; ``expires_at_ms`` ends its validity.
         """
         clean_label = self._check_label(label)
+        raw_public = None if public_key is None else load_public_key(public_key)
+        expiry = check_expiry(expires_at_ms, self._clock.now_ms())
         chosen = self._check_permissions(permissions)
         networks = self._check_allowlist(ip_allowlist)
         identity = await self._identity_of(user_id)
@@ -721,15 +737,20 @@ class AccountsService:
         if await self._api_keys.count_active(user_id) >= self._config.max_api_keys_per_user:
             raise TooManyApiKeys()
         key_id = secrets.token_hex(16)
-        secret = secrets.token_hex(32)
+        secret = None if raw_public is not None else secrets.token_hex(32)
         record = await self._api_keys.add(
             key_id=key_id,
             user_id=user_id,
             label=clean_label,
             permissions=chosen,
             ip_allowlist=networks,
-            secret_sealed=self._box.seal(secret.encode("ascii"), _api_key_context(key_id)),
+            secret_sealed=b""
+            if secret is None
+            else self._box.seal(secret.encode("ascii"), _api_key_context(key_id)),
             created_at_ms=self._clock.now_ms(),
+            expires_at_ms=expiry,
+            key_type="hmac" if raw_public is None else "ed25519",
+            public_key=raw_public,
         )
         await self._notify(
             user_id,
@@ -782,19 +803,28 @@ class AccountsService:
             or timestamp_ms - now_ms > config.max_future_skew_ms
         ):
             raise TimestampOutOfWindow()
-        if not isinstance(signature_hex, str) or not _HEX_SIGNATURE.fullmatch(signature_hex):
-            raise InvalidSignature()
-        secret = self._box.open(key.secret_sealed, _api_key_context(key.key_id))
+        ensure_not_expired(key.expires_at_ms, now_ms)
         payload = signature_payload(timestamp_ms, method, path_with_query, body)
-        expected = hmac.new(secret, payload, hashlib.sha256).digest()
-        if not hmac.compare_digest(expected, bytes.fromhex(signature_hex)):
-            raise InvalidSignature()
+        if key.key_type == "ed25519":
+            # the server holds only the public key (services/api_key_signatures.py)
+            if key.public_key is None or not verify_ed25519(key.public_key, payload, signature_hex):
+                raise InvalidSignature()
+            # one replay-cache entry per signature, whether sent as hex or base64
+            raw_signature = signature_bytes(signature_hex)
+            assert raw_signature is not None
+            replay_key = raw_signature.hex()
+        else:
+            if not isinstance(signature_hex, str) or not _HEX_SIGNATURE.fullmatch(signature_hex):
+                raise InvalidSignature()
+            secret = self._box.open(key.secret_sealed, _api_key_context(key.key_id))
+            expected = hmac.new(secret, payload, hashlib.sha256).digest()
+            if not hmac.compare_digest(expected, bytes.fromhex(signature_hex)):
+                raise InvalidSignature()
+            replay_key = signature_hex.lower()
         if key.ip_allowlist is not None and not _ip_allowed(client_ip, key.ip_allowlist):
             raise IpNotAllowed()
         ttl_ms = max(1, timestamp_ms + config.max_recv_window_ms - now_ms + 1)
-        if not await self._replay.remember(
-            f"sig:{key.key_id}:{signature_hex.lower()}", now_ms, ttl_ms
-        ):
+        if not await self._replay.remember(f"sig:{key.key_id}:{replay_key}", now_ms, ttl_ms):
             raise ReplayedSignature()
         return ApiKeyPrincipal(key.user_id, key.key_id, key.permissions)
 
@@ -806,6 +836,8 @@ def _info(record: ApiKeyRecord) -> ApiKeyInfo:
         permissions=record.permissions,
         ip_allowlist=record.ip_allowlist,
         created_at_ms=record.created_at_ms,
+        key_type=record.key_type,
+        expires_at_ms=record.expires_at_ms,
     )
 
 

@@ -102,6 +102,21 @@ class ApiKeyRecord(Protocol):
     @property
     def revoked_at_ms(self) -> int | None: ...
 
+    @property
+    def expires_at_ms(self) -> int | None:
+        """After this time the key is refused; ``None``: it does not expire."""
+        ...
+
+    @property
+    def key_type(self) -> str:
+        """``hmac`` (the secret is in ``secret_sealed``) or ``ed25519`` (``public_key``)."""
+        ...
+
+    @property
+    def public_key(self) -> bytes | None:
+        """The raw 32-byte Ed25519 public key of an ``ed25519`` key."""
+        ...
+
 
 class UserRepository(Protocol):
     async def add(self, *, email: str, password_hash: str, created_at_ms: int) -> UserRecord | None:
@@ -159,6 +174,9 @@ class ApiKeyRepository(Protocol):
         ip_allowlist: tuple[str, ...] | None,
         secret_sealed: bytes,
         created_at_ms: int,
+        expires_at_ms: int | None = None,
+        key_type: str = "hmac",
+        public_key: bytes | None = None,
     ) -> ApiKeyRecord: ...
 
     async def get(self, key_id: str) -> ApiKeyRecord | None:

@@ -252,6 +252,8 @@ def create_app(ctx: RestContext, *, lifespan: Lifespan | None = None) -> FastAPI
             "permissions": sorted(info.permissions),
             "ip_allowlist": None if info.ip_allowlist is None else list(info.ip_allowlist),
             "created_at": info.created_at_ms,
+            "key_type": info.key_type,
+            "expires_at": info.expires_at_ms,
         }
         if secret is not None:
             out["secret"] = secret
@@ -260,7 +262,13 @@ def create_app(ctx: RestContext, *, lifespan: Lifespan | None = None) -> FastAPI
     @auth.post("/api-keys", status_code=201, response_model=S.NewApiKeyOut)
     async def create_api_key(body: S.ApiKeyIn, principal: SessionUser) -> Response:
         new = await accounts.create_api_key(
-            principal.user_id, body.label, body.permissions, body.ip_allowlist, totp=body.totp
+            principal.user_id,
+            body.label,
+            body.permissions,
+            body.ip_allowlist,
+            totp=body.totp,
+            public_key=body.public_key,
+            expires_at_ms=body.expires_at,
         )
         return JSON(key_out(new.info, new.secret), status_code=201)
 

@@ -49,6 +49,15 @@ class ApiKeyIn(_Request):
     totp: Annotated[str | None, Field(max_length=32)] = Field(
         default=None, description="2FA code or recovery code; needed when 2FA is enabled."
     )
+    public_key: Annotated[str | None, Field(max_length=1024)] = Field(
+        default=None,
+        description="Ed25519 public key (PEM, or 32 bytes in base64 or hex): the key then "
+        "signs with your private key (TW-SIGNATURE: hex or base64 Ed25519 signature of the "
+        "same payload) and no secret is issued.",
+    )
+    expires_at: Annotated[int | None, Field(ge=0, le=2**53)] = Field(
+        default=None, description="When the key stops working (ms since the epoch)."
+    )
 
 
 class OrderIn(_Request):
@@ -100,10 +109,13 @@ class ApiKeyOut(BaseModel):
     permissions: list[str]
     ip_allowlist: list[str] | None
     created_at: int
+    key_type: Literal["hmac", "ed25519"] = "hmac"
+    expires_at: int | None = None
 
 
 class NewApiKeyOut(ApiKeyOut):
-    secret: str
+    secret: str | None = None
+    """Shown once; absent for an Ed25519 key."""
 
 
 class MarketOut(BaseModel):
