@@ -211,6 +211,12 @@ def test_a_standby_projector_takes_over(deployment: StandbyDeployment) -> None:
         d.root,
     )
     second.start(lambda: second.printed("standing by"))
+    # a standby stops at once on SIGTERM, without ever having led
+    third = Process("projector-c", ["projector"], second.env, d.root)
+    third.start(lambda: third.printed("standing by"))
+    assert third.proc is not None
+    third.proc.terminate()
+    assert third.proc.wait(timeout=10) == 0
     try:
         alice = onboard(d.urls, 0, "alice@example.com", "BTC", "2")
         first = alice.ok("POST", "/api/v1/orders", ORDER, via=0)["id"]
