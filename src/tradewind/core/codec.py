@@ -26,3 +26,7 @@ once per command (the journaled core's submit)."""
 
 def decode_command(data: bytes | memoryview) -> AnyCommand:
     return _decoder.decode(data)
+
+
+decode_command_raw: Callable[[bytes | memoryview], AnyCommand] = _decoder.decode
+"""``decode_command`` as the decoder's own C method, for recovery's loop."""

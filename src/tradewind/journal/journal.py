@@ -111,6 +111,7 @@ class JournalReader:
         end = len(mv)
         unpack = HEADER.unpack_from
         crc32 = zlib.crc32
+        pack_seq = _SEQ_PACK  # the seq's own 8 bytes: cheaper than a view of the file's
         pos = 0
         prev: int | None = None
         count = 0
@@ -130,7 +131,7 @@ class JournalReader:
                     reason = "incomplete record payload"
                     break
                 payload = mv[body:stop]
-                if crc32(payload, crc32(mv[pos + 4 : pos + 12])) != crc:
+                if crc32(payload, crc32(pack_seq(seq))) != crc:
                     reason = "record CRC mismatch"
                     break
                 if prev is None:
