@@ -6,6 +6,7 @@ and goes on."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 
 import pytest
@@ -129,3 +130,37 @@ async def test_a_gap_reloads_the_book(redis_prefix: tuple[str, str]) -> None:  #
         assert mirror.snapshot(SYMBOL) == md.book(SYMBOL)
     finally:
         await conn.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_new_market_is_mirrored_before_its_first_order(
+    redis_prefix: tuple[str, str],  # noqa: F811
+) -> None:
+    url, prefix = redis_prefix
+    wconn, rconn = Redis.from_url(url), Redis.from_url(url)
+    try:
+        md = MarketData()
+        writer = RedisMarketDataWriter(wconn, md, prefix=prefix)
+        writer.start()
+        replica = Replica(RedisMarketDataReader(rconn, prefix=prefix))
+        await replica.start()  # nothing in Redis yet
+        feed = Feed(md)
+        feed.run(5)  # assets and symbols, no order yet
+        for _ in range(300):
+            if replica.mirror.snapshot(SYMBOL) is not None:
+                break
+            await asyncio.sleep(0.01)
+        client = replica.hub.connect()
+        assert replica.hub.subscribe(client, "book", SYMBOL)
+        feed.run(300)
+        await settle(md, replica)
+        await writer.stop()
+        messages = [json.loads(m) for m in await client.next_batch(10_000)]
+        assert messages[1]["type"] == "snapshot" and messages[1]["u"] == 0
+        ids = [(m["U"], m["u"]) for m in messages[2:]]
+        assert ids and ids[0][0] == 1
+        assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(ids))
+        await replica.stop()
+    finally:
+        await wconn.aclose()
+        await rconn.aclose()

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from tradewind.adapters.redis.marketdata import RedisMarketDataReader
-from tradewind.services.marketdata import BookDiff, BookSnapshot, MarketUpdate
+from tradewind.services.marketdata import BookDiff, BookSnapshot, MarketUpdate, SymbolInfo
 
 log = structlog.get_logger(__name__)
 
@@ -119,6 +119,8 @@ class BookMirror:
         out: list[MarketUpdate] = []
         for u in updates:
             if not isinstance(u, BookDiff):
+                if isinstance(u, SymbolInfo) and u.symbol not in self._books:
+                    await self.load(u.symbol)  # a new market: its (empty) book, from now on
                 out.append(u)
                 continue
             book = self._books.get(u.symbol)
