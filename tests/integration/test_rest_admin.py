@@ -346,6 +346,31 @@ def test_two_factor_reset_needs_support_and_compliance(desk: Desk) -> None:
     assert (r.status_code, r.json()["code"]) == (403, "role_required")
 
 
+def test_staff_with_2fa_confirm_changes_with_a_code(desk: Desk) -> None:
+    """A stolen staff session alone cannot act: the staff member's own code is needed."""
+    compliance, user = desk.person("compliance"), desk.person()
+    secret = compliance.post("/api/v1/account/2fa/setup").json()["secret"]
+    totp = pyotp.TOTP(secret)
+    r = compliance.post("/api/v1/account/2fa/enable", {"code": totp.now()})
+    assert r.status_code == 200, r.text
+    freeze = f"/api/v1/admin/users/{user.user_id}/freeze"
+    r = compliance.post(freeze, {"reason": "stolen session"})
+    assert (r.status_code, r.json()["code"]) == (401, "totp_required")
+    r = compliance.client.post(
+        freeze, json={"reason": "wrong code"}, headers={**compliance.bearer, "TW-TOTP": "000000"}
+    )
+    assert (r.status_code, r.json()["code"]) == (401, "invalid_totp")
+    assert compliance.get(f"/api/v1/admin/users/{user.user_id}").json()["frozen"] is False
+    r = compliance.client.post(
+        freeze,
+        json={"reason": "confirmed"},
+        # the enabling code's step is used up: the next step's code (one step of drift)
+        headers={**compliance.bearer, "TW-TOTP": totp.at(time.time() + 30)},
+    )
+    assert r.status_code == 200, r.text
+    assert compliance.get(f"/api/v1/admin/users/{user.user_id}").json()["frozen"] is True
+
+
 def test_audit_log_records_and_verifies(desk: Desk) -> None:
     admin, compliance = desk.person("admin"), desk.person("compliance")
     target = desk.person()

@@ -7,14 +7,17 @@ Invariants:
   ``403 role_required`` from every route, before any lookup (tests walk every route);
 - amounts are decimal strings here, converted with the asset's decimals; a debit is a
   negative amount (``"-1.5"``);
-- every action, and every refused attempt, is in the audit log (services/admin.py).
+- every action, and every refused attempt, is in the audit log (services/admin.py);
+- a staff member with 2FA enabled confirms every action that changes something with a
+  current code in the ``TW-TOTP`` header (``401 totp_required`` / ``invalid_totp``), so
+  a stolen staff session alone cannot freeze, grant, adjust or approve.
 
 (No ``from __future__ import annotations``: FastAPI reads the signatures at runtime.)
 """
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
@@ -100,7 +103,24 @@ def install_admin(app: FastAPI, admin: AdminService, catalog: MarketCatalog) -> 
             raise ApiError(403, "role_required", "the admin API is for staff accounts")
         return actor
 
+    async def confirmed(
+        actor: Annotated[Actor, Depends(staff)],
+        request: Request,
+        totp: Annotated[
+            str | None,
+            Header(alias="TW-TOTP", max_length=32, description="2FA code, if 2FA is on"),
+        ] = None,
+    ) -> Actor:
+        auth = getattr(request.app.state, "auth", None)
+        accounts = getattr(auth, "accounts", None)
+        if accounts is None:  # a wiring bug: refuse rather than skip the factor
+            raise RuntimeError("install_auth(app, ...) was not called")
+        assert actor.user_id is not None
+        await accounts.require_second_factor(actor.user_id, totp)
+        return actor
+
     Staff = Annotated[Actor, Depends(staff)]
+    Confirmed = Annotated[Actor, Depends(confirmed)]
     router = APIRouter(prefix=PREFIX, tags=["admin"])
 
     @router.get("/me")
@@ -124,26 +144,26 @@ def install_admin(app: FastAPI, admin: AdminService, catalog: MarketCatalog) -> 
         return JSON(user_out(await admin.get_user(actor, user_id)))
 
     @router.put("/users/{user_id}/role")
-    async def set_role(user_id: UserId, body: RoleIn, actor: Staff) -> Response:
+    async def set_role(user_id: UserId, body: RoleIn, actor: Confirmed) -> Response:
         return JSON(user_out(await admin.set_role(actor, user_id, body.role)))
 
     @router.post("/users/{user_id}/freeze")
-    async def freeze(user_id: UserId, body: ReasonIn, actor: Staff) -> Response:
+    async def freeze(user_id: UserId, body: ReasonIn, actor: Confirmed) -> Response:
         cancelled = await admin.freeze(actor, user_id, body.reason)
         return JSON({"user_id": user_id, "frozen": True, "cancelled_orders": cancelled})
 
     @router.post("/users/{user_id}/unfreeze")
-    async def unfreeze(user_id: UserId, body: ReasonIn, actor: Staff) -> Response:
+    async def unfreeze(user_id: UserId, body: ReasonIn, actor: Confirmed) -> Response:
         await admin.unfreeze(actor, user_id, body.reason)
         return JSON({"user_id": user_id, "frozen": False})
 
     @router.post("/users/{user_id}/two-factor-reset", status_code=202)
-    async def two_factor_reset(user_id: UserId, body: ReasonIn, actor: Staff) -> Response:
+    async def two_factor_reset(user_id: UserId, body: ReasonIn, actor: Confirmed) -> Response:
         approval = await admin.request_two_factor_reset(actor, user_id, body.reason)
         return JSON(approval_out(approval), status_code=202)
 
     @router.post("/adjustments", status_code=202)
-    async def request_adjustment(body: AdjustmentIn, actor: Staff) -> Response:
+    async def request_adjustment(body: AdjustmentIn, actor: Confirmed) -> Response:
         asset = catalog.asset(body.asset)
         if asset is None:
             raise ApiError(400, "unknown_asset", f"unknown asset {body.asset!r}")
@@ -169,11 +189,11 @@ def install_admin(app: FastAPI, admin: AdminService, catalog: MarketCatalog) -> 
         return JSON([approval_out(a) for a in approvals])
 
     @router.post("/approvals/{approval_id}/approve")
-    async def approve(approval_id: ApprovalId, actor: Staff) -> Response:
+    async def approve(approval_id: ApprovalId, actor: Confirmed) -> Response:
         return JSON(approval_out(await admin.approve(actor, approval_id)))
 
     @router.post("/approvals/{approval_id}/reject")
-    async def reject(approval_id: ApprovalId, actor: Staff) -> Response:
+    async def reject(approval_id: ApprovalId, actor: Confirmed) -> Response:
         return JSON(approval_out(await admin.reject(actor, approval_id)))
 
     @router.get("/audit")

@@ -14,7 +14,7 @@ Invariants:
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
@@ -73,7 +73,23 @@ def install_kyc(app: FastAPI, kyc: KycService, admin: AdminService) -> None:
             raise ApiError(403, "role_required", "the admin API is for staff accounts")
         return actor
 
+    async def confirmed(
+        actor: Annotated[Actor, Depends(staff)],
+        request: Request,
+        totp: Annotated[
+            str | None,
+            Header(alias="TW-TOTP", max_length=32, description="2FA code, if 2FA is on"),
+        ] = None,
+    ) -> Actor:
+        accounts = getattr(getattr(request.app.state, "auth", None), "accounts", None)
+        if accounts is None:
+            raise RuntimeError("install_auth(app, ...) was not called")
+        assert actor.user_id is not None
+        await accounts.require_second_factor(actor.user_id, totp)
+        return actor
+
     Staff = Annotated[Actor, Depends(staff)]
+    Confirmed = Annotated[Actor, Depends(confirmed)]
     user = APIRouter(prefix="/api/v1/kyc", tags=["kyc"])
 
     @user.get("")
@@ -130,14 +146,14 @@ def install_kyc(app: FastAPI, kyc: KycService, admin: AdminService) -> None:
         return JSON([document_out(d, staff=True) for d in await kyc.queue(actor, limit=limit)])
 
     @review.post("/documents/{document_id}/approve")
-    async def approve(document_id: DocumentId, body: ApproveIn, actor: Staff) -> Response:
+    async def approve(document_id: DocumentId, body: ApproveIn, actor: Confirmed) -> Response:
         document = await kyc.review(
             actor, document_id, approve=True, level=body.level, note=body.note
         )
         return JSON(document_out(document, staff=True))
 
     @review.post("/documents/{document_id}/reject")
-    async def reject(document_id: DocumentId, body: RejectIn, actor: Staff) -> Response:
+    async def reject(document_id: DocumentId, body: RejectIn, actor: Confirmed) -> Response:
         document = await kyc.review(actor, document_id, approve=False, level=None, note=body.note)
         return JSON(document_out(document, staff=True))
 
