@@ -173,7 +173,7 @@ async def open_fenced_core(
                 snapshot_every=snapshot_every,
             )
         except JournalLockedError:
-            continue  # taken between the probe and the open: wait again
+            await asyncio.sleep(POLL_S)  # taken between the probe and the open: wait again
 
 
 async def hold(lease: RedisLease, on_lost: Callable[[str], None]) -> None:
