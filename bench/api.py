@@ -440,7 +440,7 @@ class TradewindDriver:
                             assert r.status == 200, await r.text()
                 return user
 
-            sem = asyncio.Semaphore(4)
+            sem = asyncio.Semaphore(1)  # the server refuses parallel password checks (busy)
 
             async def limited(i: int) -> User:
                 async with sem:
