@@ -371,6 +371,31 @@ def test_staff_with_2fa_confirm_changes_with_a_code(desk: Desk) -> None:
     assert compliance.get(f"/api/v1/admin/users/{user.user_id}").json()["frozen"] is True
 
 
+def test_security_events_are_audited_without_secrets(desk: Desk) -> None:
+    compliance, user = desk.person("compliance"), desk.person()
+    r = desk.client.post(
+        "/api/v1/auth/login", json={"email": user.email, "password": "not the password"}
+    )
+    assert r.status_code == 401
+    r = user.post("/api/v1/api-keys", {"label": "bot", "permissions": ["read"]})
+    key_id, secret = r.json()["key_id"], r.json()["secret"]
+    assert desk.client.delete(f"/api/v1/api-keys/{key_id}", headers=user.bearer).status_code == 204
+    entries = compliance.get(f"/api/v1/admin/audit?user_id={user.user_id}").json()
+    actions = [e["action"] for e in entries]
+    for action in (
+        "security.signed_in",
+        "security.sign_in_failed",
+        "security.api_key_created",
+        "security.api_key_revoked",
+    ):
+        assert action in actions, actions
+    failed = next(e for e in entries if e["action"] == "security.sign_in_failed")
+    assert failed["ip"] == "testclient" and failed["details"] == {"reason": "password"}
+    dumped = json.dumps(entries)
+    for secret_value in (secret, PASSWORD, "not the password", user.token):
+        assert secret_value not in dumped
+
+
 def test_audit_log_records_and_verifies(desk: Desk) -> None:
     admin, compliance = desk.person("admin"), desk.person("compliance")
     target = desk.person()

@@ -14,12 +14,14 @@ from fastapi import FastAPI
 
 from tradewind.adapters.mail.smtp import OutboxDeliverer, SmtpSender, SmtpSettings, SmtpUrlError
 from tradewind.adapters.sql import Database, SqlSessionRepository, SqlUserRepository
+from tradewind.adapters.sql.audit import SqlAuditStore
 from tradewind.adapters.sql.email_tokens import SqlTokenRepository
 from tradewind.adapters.sql.login_throttle import SqlLoginThrottleRepository
 from tradewind.adapters.sql.outbox import SqlOutbox
 from tradewind.gateways.rest.devmail import install_dev_mail
 from tradewind.runtime.config import ConfigError, Settings
 from tradewind.services.accounts import AccountsService
+from tradewind.services.audit import AuditLog
 from tradewind.services.ports import ApiKeyRepository, Clock, ReplayCache, SecretBox
 
 
@@ -66,6 +68,8 @@ def build_identity(
         tokens=SqlTokenRepository(db),
         throttle=SqlLoginThrottleRepository(db),
         outbox=outbox,
+        # security events (sign-ins, notices, key revocations) into the audit log
+        audit=AuditLog(SqlAuditStore(db), clock),
     )
     deliverer = None
     if settings.smtp_url:

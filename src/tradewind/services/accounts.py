@@ -44,6 +44,7 @@ from tradewind.services.api_key_signatures import (
     signature_bytes,
     verify_ed25519,
 )
+from tradewind.services.audit import AuditLog
 from tradewind.services.email_tokens import (
     CHANGE_EMAIL,
     PASSWORD_RESET,
@@ -270,7 +271,9 @@ class AccountsService:
         outbox: Outbox,
         hasher: PasswordHasher | None = None,
         config: AccountsConfig | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
+        self._audit = audit
         self._users = users
         self._sessions = sessions
         self._api_keys = api_keys
@@ -359,11 +362,13 @@ class AccountsService:
             raise InvalidCredentials()
         if not await asyncio.to_thread(self._verify, user.password_hash, secret):
             await self._throttle.fail(keys, now)
+            await self._security_event(user.id, "sign-in failed", ip, reason="password")
             raise InvalidCredentials()
         try:
             check = await self._second.require(user.id, totp)
         except InvalidTotp:
             await self._throttle.fail(keys, now)
+            await self._security_event(user.id, "sign-in failed", ip, reason="second factor")
             raise
         await self._throttle.clear(keys[0][0])
         if self._hasher.check_needs_rehash(user.password_hash):
@@ -383,6 +388,7 @@ class AccountsService:
             ip=clean_ip,
             user_agent=agent,
         )
+        await self._security_event(user.id, "signed in", clean_ip, method=check.method)
         if not known and not first:
             await self._notify(
                 user.id,
@@ -664,6 +670,20 @@ class AccountsService:
             notice_mail(identity.email, subject, text, identity.anti_phishing_code, user_id),
             self._clock.now_ms(),
         )
+        await self._security_event(user_id, subject)
+
+    async def _security_event(
+        self, user_id: int, what: str, ip: str | None = None, **details: str | int | None
+    ) -> None:
+        """Into the audit log (services/audit.py), if one was given: every security
+        notice, sign-ins, failed sign-ins of existing accounts, key revocations. Never a
+        secret: ids, outcomes and addresses only."""
+        if self._audit is None:
+            return
+        action = "security." + re.sub(r"[^a-z0-9]+", "_", what.lower()).strip("_")
+        await self._audit.record(
+            action, actor_id=user_id, actor_role="user", subject_id=user_id, details=details, ip=ip
+        )
 
     # -- API keys -------------------------------------------------------------------
 
@@ -766,6 +786,7 @@ class AccountsService:
     async def revoke_api_key(self, user_id: int, key_id: str) -> None:
         if not await self._api_keys.revoke(user_id, key_id, self._clock.now_ms()):
             raise ApiKeyNotFound()
+        await self._security_event(user_id, "API key revoked", key=key_id)
 
     async def verify_signature(
         self,

@@ -280,6 +280,7 @@ def install_security(app: FastAPI, options: SecurityOptions) -> None:
                 "TW-TIMESTAMP",
                 "TW-SIGNATURE",
                 "TW-RECV-WINDOW",
+                "TW-TOTP",
             ],
             expose_headers=[
                 "Retry-After",
