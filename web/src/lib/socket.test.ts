@@ -50,6 +50,7 @@ describe("socket", () => {
     s.start();
     const first = FakeWebSocket.all[0];
     first.open();
+    expect(first.sent[0]).toEqual({ op: "auth", token: "t0k", id: "auth" });
     expect(first.sent.map((m) => [m.op, m.channel ?? null])).toEqual([
       ["auth", null],
       ["subscribe", "book"],
@@ -80,6 +81,19 @@ describe("socket", () => {
     ws.deliver({ op: "ping" });
     expect(got).toEqual(["mine"]);
     expect(ws.sent.at(-1)).toEqual({ op: "pong" });
+  });
+
+  it("reports a refused token, and only that error", () => {
+    const s = new Socket("ws://x/ws");
+    const refused: string[] = [];
+    s.onAuthFailed((code) => refused.push(code));
+    s.setToken("expired");
+    s.start();
+    const ws = FakeWebSocket.all[0];
+    ws.open();
+    ws.deliver({ op: "error", code: "unknown_symbol", message: "no", id: null });
+    ws.deliver({ op: "error", code: "invalid_session", message: "expired", id: "auth" });
+    expect(refused).toEqual(["invalid_session"]);
   });
 
   it("unsubscribes when the last listener leaves", () => {

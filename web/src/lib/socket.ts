@@ -15,6 +15,9 @@ export interface Sub {
 
 type Listener = (msg: Record<string, unknown>) => void;
 
+/** The `id` of auth messages, echoed in the server's reply. */
+const AUTH_ID = "auth";
+
 const key = (s: Sub): string => `${s.channel}|${s.symbol ?? ""}|${s.interval ?? ""}`;
 
 export class Socket {
@@ -22,6 +25,7 @@ export class Socket {
   private ws: WebSocket | null = null;
   private subs = new Map<string, { sub: Sub; listeners: Set<Listener> }>();
   private statusListeners = new Set<(s: Status) => void>();
+  private authFailedListeners = new Set<(code: string) => void>();
   private token: string | null = null;
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -51,13 +55,20 @@ export class Socket {
     return () => this.statusListeners.delete(fn);
   }
 
+  /** Called when the server refuses the token (expired, revoked): the private channels
+   *  are then silent, so the page must sign out rather than look live. */
+  onAuthFailed(fn: (code: string) => void): () => void {
+    this.authFailedListeners.add(fn);
+    return () => this.authFailedListeners.delete(fn);
+  }
+
   /** Authenticate (or, with null, drop the private channels by reconnecting). */
   setToken(token: string | null): void {
     if (token === this.token) return;
     const had = this.token !== null;
     this.token = token;
     if (this.ws?.readyState !== WebSocket.OPEN) return;
-    if (token !== null && !had) this.send({ op: "auth", token });
+    if (token !== null && !had) this.send({ op: "auth", token, id: AUTH_ID });
     else this.ws.close(1000); // reconnects with the new identity
   }
 
@@ -95,7 +106,7 @@ export class Socket {
     this.ws = ws;
     ws.onopen = () => {
       this.attempt = 0;
-      if (this.token !== null) this.send({ op: "auth", token: this.token });
+      if (this.token !== null) this.send({ op: "auth", token: this.token, id: AUTH_ID });
       // books first: they are what the screen is slowest to show without
       const subs = [...this.subs.values()].map((e) => e.sub);
       subs.sort((x, y) => Number(y.channel === "book") - Number(x.channel === "book"));
@@ -113,7 +124,12 @@ export class Socket {
         this.send({ op: "pong" });
         return;
       }
-      if (msg.op !== undefined) return; // replies (subscribed, authenticated, error)
+      if (msg.op === "error" && msg.id === AUTH_ID) {
+        const code = typeof msg.code === "string" ? msg.code : "unauthorized";
+        for (const fn of this.authFailedListeners) fn(code);
+        return;
+      }
+      if (msg.op !== undefined) return; // other replies (subscribed, authenticated, error)
       const channel = msg.channel;
       if (typeof channel !== "string") return;
       const sub: Sub = { channel };

@@ -110,6 +110,9 @@ class AppState {
         this.everConnected = true;
       }
     });
+    this.socket.onAuthFailed(() => {
+      if (this.session !== null) this.sessionEnded();
+    });
     if (this.session) {
       this.api.token = this.session.token;
       this.socket.setToken(this.session.token);
