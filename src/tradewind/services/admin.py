@@ -228,8 +228,14 @@ class AdminService:
         audit: AuditLog,
         clock: Clock,
         reset_second_factor: Callable[[int], Awaitable[object]] | None = None,
+        frozen_cache_ms: int = 1000,
     ) -> None:
         self._store = store
+        # user -> (frozen, valid until): the order path must not pay a SQL read per order;
+        # freezes made by this process update it at once, other processes' within the TTL
+        self._frozen: dict[int, tuple[bool, int]] = {}
+        self._frozen_cache_ms = frozen_cache_ms
+        self._freeze_epoch = 0  # a read that raced a freeze here is not cached
         self._bus = bus
         self._audit = audit
         self._clock = clock
@@ -324,6 +330,8 @@ class AdminService:
         newly = await self._store.freeze(
             user_id, reason=text, by=actor.user_id, at_ms=self._clock.now_ms()
         )
+        self._freeze_epoch += 1
+        self._frozen.pop(user_id, None)
         applied = await self._bus.submit(CancelAll(user=user_id))
         cancelled = [
             e.id for e in applied.events if type(e) is OrderCancelled and e.user == user_id
@@ -343,15 +351,32 @@ class AdminService:
         text = _clean_reason(reason)
         await self._user(user_id)
         was = await self._store.unfreeze(user_id)
+        self._freeze_epoch += 1
+        self._frozen.pop(user_id, None)
         await self._record(actor, "admin.unfreeze", user_id, reason=text, was_frozen=was)
 
+    async def _is_frozen(self, user: int) -> bool:
+        now = self._clock.now_ms()
+        cached = self._frozen.get(user)
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        epoch = self._freeze_epoch
+        frozen = await self._store.is_frozen(user)
+        if epoch == self._freeze_epoch:
+            if len(self._frozen) >= 100_000:
+                self._frozen.clear()
+            self._frozen[user] = (frozen, now + self._frozen_cache_ms)
+        return frozen
+
     async def check_order(self, user: int) -> None:
-        """The trading path's guard (an ``OrderGuard``): frozen accounts do not trade."""
-        if await self._store.is_frozen(user):
+        """The trading path's guard (an ``OrderGuard``): frozen accounts do not trade.
+        Read through a per-process cache of ``frozen_cache_ms`` (see ``__init__``)."""
+        if await self._is_frozen(user):
             raise AccountFrozen()
 
     async def check_withdrawal(self, user: int) -> None:
-        """For the withdrawal workflow: frozen accounts do not withdraw."""
+        """For the withdrawal workflow: frozen accounts do not withdraw (read from the
+        database every time: withdrawals are rare and must see a freeze at once)."""
         if await self._store.is_frozen(user):
             raise AccountFrozen()
 

@@ -1,0 +1,89 @@
+"""The frozen-account guard of the order path: read through a short cache (no SQL read
+per order), yet a freeze or unfreeze made in this process counts for the very next order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tests.fakes import FakeClock
+from tradewind.services.admin import AccountFrozen, Actor, AdminService, UserSummary
+from tradewind.services.audit import GENESIS, AuditEntry, AuditLog
+
+
+class MemoryAudit:
+    def __init__(self) -> None:
+        self.entries: list[AuditEntry] = []
+
+    async def append(self, build: Callable[[int, str], AuditEntry]) -> AuditEntry:
+        head = self.entries[-1] if self.entries else None
+        entry = build(head.seq + 1 if head else 1, head.hash if head else GENESIS)
+        self.entries.append(entry)
+        return entry
+
+
+@dataclass
+class Store:
+    frozen: set[int] = field(default_factory=set)
+    reads: int = 0
+
+    async def is_frozen(self, user_id: int) -> bool:
+        self.reads += 1
+        return user_id in self.frozen
+
+    async def get_user(self, user_id: int) -> UserSummary:
+        return UserSummary(user_id, f"u{user_id}@example.com", "active", 0, "user", False, None)
+
+    async def freeze(self, user_id: int, **_: Any) -> bool:
+        self.frozen.add(user_id)
+        return True
+
+    async def unfreeze(self, user_id: int) -> bool:
+        self.frozen.discard(user_id)
+        return True
+
+
+@dataclass
+class Applied:
+    seq: int = 1
+    events: list[Any] = field(default_factory=list)
+
+
+class Bus:
+    available = True
+
+    async def submit(self, cmd: Any) -> Applied:
+        return Applied()
+
+
+@pytest.mark.asyncio
+async def test_cached_reads_and_immediate_local_freezes() -> None:
+    clock, store = FakeClock(), Store()
+    admin = AdminService(
+        store=store,  # type: ignore[arg-type]
+        bus=Bus(),  # type: ignore[arg-type]
+        audit=AuditLog(MemoryAudit(), clock),  # type: ignore[arg-type]
+        clock=clock,
+        frozen_cache_ms=1000,
+    )
+    for _ in range(50):
+        await admin.check_order(7)
+    assert store.reads == 1  # one read per second, not per order
+
+    officer = Actor(1, "compliance")
+    await admin.freeze(officer, 7, "AML review")
+    with pytest.raises(AccountFrozen):
+        await admin.check_order(7)  # at once, not after the cache's second
+    await admin.unfreeze(officer, 7, "cleared")
+    await admin.check_order(7)
+
+    store.frozen.add(7)  # frozen by another process
+    await admin.check_order(7)  # still cached as not frozen...
+    clock.advance(1000)
+    with pytest.raises(AccountFrozen):
+        await admin.check_order(7)  # ...for at most the cache's time
+    with pytest.raises(AccountFrozen):
+        await admin.check_withdrawal(7)  # withdrawals always read the store
