@@ -105,8 +105,14 @@ export interface LoginRequest {
 export class Api {
   token: string | null = null;
 
+  /** Staff with 2FA on: the current code, sent as `TW-TOTP` with back-office calls. */
+  staffCode: string | null = null;
+
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { Accept: "application/json" };
+    if (this.staffCode && path.startsWith("/api/v1/admin/") && method !== "GET") {
+      headers["TW-TOTP"] = this.staffCode;
+    }
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (this.token !== null) headers.Authorization = `Bearer ${this.token}`;
     let res: Response;
