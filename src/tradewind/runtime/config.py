@@ -90,6 +90,10 @@ class Settings:
     core_lease_ms: int = 3_000
     """Distributed mode: the active core's lease in Redis (ADR 0010); a standby core takes
     over this long after the active one stopped renewing it."""
+    funding: Mapping[str, object] | None = field(default=None, repr=False)
+    """The config file's ``[funding]`` table: networks, their assets and rules, and the
+    extended public keys deposit addresses come from (docs/funding.md); unset: the test
+    networks in demo mode, none otherwise."""
 
     @property
     def resolved_database_url(self) -> str:
@@ -228,6 +232,22 @@ def _webhook_secrets(value: object) -> str | None:
     return text
 
 
+def _funding(value: object) -> Mapping[str, object]:
+    from tradewind.services.funding.derivation import AddressDeriver, DerivationError
+    from tradewind.services.funding.networks import parse_networks
+
+    if not isinstance(value, Mapping):
+        raise ValueError("set it as a [funding.networks.NAME] table in the config file")
+    catalog = parse_networks(value)  # NetworkConfigError (a ValueError) names the entry
+    for network in catalog.networks:
+        if network.xpub is not None:
+            try:
+                AddressDeriver(network)
+            except DerivationError as exc:
+                raise ValueError(str(exc)) from None
+    return value
+
+
 _PARSERS: dict[str, Callable[[object], Any]] = {
     "data_dir": _as_path,
     "host": _as_str,
@@ -255,6 +275,7 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "core_heartbeat_ms": _ranged(_as_int, 10, 60_000),
     "core_liveness_ms": _ranged(_as_int, 50, 600_000),
     "core_lease_ms": _ranged(_as_int, 100, 600_000),
+    "funding": _funding,
 }
 assert set(_PARSERS) == {f.name for f in dataclasses.fields(Settings)}
 
@@ -326,7 +347,7 @@ def load_settings(
             try:
                 values[name] = _PARSERS[name](raw)
             except ValueError as exc:
-                hidden = ("secret_key", "kyc_webhook_secrets", "smtp_url")
+                hidden = ("secret_key", "kyc_webhook_secrets", "smtp_url", "funding")
                 shown = "(hidden)" if name in hidden else repr(raw)
                 raise ConfigError(f"{label} ({where}): {exc}; got {shown}") from None
     settings = Settings(**values)
