@@ -45,6 +45,7 @@ EXPECTED_TABLES = {
     "email_tokens",
     "login_throttle",
     "mail_outbox",
+    "deposit_addresses",
 }
 
 

@@ -70,6 +70,7 @@ from tradewind.gateways.ws.hub import Hub
 from tradewind.journal.recovery import JournaledCore
 from tradewind.runtime import sequencer
 from tradewind.runtime.config import ConfigError, Settings
+from tradewind.runtime.funding import build_funding
 from tradewind.runtime.identity import build_identity
 from tradewind.runtime.keycache import CachedApiKeyRepository
 from tradewind.runtime.protection import build_protection
@@ -269,6 +270,7 @@ class EmbeddedExchange:
             max_body_bytes=settings.max_body_bytes,
             extra_routes=[self._install_ws, self._install_protection, self.identity.install],
             fee_rates=self._fee_rates,
+            funding=build_funding(settings, self.db, self.clock),
         )
         self.app: FastAPI = create_app(
             self.context, lifespan=self.lifespan if manage_lifecycle else None
@@ -851,6 +853,7 @@ class ApiReplica:
             faucet_max_units=settings.faucet_max,
             max_body_bytes=settings.max_body_bytes,
             extra_routes=[self._install_ws, self._install_protection, self.identity.install],
+            funding=build_funding(settings, self.db, self.clock),
         )
         self.app: FastAPI = create_app(
             self.context, lifespan=self.lifespan if manage_lifecycle else None

@@ -12,6 +12,7 @@ from tradewind.adapters.sql.api_keys import ApiKeyRow
 from tradewind.adapters.sql.audit import AuditRow
 from tradewind.adapters.sql.base import Base
 from tradewind.adapters.sql.candles import CandleRow
+from tradewind.adapters.sql.deposit_addresses import DepositAddressRow
 from tradewind.adapters.sql.email_tokens import EmailTokenRow
 from tradewind.adapters.sql.fills import FillRow
 from tradewind.adapters.sql.kyc import KycDocumentRow, KycEventRow, KycProfileRow
@@ -34,6 +35,7 @@ __all__ = [
     "AuditRow",
     "Base",
     "CandleRow",
+    "DepositAddressRow",
     "EmailTokenRow",
     "FillRow",
     "KycDocumentRow",

@@ -42,6 +42,7 @@ from tradewind.gateways.rest.auth import (
 from tradewind.gateways.rest.errors import JSON, ApiError, install_error_handlers
 from tradewind.gateways.rest.fastlane import FastLane, OrderFastLane
 from tradewind.gateways.rest.fees import install_fee_routes
+from tradewind.gateways.rest.funding import install_funding_routes
 from tradewind.gateways.rest.middleware import BodyLimitMiddleware
 from tradewind.gateways.rest.units import (
     MAX_INT,
@@ -55,6 +56,7 @@ from tradewind.gateways.rest.units import (
 from tradewind.gateways.web import install_web
 from tradewind.services.accounts import AccountsService
 from tradewind.services.catalog import BalanceReader, MarketCatalog, MarketInfo
+from tradewind.services.funding.deposit_addresses import DepositAddressService
 from tradewind.services.history import OPEN_STATUSES, ORDER_STATUSES, FillView, OrderView
 from tradewind.services.marketdata.ports import MarketDataReader
 from tradewind.services.marketdata.types import INTERVALS
@@ -95,6 +97,9 @@ class RestContext:
     that route answers 503."""
     web_ui: bool = True
     """Serve the built web UI (``web/dist``) when there is one (:mod:`..web`)."""
+    funding: DepositAddressService | None = None
+    """Deposit addresses and network rules (docs/funding.md); ``None``: those routes
+    answer 503 ``funding_unavailable``."""
 
 
 # -- output shapes ----------------------------------------------------------------------
@@ -652,6 +657,7 @@ def create_app(ctx: RestContext, *, lifespan: Lifespan | None = None) -> FastAPI
     for add in ctx.extra_routes:
         add(app)
     install_fee_routes(app, ctx.fee_rates)
+    install_funding_routes(app, ctx.funding)
     if ctx.web_ui:
         install_web(app, demo=ctx.demo)
     return app
