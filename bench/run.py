@@ -370,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         report["anchor"] = bench_anchor(n, args.repeat, write=full_size)
 
     report["wall_seconds"] = round(time.perf_counter() - started, 1)
+    report["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     log(f"wrote {args.out} ({report['wall_seconds']} s)")

@@ -244,7 +244,17 @@ def machine_info() -> dict[str, Any]:
         "commit": git_commit(),
         "uncommitted_core_changes": _core_dirty(),
         "core_build": core_build(),
+        "load_average": _load_average(),
     }
+
+
+def _load_average() -> list[float] | None:
+    """1, 5 and 15-minute load averages when the figures were taken: on a shared
+    machine they say how much of a slow run was the neighbours'."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def _core_dirty() -> bool | None:
