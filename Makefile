@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install test lint bench clean demo native native-clean ui chromium bench-ui
+.PHONY: install test lint bench clean demo native native-clean ui chromium bench-ui softhsm
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -22,7 +22,7 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint ui chromium
+test: lint ui chromium softhsm
 	cd web && npm run check && npm test
 	$(BIN)/pytest -n 2 -p no:cacheprovider tests
 
@@ -63,6 +63,12 @@ ui: $(WEB_STAMP)
 chromium:
 	@$(PY) -c "import shutil, sys; sys.exit(0 if shutil.which('chromium') else 1)" || \
 		(apt-get update -qq && apt-get install -y -qq chromium)
+
+# Debian's SoftHSM2 for the PKCS#11 signer's tests (docs/funding.md); the tests make their
+# own token in a temp dir (SOFTHSM2_CONF), never touching the system's tokens.
+softhsm:
+	@test -e /usr/lib/softhsm/libsofthsm2.so || \
+		(apt-get update -qq && apt-get install -y -qq softhsm2)
 
 # The trading screen's speed in Chromium (bench/results/ui.json).
 bench-ui: install ui chromium

@@ -245,3 +245,10 @@ def validate_address(network: NetworkLike, text: str) -> str:
         return validate_bitcoin(text, network.chain)
     except AddressError as exc:
         raise type(exc)(f"{network.name}: {exc.message}") from None
+
+
+def evm_address(public_key: bytes) -> str:
+    """The EIP-55 address of an uncompressed SEC1 secp256k1 public key (65 bytes)."""
+    if len(public_key) != 65 or public_key[0] != 4:
+        raise ValueError("expected an uncompressed public key (65 bytes, 04 || X || Y)")
+    return eip55(keccak256(public_key[1:])[-20:].hex())

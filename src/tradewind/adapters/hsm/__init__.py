@@ -1,0 +1,1 @@
+"""Hardware security modules through PKCS#11 (SoftHSM2 in development and tests)."""
