@@ -245,3 +245,37 @@ def test_failed_write_stops_the_writer(tmp_path: Path, monkeypatch: pytest.Monke
         w.append(3, b"after")
     w.close()
     assert [p for _, _, p in records(path)] == [b"durable"]
+
+
+@pytest.mark.parametrize("was_on", [True, False])
+def test_recovery_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path, was_on: bool) -> None:
+    """Recovery replays with the collector off (ADR 0007); the process gets it back in the
+    state it had, whether the replay succeeds or stops at a damaged record."""
+    import gc
+
+    from tradewind.core.commands import AddAsset, Deposit
+    from tradewind.journal.recovery import JournaledCore, recover
+
+    with JournaledCore(tmp_path) as jc:
+        jc.submit(AddAsset(asset="USDT", decimals=6))
+        for user in range(1, 6):
+            jc.submit(Deposit(user=user, asset="USDT", amount=1_000))
+    path = tmp_path / JOURNAL_FILE
+    offsets = [o for o, _, _ in records(path)]
+    before = gc.isenabled()
+    try:
+        if not was_on:
+            gc.disable()
+        assert recover(tmp_path, repair=False).replayed == 6
+        assert gc.isenabled() is was_on
+        data = bytearray(path.read_bytes())
+        data[offsets[2] + HEADER_SIZE] ^= 0xFF  # a middle record: valid ones follow
+        path.write_bytes(bytes(data))
+        with pytest.raises(JournalCorruptError):
+            recover(tmp_path, repair=False)
+        assert gc.isenabled() is was_on
+    finally:
+        if before:
+            gc.enable()
+        else:
+            gc.disable()
