@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import threading
 from types import TracebackType
+from typing import Any
 
 import coincurve
 import pkcs11
@@ -72,9 +73,13 @@ class Pkcs11Custody:
         token = lib.get_token(token_label=token_label)
         self._session = token.open(user_pin=user_pin, rw=True)
         self._lock = threading.Lock()
+        self._keys: dict[str, tuple[Any, bytes]] = {}
+        """Label -> (private key handle, public point): handles stay valid for the
+        session, and looking them up again costs as much as the signature."""
 
     def close(self) -> None:
         with self._lock:
+            self._keys.clear()
             self._session.close()
 
     def __enter__(self) -> Pkcs11Custody:
@@ -129,15 +134,22 @@ class Pkcs11Custody:
                 raise KeyError(label)
             return CustodyKey(label, _ec_point(public[Attribute.EC_POINT]))  # type: ignore[index]
 
-    def sign_digest(self, label: str, digest: bytes) -> Signature:
-        if len(digest) != 32:
-            raise ValueError("sign a 32-byte digest (the hash of what is signed)")
-        with self._lock:
+    def _signing_key(self, label: str) -> tuple[Any, bytes]:
+        cached = self._keys.get(label)
+        if cached is None:
             private = self._find(label, ObjectClass.PRIVATE_KEY)
             public = self._find(label, ObjectClass.PUBLIC_KEY)
             if private is None or public is None:
                 raise KeyError(label)
-            raw = private.sign(digest, mechanism=Mechanism.ECDSA)  # type: ignore[attr-defined]
-            point = _ec_point(public[Attribute.EC_POINT])  # type: ignore[index]
+            cached = (private, _ec_point(public[Attribute.EC_POINT]))  # type: ignore[index]
+            self._keys[label] = cached
+        return cached
+
+    def sign_digest(self, label: str, digest: bytes) -> Signature:
+        if len(digest) != 32:
+            raise ValueError("sign a 32-byte digest (the hash of what is signed)")
+        with self._lock:
+            private, point = self._signing_key(label)
+            raw = private.sign(digest, mechanism=Mechanism.ECDSA)
         r, s = normalise(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
         return Signature(r, s, recovery_id(digest, r, s, point))
