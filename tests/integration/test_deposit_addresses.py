@@ -25,7 +25,6 @@ from tradewind.services.funding.defaults import demo_networks
 from tradewind.services.funding.deposit_addresses import (
     DepositAddressService,
     DepositsDisabled,
-    DepositsUnavailable,
     UnknownAssetOnNetwork,
     UnknownNetwork,
 )
@@ -131,7 +130,7 @@ async def test_refusals_are_precise_and_store_nothing(db: Database) -> None:
         await service.address_for(user, "USDT", "bitcoin")
     with pytest.raises(DepositsDisabled):
         await DepositAddressService(paused, store, lambda: 1).address_for(user, "ETH", "ethereum")
-    with pytest.raises(DepositsUnavailable):
+    with pytest.raises(DepositsDisabled, match="no key configured"):
         await DepositAddressService(no_keys, store, lambda: 1).address_for(user, "ETH", "ethereum")
     for network in ("ethereum", "bitcoin", "bsc", "solana"):
         assert await store.get(user, network) is None

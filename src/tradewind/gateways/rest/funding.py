@@ -5,8 +5,7 @@ Invariants:
 - ``GET /api/v1/deposits/address`` needs the ``read`` permission (a session or an API
   key): an address only receives funds, so showing it is not a withdrawal right;
 - refusals are the funding service's precise codes (``unknown_network``,
-  ``unknown_asset``, ``deposits_disabled``, ``deposits_unavailable``), and a refused
-  request stores nothing;
+  ``unknown_asset``, ``deposits_disabled``), and a refused request stores nothing;
 - amounts leave as decimal strings in the asset's units; the QR code is an SVG of the
   bare address (what every wallet scans), never a payment URI with an amount;
 - without a funding service (no networks configured) both routes answer ``503

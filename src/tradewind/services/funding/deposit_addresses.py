@@ -5,8 +5,9 @@ user it belongs to, and an address once shown must stay valid even if the networ
 key were rotated later; the stored row is the record of what the user was given.
 
 Invariants:
-- a refused request (unknown network, asset not on it, deposits disabled, no key
-  configured) stores nothing;
+- a refused request (unknown network, asset not on it, deposits disabled, or no key
+  configured for the network, which is the same ``deposits_disabled`` for the caller)
+  stores nothing;
 - the first address stored for (user, network) is the one returned ever after, on
   every replica (the store's ``put_if_absent`` decides a race);
 - every asset of a network shares the network's address (ETH and USDT on Ethereum).
@@ -40,12 +41,6 @@ class DepositsDisabled(ServiceError):
     code: ClassVar[str] = "deposits_disabled"
     status_hint: ClassVar[int] = 409
     default_message: ClassVar[str] = "deposits of this asset on this network are suspended"
-
-
-class DepositsUnavailable(ServiceError):
-    code: ClassVar[str] = "deposits_unavailable"
-    status_hint: ClassVar[int] = 503
-    default_message: ClassVar[str] = "this network gives no deposit addresses here"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +89,11 @@ class DepositAddressService:
         if stored is None:
             deriver = self._derivers.get(network)
             if deriver is None:
-                raise DepositsUnavailable(f"{network} gives no deposit addresses here")
+                raise DepositsDisabled(
+                    f"{network} gives no deposit addresses here (no key configured)"
+                )
             if not 0 <= user_id <= MAX_INDEX:
-                raise DepositsUnavailable("this account cannot be given a derived address")
+                raise DepositsDisabled("this account cannot be given a derived address")
             derived = deriver.derive(user_id)
             stored = await self._store.put_if_absent(
                 StoredDepositAddress(
