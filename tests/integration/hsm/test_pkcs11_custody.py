@@ -5,11 +5,6 @@ eth_account to the key's own address, and keys that survive a restart."""
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from eth_account import Account
@@ -21,47 +16,10 @@ from eth_account.messages import _hash_eip191_message, encode_defunct
 from pkcs11 import Attribute, ObjectClass
 from pkcs11.exceptions import AttributeSensitive, PinIncorrect
 
+from tests.support.softhsm import SoftToken
 from tradewind.adapters.hsm.pkcs11_custody import SECP256K1_N, Pkcs11Custody
 from tradewind.services.funding.addresses import evm_address
 from tradewind.services.funding.ports import Custody
-
-LIBRARY = "/usr/lib/softhsm/libsofthsm2.so"
-TOKEN = "tradewind-test"
-PIN = "12345678"
-
-
-@pytest.fixture(scope="module")
-def token_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A fresh SoftHSM2 token in a temp dir (SOFTHSM2_CONF points at it)."""
-    if not (Path(LIBRARY).exists() and shutil.which("softhsm2-util")):
-        pytest.fail("SoftHSM2 is missing: apt-get install -y softhsm2 (make test does)")
-    root = tmp_path_factory.mktemp("softhsm")
-    (root / "tokens").mkdir()
-    conf = root / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {root / 'tokens'}\nobjectstore.backend = file\n")
-    previous = os.environ.get("SOFTHSM2_CONF")
-    os.environ["SOFTHSM2_CONF"] = str(conf)
-    subprocess.run(
-        [
-            *("softhsm2-util", "--init-token", "--free", "--label", TOKEN),
-            *("--so-pin", "87654321", "--pin", PIN),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield root
-    finally:
-        if previous is None:
-            os.environ.pop("SOFTHSM2_CONF", None)
-        else:
-            os.environ["SOFTHSM2_CONF"] = previous
-
-
-@pytest.fixture
-def custody(token_dir: Path) -> Iterator[Pkcs11Custody]:
-    with Pkcs11Custody(LIBRARY, TOKEN, PIN) as c:
-        yield c
 
 
 def test_signatures_recover_to_the_keys_address(custody: Pkcs11Custody) -> None:
@@ -117,12 +75,12 @@ def test_the_private_key_never_leaves_the_token(custody: Pkcs11Custody) -> None:
         private[Attribute.VALUE]
 
 
-def test_keys_survive_a_restart_and_labels_are_unique(token_dir: Path) -> None:
-    with Pkcs11Custody(LIBRARY, TOKEN, PIN) as first:
+def test_keys_survive_a_restart_and_labels_are_unique(softhsm_token: SoftToken) -> None:
+    with softhsm_token.open() as first:
         key = first.create_key("hot-persistent")
         with pytest.raises(ValueError, match="exists already"):
             first.create_key("hot-persistent")
-    with Pkcs11Custody(LIBRARY, TOKEN, PIN) as second:
+    with softhsm_token.open() as second:
         assert second.public_key("hot-persistent") == key
         digest = hashlib.sha256(b"after restart").digest()
         sig = second.sign_digest("hot-persistent", digest)
@@ -130,9 +88,9 @@ def test_keys_survive_a_restart_and_labels_are_unique(token_dir: Path) -> None:
         assert recovered == evm_address(key.public_key)
 
 
-def test_a_wrong_pin_is_refused(token_dir: Path) -> None:
+def test_a_wrong_pin_is_refused(softhsm_token: SoftToken) -> None:
     with pytest.raises(PinIncorrect):
-        Pkcs11Custody(LIBRARY, TOKEN, "wrong-pin")
+        Pkcs11Custody(softhsm_token.library, softhsm_token.label, "wrong-pin")
 
 
 def test_bad_requests_are_refused(custody: Pkcs11Custody) -> None:
