@@ -29,6 +29,7 @@ SymbolName = Annotated[
     str, msgspec.Meta(min_length=3, max_length=65, pattern=r"^[A-Z0-9]+-[A-Z0-9]+$")
 ]
 ClientId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+DepositRef = Annotated[str, msgspec.Meta(min_length=1, max_length=160)]
 
 Side = Literal["buy", "sell"]
 OrderType = Literal[
@@ -82,9 +83,14 @@ class SetTier(Command, frozen=True, tag="tier"):
 
 
 class Deposit(Command, frozen=True, tag="deposit"):
+    """Credits ``amount``. ``ref``, when given, names the external deposit (a chain
+    watcher's ``network:txid:index``): the core applies a ref once and rejects it ever
+    after with ``duplicate_deposit``, so a credit retried after a crash cannot double."""
+
     user: NonNegative
     asset: Name
     amount: Positive
+    ref: DepositRef | None = None
 
 
 class WithdrawHold(Command, frozen=True, tag="withdraw_hold"):

@@ -93,6 +93,7 @@ class Core:
         self.deposited: dict[str, int] = {}
         self.withdrawn: dict[str, int] = {}
         self.withdrawals: dict[int, tuple[int, str, int]] = {}
+        self.deposit_refs: set[str] = set()
         self.orders: dict[int, Order] = {}
         self.stops: dict[int, Stop] = {}
         self.user_orders: dict[int, dict[int, Order | Stop]] = {}
@@ -270,12 +271,17 @@ class Core:
 
     def _deposit(self, c: C.Deposit, ev: list[Event]) -> None:
         self._asset(c.asset)
+        ref = c.ref
+        if ref is not None and ref in self.deposit_refs:
+            raise _Reject("duplicate_deposit", f"deposit {ref} was already credited")
         if self.deposited.get(c.asset, 0) - self.withdrawn.get(c.asset, 0) + c.amount > C.MAX_INT:
             raise _Reject(
                 "amount_too_large", f"{c.asset} held on the exchange would exceed 2**63-1"
             )
         self._bal(c.user, c.asset).available += c.amount
         self.deposited[c.asset] = self.deposited.get(c.asset, 0) + c.amount
+        if ref is not None:
+            self.deposit_refs.add(ref)
         ev.append(Deposited(c.user, c.asset, c.amount))
 
     def _withdraw_hold(self, c: C.WithdrawHold, ev: list[Event]) -> None:
@@ -1106,7 +1112,7 @@ class Core:
             for a, b in sorted(self.accounts[u].items())
             if b.available or b.locked
         ]
-        return {
+        st: dict[str, Any] = {
             "assets": sorted(self.assets.items()),
             "markets": markets,
             "balances": balances,
@@ -1116,6 +1122,9 @@ class Core:
             "withdrawn": sorted(self.withdrawn.items()),
             "withdrawals": sorted([w, u, a, n] for w, (u, a, n) in self.withdrawals.items()),
         }
+        if self.deposit_refs:  # absent when unused: older snapshots and hashes stay valid
+            st["deposit_refs"] = sorted(self.deposit_refs)
+        return st
 
     def snapshot(self) -> bytes:
         return _encoder.encode([SNAPSHOT_VERSION, self.seq, self.ts, self.state()])
@@ -1139,6 +1148,7 @@ class Core:
         core.deposited = dict(st["deposited"])
         core.withdrawn = dict(st["withdrawn"])
         core.withdrawals = {w: (u, a, n) for w, u, a, n in st["withdrawals"]}
+        core.deposit_refs = set(st.get("deposit_refs", ()))
         for row in st["markets"]:
             (
                 name,
