@@ -14,12 +14,13 @@ Invariants:
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from tradewind.gateways.rest.auth import Reader, SessionUser, client_ip
 from tradewind.gateways.rest.errors import JSON, ApiError
+from tradewind.gateways.rest.staff import staff_guards
 from tradewind.gateways.rest.units import MAX_INT
 from tradewind.services.admin import Actor, AdminService
 from tradewind.services.kyc import DOCUMENT_KINDS, KycDocument, KycService
@@ -67,29 +68,9 @@ _UPLOAD_BODY = {
 
 
 def install_kyc(app: FastAPI, kyc: KycService, admin: AdminService) -> None:
-    async def staff(principal: SessionUser, request: Request) -> Actor:
-        actor = await admin.actor(principal.user_id, client_ip(request))
-        if actor.role == "user":
-            raise ApiError(403, "role_required", "the admin API is for staff accounts")
-        return actor
-
-    async def confirmed(
-        actor: Annotated[Actor, Depends(staff)],
-        request: Request,
-        totp: Annotated[
-            str | None,
-            Header(alias="TW-TOTP", max_length=32, description="2FA code, if 2FA is on"),
-        ] = None,
-    ) -> Actor:
-        accounts = getattr(getattr(request.app.state, "auth", None), "accounts", None)
-        if accounts is None:
-            raise RuntimeError("install_auth(app, ...) was not called")
-        assert actor.user_id is not None
-        await accounts.require_second_factor(actor.user_id, totp)
-        return actor
-
-    Staff = Annotated[Actor, Depends(staff)]
-    Confirmed = Annotated[Actor, Depends(confirmed)]
+    guards = staff_guards(admin)
+    Staff = Annotated[Actor, Depends(guards.staff)]
+    Confirmed = Annotated[Actor, Depends(guards.confirmed)]
     user = APIRouter(prefix="/api/v1/kyc", tags=["kyc"])
 
     @user.get("")
