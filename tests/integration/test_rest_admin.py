@@ -6,6 +6,7 @@
 - two-person rule: a balance adjustment is executed only after a second admin approves,
   once, as core commands that keep the books balanced;
 - freezing cancels the account's orders and blocks trading until unfrozen;
+- only an admin halts and resumes a market; a halted market refuses orders;
 - every action and refused attempt is in the audit log, whose chain verifies.
 """
 
@@ -112,6 +113,7 @@ def admin_routes(app: Any) -> list[tuple[str, str]]:
         if path.startswith("/api/v1/admin"):
             concrete = path.replace("{user_id}", "1").replace("{approval_id}", "1")
             concrete = concrete.replace("{document_id}", "1")
+            concrete = concrete.replace("{symbol}", "BTC-USDT")
             routes += [(method.upper(), concrete) for method in sorted(operations)]
     return routes
 
@@ -316,6 +318,46 @@ def test_freeze_cancels_orders_and_blocks_trading(desk: Desk) -> None:
     r = compliance.post(f"/api/v1/admin/users/{user.user_id}/unfreeze", {"reason": "cleared"})
     assert r.status_code == 200
     assert user.post("/api/v1/orders", order).status_code == 201
+
+
+def test_admin_halts_and_resumes_a_market(desk: Desk) -> None:
+    admin, compliance, user = desk.person("admin"), desk.person("compliance"), desk.person()
+    r = user.post("/api/v1/demo/faucet", {"asset": "USDT", "amount": "1000"})
+    assert r.status_code == 200, r.text
+    order = {"symbol": "ETH-USDT", "side": "buy", "price": "100", "quantity": "0.1"}
+    halt, resume = "/api/v1/admin/markets/ETH-USDT/halt", "/api/v1/admin/markets/ETH-USDT/resume"
+
+    seq = desk.seq
+    r = compliance.post(halt, {"reason": "not mine to halt"})
+    assert (r.status_code, r.json()["code"]) == (403, "role_required")
+    r = admin.post("/api/v1/admin/markets/NOPE-USDT/halt", {"reason": "typo"})
+    assert (r.status_code, r.json()["code"]) == (404, "unknown_symbol")
+    r = admin.post(halt, {"reason": "   "})
+    assert (r.status_code, r.json()["code"]) == (400, "reason_required")
+    assert desk.seq == seq  # nothing reached the core
+
+    r = admin.post(halt, {"reason": "oracle outage"})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"symbol": "ETH-USDT", "status": "halted", "previous": "trading"}
+    assert desk.client.get("/api/v1/markets/ETH-USDT").json()["status"] == "halted"
+    r = user.post("/api/v1/orders", order)
+    assert (r.status_code, r.json()["code"]) == (409, "symbol_halted"), r.text
+    # other markets trade on
+    r = user.post("/api/v1/orders", {**order, "symbol": "BTC-USDT"})
+    assert r.status_code == 201, r.text
+
+    r = admin.post(resume, {"reason": "oracle back"})
+    assert r.json() == {"symbol": "ETH-USDT", "status": "trading", "previous": "halted"}
+    assert desk.client.get("/api/v1/markets/ETH-USDT").json()["status"] == "trading"
+    assert user.post("/api/v1/orders", order).status_code == 201
+
+    entries = admin.get("/api/v1/admin/audit?limit=50").json()
+    actions = [
+        (e["action"], e["details"].get("symbol"), e["details"].get("reason")) for e in entries
+    ]
+    assert ("admin.market_halt", "ETH-USDT", "oracle outage") in actions
+    assert ("admin.market_resume", "ETH-USDT", "oracle back") in actions
+    assert ("admin.denied", "ETH-USDT", None) in actions
 
 
 def test_two_factor_reset_needs_support_and_compliance(desk: Desk) -> None:

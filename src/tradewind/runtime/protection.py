@@ -52,6 +52,8 @@ class Protection:
     admin: AdminService
     security: SecurityOptions
     kyc: KycService
+    bus: CommandBus | None = None
+    """The core's command bus, for the admin API's market halt/resume."""
 
     @property
     def guards(self) -> list[OrderGuard]:
@@ -60,7 +62,7 @@ class Protection:
         return [self.admin, OrderRateGuard(self.limiter)]
 
     def install(self, app: FastAPI, catalog: MarketCatalog) -> None:
-        install_admin(app, self.admin, catalog)
+        install_admin(app, self.admin, catalog, self.bus)
         install_kyc(app, self.kyc, self.admin)
         install_security(app, self.security)
 
@@ -101,7 +103,7 @@ def build_protection(
         clock=clock,
         webhook_secrets=parse_webhook_secrets(settings.kyc_webhook_secrets),
     )
-    return Protection(limiter, audit, admin, security, kyc)
+    return Protection(limiter, audit, admin, security, kyc, bus)
 
 
 def parse_webhook_secrets(text: str | None) -> dict[str, bytes]:

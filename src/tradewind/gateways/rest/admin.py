@@ -1,5 +1,6 @@
 """The admin API, ``/api/v1/admin/...`` (issue 5 item 7): users, roles, freezes,
-two-person approvals (balance adjustments, 2FA resets) and the audit log.
+two-person approvals (balance adjustments, 2FA resets), market halt/resume and the
+audit log.
 
 Invariants:
 - every route needs a Bearer session (an API key never reaches the back office, even
@@ -17,20 +18,26 @@ Invariants:
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from tradewind.gateways.rest.auth import SessionUser, client_ip
+from tradewind.core.commands import Halt, Resume
+from tradewind.core.events import Rejected
 from tradewind.gateways.rest.errors import JSON, ApiError
+from tradewind.gateways.rest.staff import staff_guards
 from tradewind.gateways.rest.units import MAX_INT, format_minor, to_minor
-from tradewind.services.admin import Actor, AdminService, Approval, UserSummary
+from tradewind.services.admin import Actor, AdminService, Approval, RoleRequired, UserSummary
 from tradewind.services.audit import AuditEntry
 from tradewind.services.catalog import MarketCatalog
+from tradewind.services.trading import CommandBus
 
 PREFIX = "/api/v1/admin"
 UserId = Annotated[int, Path(ge=1, le=MAX_INT)]
 ApprovalId = Annotated[int, Path(ge=1, le=MAX_INT)]
+Symbol = Annotated[str, Path(max_length=32)]
+MARKET_ROLES = frozenset({"admin"})
+"""Who halts and resumes a market: it stops trading for everyone, so admins only."""
 
 
 class _Body(BaseModel):
@@ -94,33 +101,15 @@ def audit_out(e: AuditEntry) -> dict[str, Any]:
     }
 
 
-def install_admin(app: FastAPI, admin: AdminService, catalog: MarketCatalog) -> None:
-    """Add the admin routes to ``app``."""
+def install_admin(
+    app: FastAPI, admin: AdminService, catalog: MarketCatalog, bus: CommandBus | None = None
+) -> None:
+    """Add the admin routes to ``app``; the market halt/resume routes need ``bus`` (the
+    core's command bus) and answer ``503 markets_unavailable`` without it."""
 
-    async def staff(principal: SessionUser, request: Request) -> Actor:
-        actor = await admin.actor(principal.user_id, client_ip(request))
-        if actor.role == "user":
-            raise ApiError(403, "role_required", "the admin API is for staff accounts")
-        return actor
-
-    async def confirmed(
-        actor: Annotated[Actor, Depends(staff)],
-        request: Request,
-        totp: Annotated[
-            str | None,
-            Header(alias="TW-TOTP", max_length=32, description="2FA code, if 2FA is on"),
-        ] = None,
-    ) -> Actor:
-        auth = getattr(request.app.state, "auth", None)
-        accounts = getattr(auth, "accounts", None)
-        if accounts is None:  # a wiring bug: refuse rather than skip the factor
-            raise RuntimeError("install_auth(app, ...) was not called")
-        assert actor.user_id is not None
-        await accounts.require_second_factor(actor.user_id, totp)
-        return actor
-
-    Staff = Annotated[Actor, Depends(staff)]
-    Confirmed = Annotated[Actor, Depends(confirmed)]
+    guards = staff_guards(admin)
+    Staff = Annotated[Actor, Depends(guards.staff)]
+    Confirmed = Annotated[Actor, Depends(guards.confirmed)]
     router = APIRouter(prefix=PREFIX, tags=["admin"])
 
     @router.get("/me")
@@ -195,6 +184,54 @@ def install_admin(app: FastAPI, admin: AdminService, catalog: MarketCatalog) -> 
     @router.post("/approvals/{approval_id}/reject")
     async def reject(approval_id: ApprovalId, actor: Confirmed) -> Response:
         return JSON(approval_out(await admin.reject(actor, approval_id)))
+
+    async def set_halted(actor: Actor, symbol: str, reason: str, halt: bool) -> Response:
+        """Halt or resume ``symbol`` in the core (the same Halt/Resume commands the core's
+        tests use), audited like every admin action, refused attempts included."""
+        action = "markets.halt" if halt else "markets.resume"
+        if actor.role not in MARKET_ROLES:
+            await admin.audit.record(
+                "admin.denied",
+                actor_id=actor.user_id,
+                actor_role=actor.role,
+                details={"attempted": action, "symbol": symbol[:32]},
+                ip=actor.ip,
+            )
+            raise RoleRequired(f"{action} needs the role admin")
+        text = reason.strip()
+        if not text:
+            raise ApiError(400, "reason_required", "say why (reason)")
+        market = catalog.market(symbol)
+        if market is None:
+            raise ApiError(404, "unknown_symbol", f"unknown symbol {symbol!r}")
+        if bus is None:
+            raise ApiError(503, "markets_unavailable", "market halts are not wired here")
+        applied = await bus.submit(Halt(symbol=symbol) if halt else Resume(symbol=symbol))
+        rejected = next((e for e in applied.events if type(e) is Rejected), None)
+        if rejected is not None:  # cannot happen for a known symbol; never hide it
+            raise ApiError(409, rejected.reason, f"the core refused it: {rejected.reason}")
+        await admin.audit.record(
+            "admin.market_halt" if halt else "admin.market_resume",
+            actor_id=actor.user_id,
+            actor_role=actor.role,
+            details={
+                "symbol": symbol,
+                "reason": text,
+                "previous": market.status,
+                "seq": applied.seq,
+            },
+            ip=actor.ip,
+        )
+        status = "halted" if halt else "trading"
+        return JSON({"symbol": symbol, "status": status, "previous": market.status})
+
+    @router.post("/markets/{symbol}/halt")
+    async def halt(symbol: Symbol, body: ReasonIn, actor: Confirmed) -> Response:
+        return await set_halted(actor, symbol, body.reason, halt=True)
+
+    @router.post("/markets/{symbol}/resume")
+    async def resume(symbol: Symbol, body: ReasonIn, actor: Confirmed) -> Response:
+        return await set_halted(actor, symbol, body.reason, halt=False)
 
     @router.get("/audit")
     async def audit(
