@@ -14,6 +14,7 @@ import type {
   Ticker,
   Trade,
 } from "./types";
+import type { DepositAddress, FundingNetwork } from "./funding";
 
 export class ApiError extends Error {
   constructor(
@@ -83,6 +84,21 @@ export interface AuditEntry {
   details: Record<string, unknown>;
   ip: string | null;
   hash: string;
+}
+
+/** A KYC document as the review queue lists it (`GET /api/v1/admin/kyc/documents`). */
+export interface KycDocument {
+  id: number;
+  kind: string;
+  content_type: string;
+  size: number;
+  sha256: string;
+  status: string;
+  uploaded_at: number;
+  reviewed_at: number | null;
+  note: string | null;
+  user_id: number;
+  reviewed_by: number | null;
 }
 
 export interface SessionInfo {
@@ -215,6 +231,31 @@ export class Api {
     this.request<{ sent: boolean }>("POST", "/api/v1/auth/resend-verification");
 
   // -- market data
+  fundingNetworks = () => this.request<FundingNetwork[]>("GET", "/api/v1/funding/networks");
+  depositAddress = (asset: string, network: string) =>
+    this.request<DepositAddress>(
+      "GET",
+      `/api/v1/deposits/address?asset=${encodeURIComponent(asset)}&network=${encodeURIComponent(network)}`,
+    );
+  changePassword = (body: { current_password: string; new_password: string; totp?: string }) =>
+    this.request<{ revoked_sessions: number }>("POST", "/api/v1/account/password", body);
+  changeEmail = (body: { new_email: string; password: string; totp?: string }) =>
+    this.request<unknown>("POST", "/api/v1/account/email", body);
+  kycQueue = () => this.request<KycDocument[]>("GET", "/api/v1/admin/kyc/documents?limit=200");
+  kycApprove = (id: number, level: number, note: string) =>
+    this.request<KycDocument>("POST", `/api/v1/admin/kyc/documents/${id}/approve`, {
+      level,
+      note,
+    });
+  kycReject = (id: number, note: string) =>
+    this.request<KycDocument>("POST", `/api/v1/admin/kyc/documents/${id}/reject`, { note });
+  adminSetHalted = (symbol: string, halt: boolean, reason: string) =>
+    this.request<{ symbol: string; status: string; previous: string }>(
+      "POST",
+      `/api/v1/admin/markets/${encodeURIComponent(symbol)}/${halt ? "halt" : "resume"}`,
+      { reason },
+    );
+
   markets = () => this.request<Market[]>("GET", "/api/v1/markets");
   ticker = (s: string) => this.request<Ticker>("GET", `/api/v1/markets/${s}/ticker`);
   book = (s: string, depth = 1000) =>
