@@ -7,9 +7,12 @@ that passes here means the same against SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+
+from tradewind.services.audit import GENESIS, AuditEntry
 
 
 class FakeClock:
@@ -201,3 +204,42 @@ class MemoryApiKeyRepository:
             return False
         self.rows[key_id] = replace(key, revoked_at_ms=revoked_at_ms)
         return True
+
+
+class MemoryAuditStore:
+    """The audit chain in a list. ``hold()`` makes every append wait until ``release()``,
+    to show which callers wait for the audit write and which do not."""
+
+    def __init__(self) -> None:
+        self.entries: list[AuditEntry] = []
+        self.appends_started = 0
+        self._open = asyncio.Event()
+        self._open.set()
+
+    def hold(self) -> None:
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
+
+    async def append(self, build: Callable[[int, str], AuditEntry]) -> AuditEntry:
+        self.appends_started += 1
+        await self._open.wait()
+        head = self.entries[-1] if self.entries else None
+        entry = build(head.seq + 1 if head else 1, head.hash if head else GENESIS)
+        self.entries.append(entry)
+        return entry
+
+    async def read(self, after_seq: int, limit: int) -> Sequence[AuditEntry]:
+        return [e for e in self.entries if e.seq > after_seq][:limit]
+
+    async def list_recent(
+        self, *, limit: int, before_seq: int | None = None, subject_id: int | None = None
+    ) -> Sequence[AuditEntry]:
+        found = [
+            e
+            for e in reversed(self.entries)
+            if (before_seq is None or e.seq < before_seq)
+            and (subject_id is None or e.subject_id == subject_id)
+        ]
+        return found[:limit]

@@ -3,6 +3,7 @@ and the request signatures of DESIGN §6."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import importlib
@@ -18,6 +19,7 @@ import pytest
 from tests.fakes import (
     FakeClock,
     MemoryApiKeyRepository,
+    MemoryAuditStore,
 )
 from tests.identity_fakes import (
     MemoryDeviceSessionRepository,
@@ -39,6 +41,7 @@ from tradewind.services.accounts import (
     signature_payload,
     token_hash,
 )
+from tradewind.services.audit import AuditLog
 
 CHEAP = argon2.PasswordHasher.from_parameters(argon2.profiles.CHEAPEST)
 PASSWORD = "correct horse battery"
@@ -87,7 +90,9 @@ class World:
 
 
 def make_world(
-    hasher: CountingHasher | None = None, users: MemoryIdentityUsers | None = None
+    hasher: CountingHasher | None = None,
+    users: MemoryIdentityUsers | None = None,
+    audit: MemoryAuditStore | None = None,
 ) -> World:
     world_hasher = hasher or CountingHasher()
     user_repo = users or MemoryIdentityUsers()
@@ -110,6 +115,7 @@ def make_world(
         tokens=tokens,
         throttle=throttle,
         outbox=outbox,
+        audit=AuditLog(audit, clock) if audit is not None else None,
     )
     return World(
         service, user_repo, sessions, keys, replay, clock, world_hasher, outbox, throttle, tokens
@@ -290,6 +296,32 @@ async def test_unknown_email_costs_one_argon2_verify_like_a_known_one(world: Wor
     with pytest.raises(errors.InvalidCredentials):
         await world.service.login("nobody@example.com", "wrong password!")
     assert known == 1 and world.hasher.verifications - known == 1
+
+
+@pytest.mark.asyncio
+async def test_failed_sign_in_answers_before_its_audit_entry_is_written() -> None:
+    """A wrong password for a real account is audited (an unknown email is not: it is
+    attacker-chosen), yet both answers are the same and neither waits for the audit
+    write, so the database write cannot tell which emails have accounts. The audit
+    store is held shut: a login that waited for it would never return."""
+    store = MemoryAuditStore()
+    world = make_world(audit=store)
+    user_id = await world.service.register("a@example.com", PASSWORD)
+    assert world.service._audit is not None
+    store.hold()
+    answers = []
+    for email in ("a@example.com", "nobody@example.com"):
+        with pytest.raises(errors.InvalidCredentials) as exc:
+            # the timeout only turns a deadlock into a failure; no duration is asserted
+            await asyncio.wait_for(world.service.login(email, "wrong password!"), 30)
+        answers.append((type(exc.value), exc.value.code, exc.value.message))
+    assert answers[0] == answers[1]
+    assert store.entries == []  # nothing written yet: the answers did not wait for it
+    store.release()
+    await world.service._audit.drain()
+    failed = [e for e in store.entries if e.action == "security.sign_in_failed"]
+    assert [(e.subject_id, e.details_dict()) for e in failed] == [(user_id, {"reason": "password"})]
+    assert all("nobody@example.com" not in repr(e) for e in store.entries)
 
 
 @pytest.mark.asyncio

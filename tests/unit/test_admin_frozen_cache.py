@@ -3,26 +3,14 @@ per order), yet a freeze or unfreeze made in this process counts for the very ne
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, MemoryAuditStore
 from tradewind.services.admin import AccountFrozen, Actor, AdminService, UserSummary
-from tradewind.services.audit import GENESIS, AuditEntry, AuditLog
-
-
-class MemoryAudit:
-    def __init__(self) -> None:
-        self.entries: list[AuditEntry] = []
-
-    async def append(self, build: Callable[[int, str], AuditEntry]) -> AuditEntry:
-        head = self.entries[-1] if self.entries else None
-        entry = build(head.seq + 1 if head else 1, head.hash if head else GENESIS)
-        self.entries.append(entry)
-        return entry
+from tradewind.services.audit import AuditLog
 
 
 @dataclass
@@ -65,7 +53,7 @@ async def test_cached_reads_and_immediate_local_freezes() -> None:
     admin = AdminService(
         store=store,  # type: ignore[arg-type]
         bus=Bus(),  # type: ignore[arg-type]
-        audit=AuditLog(MemoryAudit(), clock),  # type: ignore[arg-type]
+        audit=AuditLog(MemoryAuditStore(), clock),
         clock=clock,
         frozen_cache_ms=1000,
     )

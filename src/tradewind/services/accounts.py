@@ -253,6 +253,11 @@ def _api_key_context(key_id: str) -> bytes:
     return b"tradewind/api-key-secret/v1:" + key_id.encode("ascii")
 
 
+def _security_action(what: str) -> str:
+    """``"sign-in failed"`` -> ``"security.sign_in_failed"``."""
+    return "security." + re.sub(r"[^a-z0-9]+", "_", what.lower()).strip("_")
+
+
 class AccountsService:
     """Identity and credentials; depends only on the ports it is given."""
 
@@ -362,13 +367,13 @@ class AccountsService:
             raise InvalidCredentials()
         if not await asyncio.to_thread(self._verify, user.password_hash, secret):
             await self._throttle.fail(keys, now)
-            await self._security_event(user.id, "sign-in failed", ip, reason="password")
+            self._security_event_soon(user.id, "sign-in failed", ip, reason="password")
             raise InvalidCredentials()
         try:
             check = await self._second.require(user.id, totp)
         except InvalidTotp:
             await self._throttle.fail(keys, now)
-            await self._security_event(user.id, "sign-in failed", ip, reason="second factor")
+            self._security_event_soon(user.id, "sign-in failed", ip, reason="second factor")
             raise
         await self._throttle.clear(keys[0][0])
         if self._hasher.check_needs_rehash(user.password_hash):
@@ -680,9 +685,31 @@ class AccountsService:
         secret: ids, outcomes and addresses only."""
         if self._audit is None:
             return
-        action = "security." + re.sub(r"[^a-z0-9]+", "_", what.lower()).strip("_")
         await self._audit.record(
-            action, actor_id=user_id, actor_role="user", subject_id=user_id, details=details, ip=ip
+            _security_action(what),
+            actor_id=user_id,
+            actor_role="user",
+            subject_id=user_id,
+            details=details,
+            ip=ip,
+        )
+
+    def _security_event_soon(
+        self, user_id: int, what: str, ip: str | None = None, **details: str | int | None
+    ) -> None:
+        """:meth:`_security_event` off the request path, for failed sign-ins: the entry
+        exists only for existing accounts (never an attacker-chosen email), so writing
+        it before answering would make a wrong password for a real account slower than
+        an unknown email, an oracle for which emails have accounts."""
+        if self._audit is None:
+            return
+        self._audit.record_soon(
+            _security_action(what),
+            actor_id=user_id,
+            actor_role="user",
+            subject_id=user_id,
+            details=details,
+            ip=ip,
         )
 
     # -- API keys -------------------------------------------------------------------

@@ -19,8 +19,10 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -28,6 +30,7 @@ from typing import Protocol
 from tradewind.services.ports import Clock
 
 GENESIS = "0" * 64
+log = logging.getLogger(__name__)
 DetailValue = str | int | bool | None
 
 
@@ -127,6 +130,7 @@ class AuditLog:
     def __init__(self, store: AuditStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
+        self._pending: set[asyncio.Task[AuditEntry | None]] = set()
 
     async def record(
         self,
@@ -138,7 +142,55 @@ class AuditLog:
         details: Mapping[str, DetailValue] | None = None,
         ip: str | None = None,
     ) -> AuditEntry:
+        return await self._append(
+            self._clock.now_ms(), action, actor_id, actor_role, subject_id, details, ip
+        )
+
+    def record_soon(
+        self,
+        action: str,
+        *,
+        actor_id: int | None = None,
+        actor_role: str = "system",
+        subject_id: int | None = None,
+        details: Mapping[str, DetailValue] | None = None,
+        ip: str | None = None,
+    ) -> None:
+        """Like :meth:`record` (the entry's time is now), but written by a background
+        task: the caller's answer does not wait for the database.
+
+        Why: an entry written on the request path only in some cases (a failed sign-in
+        of an existing account, never of an unknown email) makes those answers slower,
+        which tells an attacker which emails have accounts. A failed write is logged;
+        :meth:`drain` waits for the writes still in flight (tests, shutdown)."""
         ts = self._clock.now_ms()
+
+        async def write() -> AuditEntry | None:
+            try:
+                return await self._append(ts, action, actor_id, actor_role, subject_id, details, ip)
+            except Exception:
+                log.exception("audit entry %s could not be written", action)
+                return None
+
+        task = asyncio.get_running_loop().create_task(write())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def drain(self) -> None:
+        """Wait until every :meth:`record_soon` entry so far is written (or failed)."""
+        while self._pending:
+            await asyncio.gather(*self._pending)
+
+    async def _append(
+        self,
+        ts: int,
+        action: str,
+        actor_id: int | None,
+        actor_role: str,
+        subject_id: int | None,
+        details: Mapping[str, DetailValue] | None,
+        ip: str | None,
+    ) -> AuditEntry:
         text = canonical_details(details)
         address = ip[:45] if ip else None
 
