@@ -241,6 +241,50 @@ async def test_outbox_is_delivered_over_smtp_once_and_the_body_is_not_kept(
 
 
 @pytest.mark.asyncio
+async def test_sent_mails_are_deleted_after_the_retention_and_unsent_ones_never(
+    db: Database, unused_tcp_port: int
+) -> None:
+    day = 86_400_000
+    outbox = SqlOutbox(db)
+    for i in range(3):
+        await outbox.put(Mail(to="a@example.com", subject=f"s{i}", body="b", kind="k"), T0)
+    inbox = Inbox()
+    server = aiosmtpd.controller.Controller(inbox, hostname="127.0.0.1", port=unused_tcp_port)
+    server.start()
+    now = [T0]
+    try:
+        smtp = SmtpSender(SmtpSettings.from_url(f"smtp://127.0.0.1:{unused_tcp_port}"))
+        deliverer = OutboxDeliverer(outbox, smtp, lambda: now[0], retention_ms=7 * day)
+        assert await deliverer.deliver_once() == 3
+    finally:
+        server.stop()
+    pending = await outbox.put(Mail(to="b@example.com", subject="later", body="b", kind="k"), T0)
+    now[0] = T0 + 7 * day  # exactly the retention: kept
+    assert await deliverer.sweep_once() == 0
+    assert len(await outbox.recent(10)) == 4
+    now[0] = T0 + 30 * day
+    assert await deliverer.sweep_once() == 3
+    assert [m.id for m in await outbox.recent(10)] == [pending]  # never sent: kept
+    with pytest.raises(ValueError):
+        OutboxDeliverer(outbox, smtp, lambda: now[0], retention_ms=0)
+
+
+@pytest.mark.asyncio
+async def test_delete_sent_goes_in_bounded_batches(db: Database) -> None:
+    outbox = SqlOutbox(db)
+    ids = [
+        await outbox.put(Mail(to="a@example.com", subject="s", body="b", kind="k"), T0)
+        for _ in range(5)
+    ]
+    for mail_id in ids:
+        await outbox.mark_sent(mail_id, T0)
+    assert await outbox.delete_sent(T0 + 1, limit=2) == 2
+    assert [m.id for m in await outbox.recent(10)] == ids[:1:-1]  # the oldest went first
+    assert await outbox.delete_sent(T0, limit=10) == 0  # sent at T0 is not before T0
+    assert await outbox.delete_sent(T0 + 1, limit=10) == 3
+
+
+@pytest.mark.asyncio
 async def test_a_failed_send_is_retried_later(db: Database, unused_tcp_port: int) -> None:
     outbox = SqlOutbox(db)
     await outbox.put(Mail(to="a@example.com", subject="s", body="b", kind="k"), T0)

@@ -100,9 +100,18 @@ class SmtpSender:
         )
 
 
+DAY_MS = 86_400_000
+
+
 class OutboxDeliverer:
     """Drains the outbox into SMTP: ``start()`` a task, ``stop()`` it; or call
-    :meth:`deliver_once` (tests)."""
+    :meth:`deliver_once` (tests).
+
+    The same task deletes sent rows older than ``retention_ms`` (30 days by default)
+    every ``sweep_interval_s``: only delivery marks rows sent, so where there is no
+    deliverer there is nothing to sweep. Their bodies are already gone; the rest
+    (recipient, subject, time) is kept that long for support questions ("did you send
+    me a reset link?"), then deleted as personal data no longer needed."""
 
     def __init__(
         self,
@@ -114,7 +123,13 @@ class OutboxDeliverer:
         lease_ms: int = 60_000,
         batch: int = 50,
         max_attempts: int = 10,
+        retention_ms: int = 30 * DAY_MS,
+        sweep_interval_s: float = 3600.0,
     ) -> None:
+        if retention_ms <= 0:
+            raise ValueError("retention_ms must be positive")
+        self._retention_ms = retention_ms
+        self._sweep_interval = sweep_interval_s
         self._outbox = outbox
         self._sender = sender
         self._now_ms = now_ms
@@ -144,10 +159,26 @@ class OutboxDeliverer:
             sent += 1
         return sent
 
+    async def sweep_once(self) -> int:
+        """Delete the mails sent more than the retention ago; returns how many."""
+        before = self._now_ms() - self._retention_ms
+        deleted = 0
+        while True:
+            n = await self._outbox.delete_sent(before, limit=1000)
+            deleted += n
+            if n < 1000:
+                return deleted
+
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_sweep = loop.time()
         while True:
             try:
                 await self.deliver_once()
+                if loop.time() >= next_sweep:
+                    next_sweep = loop.time() + self._sweep_interval
+                    if deleted := await self.sweep_once():
+                        log.info("sent mails deleted", count=deleted)
             except Exception as exc:  # keep delivering after a database hiccup
                 log.error("outbox delivery failed", error=repr(exc))
             await asyncio.sleep(self._interval)

@@ -3,8 +3,10 @@
 Services only append (``put``). When SMTP is configured a deliverer claims pending rows
 (a conditional ``UPDATE`` of ``claimed_until_ms``, so two API replicas never send the
 same mail), sends them and marks them sent, clearing the body: a sent email's tokens do
-not stay readable in the database. Without SMTP (embedded, demo) rows stay as they are,
-readable at ``/dev/mail`` in demo mode and by tests.
+not stay readable in the database. The deliverer also deletes sent rows once they are
+older than its retention (``delete_sent``), so the table does not grow for ever. Without
+SMTP (embedded, demo) rows stay as they are, readable at ``/dev/mail`` in demo mode and
+by tests; unsent rows (pending, or given up after too many attempts) are never deleted.
 """
 
 from __future__ import annotations
@@ -143,3 +145,18 @@ class SqlOutbox:
                 .where(OutboxRow.id == mail_id)
                 .values(last_error=error[:200], claimed_until_ms=retry_at_ms)
             )
+
+    async def delete_sent(self, before_ms: int, limit: int = 1000) -> int:
+        """Delete up to ``limit`` mails sent before ``before_ms``, oldest first; returns
+        how many (call again while it returns ``limit``). Bounded so that one sweep
+        never holds a long write lock (SQLite locks the whole file)."""
+        async with self._db.write() as session:
+            ids = (
+                sa.select(OutboxRow.id)
+                .where(OutboxRow.sent_at_ms.is_not(None), OutboxRow.sent_at_ms < before_ms)
+                .order_by(OutboxRow.id)
+                .limit(limit)
+                .scalar_subquery()
+            )
+            result = await session.execute(sa.delete(OutboxRow).where(OutboxRow.id.in_(ids)))
+            return rowcount(result)
