@@ -46,6 +46,9 @@ EXPECTED_TABLES = {
     "login_throttle",
     "mail_outbox",
     "deposit_addresses",
+    "chain_blocks",
+    "chain_deposits",
+    "chain_alerts",
 }
 
 

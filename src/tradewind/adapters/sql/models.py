@@ -12,6 +12,7 @@ from tradewind.adapters.sql.api_keys import ApiKeyRow
 from tradewind.adapters.sql.audit import AuditRow
 from tradewind.adapters.sql.base import Base
 from tradewind.adapters.sql.candles import CandleRow
+from tradewind.adapters.sql.chain_watch import ChainAlertRow, ChainBlockRow, ChainDepositRow
 from tradewind.adapters.sql.deposit_addresses import DepositAddressRow
 from tradewind.adapters.sql.email_tokens import EmailTokenRow
 from tradewind.adapters.sql.fills import FillRow
@@ -35,6 +36,9 @@ __all__ = [
     "AuditRow",
     "Base",
     "CandleRow",
+    "ChainAlertRow",
+    "ChainBlockRow",
+    "ChainDepositRow",
     "DepositAddressRow",
     "EmailTokenRow",
     "FillRow",

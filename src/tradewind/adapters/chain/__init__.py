@@ -1,0 +1,1 @@
+"""Chain adapters: readers of block chains behind ``ChainReader``."""
