@@ -1,0 +1,150 @@
+"""Deposits in the browser: a user opens the deposit page, picks an asset and a
+network, and sees their own address (the one the API gives them), its QR code, the
+minimum deposit and the confirmations, and copies the address. A network closed for
+deposits is said plainly and shows no address, so nobody sends funds there.
+
+The demo's networks are all open, so the closed case rewrites the networks answer in
+the browser (``page.route``): what is tested is the page's handling of the flag; the
+server's own refusal (``409 deposits_disabled``) is tested in tests/integration."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.browser import CHROMIUM_ARGS, register_in_browser, require_browser
+from tests.support.server import Server, free_port
+
+TIMEOUT_MS = 15_000
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("funding") / "data", free_port())
+    srv.start()
+    try:
+        if httpx.get(f"{srv.url}/api/v1/funding/networks", timeout=10).status_code != 200:
+            pytest.skip("this server offers no funding networks")
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def new_user_page(browser: Any, server: Server, email: str) -> Any:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    register_in_browser(page, server.url, email)
+    return page
+
+
+def api_address(server: Server, page: Any, asset: str, network: str) -> dict[str, Any]:
+    """The address the API gives the page's user (their session token, from the page)."""
+    token = page.evaluate("JSON.parse(localStorage.getItem('tradewind.session')).token")
+    r = httpx.get(
+        f"{server.url}/api/v1/deposits/address",
+        params={"asset": asset, "network": network},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    out: dict[str, Any] = r.json()
+    return out
+
+
+def test_deposit_page_shows_the_users_address_with_qr_and_rules(
+    browser: Any, server: Server, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    page = new_user_page(browser, server, "dora@example.com")
+    page.get_by_role("link", name="Deposit").click()
+    page.wait_for_url(re.compile(r"/account/deposit$"))
+
+    page.get_by_label("Asset").select_option("USDT")
+    page.get_by_label("Network").select_option("bsc")
+    expected = api_address(server, page, "USDT", "bsc")
+    expect(page.get_by_test_id("deposit-address")).to_have_text(expected["address"])
+    expect(page.get_by_test_id("deposit-min")).to_have_text(f"{expected['min_deposit']} USDT")
+    assert expected["min_deposit"] == "1.000000"
+    expect(page.get_by_test_id("deposit-confirmations")).to_have_text("15 confirmations")
+    qr = page.get_by_alt_text("QR code of the deposit address")
+    expect(qr).to_be_visible()
+    assert qr.get_attribute("src").startswith("data:image/svg+xml;base64,")
+
+    page.get_by_role("button", name="Copy").click()
+    expect(page.get_by_role("button", name="Copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == expected["address"]
+
+    # another asset and network: another address, its own rules; the same after a reload
+    page.get_by_label("Asset").select_option("BTC")
+    btc = api_address(server, page, "BTC", "bitcoin")
+    expect(page.get_by_label("Network")).to_have_value("bitcoin")
+    expect(page.get_by_test_id("deposit-address")).to_have_text(btc["address"])
+    expect(page.get_by_test_id("deposit-confirmations")).to_have_text("2 confirmations")
+    assert btc["address"] != expected["address"]
+    page.reload()
+    page.get_by_label("Asset").select_option("BTC")
+    expect(page.get_by_test_id("deposit-address")).to_have_text(btc["address"])
+    page.context.close()
+
+
+def test_a_closed_network_says_so_and_shows_no_address(browser: Any, server: Server) -> None:
+    from playwright.sync_api import expect
+
+    page = new_user_page(browser, server, "ewan@example.com")
+    networks = httpx.get(f"{server.url}/api/v1/funding/networks", timeout=10).json()
+    for n in networks:
+        for a in n["assets"]:
+            if (n["network"], a["asset"]) == ("ethereum", "USDT"):
+                a["deposit_enabled"] = False
+        if n["network"] == "bsc":
+            n["deposit_addresses"] = False
+    page.route(
+        "**/api/v1/funding/networks",
+        lambda route: route.fulfill(
+            status=200, content_type="application/json", body=json.dumps(networks)
+        ),
+    )
+    asked: list[str] = []
+    page.on(
+        "request",
+        lambda r: asked.append(r.url) if "/deposits/address?asset=USDT" in r.url else None,
+    )
+    page.goto(f"{server.url}/account/deposit")
+    page.get_by_label("Asset").select_option("USDT")
+    closed = page.get_by_test_id("deposit-closed")
+    expect(closed).to_contain_text("suspended")
+    expect(closed).to_contain_text("Do not send USDT")
+    expect(page.get_by_test_id("deposit-address")).to_have_count(0)
+    page.get_by_label("Network").select_option("bsc")
+    expect(closed).to_contain_text("not offered")
+    expect(page.get_by_test_id("deposit-address")).to_have_count(0)
+    assert asked == []  # no USDT address was even asked for: both its networks are closed
+    # an open asset still works
+    page.get_by_label("Asset").select_option("ETH")
+    expect(page.get_by_test_id("deposit-closed")).to_have_count(0)
+    expect(page.get_by_test_id("deposit-address")).to_have_text(
+        api_address(server, page, "ETH", "ethereum")["address"]
+    )
+    page.context.close()
