@@ -1,10 +1,10 @@
 """In-memory fakes of the identity ports (:mod:`tradewind.services.identity_ports`,
 :class:`tradewind.services.mail.Outbox`), with the same contract as the SQL adapters
-(tests/integration/test_identity_sql.py runs the same checks against both)."""
+(tests/integration/test_identity_sql.py runs the same checks against both). Users and
+sessions, shared with the older ports, are in tests/fakes.py."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -105,117 +105,6 @@ class MemoryIdentityUsers(MemoryUserRepository):
 
     async def count_recovery_codes(self, user_id: int) -> int:
         return sum(1 for used in self.recovery.get(user_id, {}).values() if used is None)
-
-
-@dataclass(frozen=True, slots=True)
-class FakeDeviceSession:
-    id: int
-    user_id: int
-    token_hash: str
-    created_at_ms: int
-    expires_at_ms: int
-    revoked_at_ms: int | None
-    ip: str | None
-    user_agent: str | None
-    last_seen_at_ms: int
-
-
-class MemoryDeviceSessionRepository:
-    def __init__(self) -> None:
-        self.rows: dict[int, FakeDeviceSession] = {}
-        self._ids = itertools.count(1)
-
-    async def add(
-        self,
-        *,
-        user_id: int,
-        token_hash: str,
-        created_at_ms: int,
-        expires_at_ms: int,
-        ip: str | None,
-        user_agent: str | None,
-    ) -> FakeDeviceSession:
-        s = FakeDeviceSession(
-            next(self._ids),
-            user_id,
-            token_hash,
-            created_at_ms,
-            expires_at_ms,
-            None,
-            ip,
-            user_agent,
-            created_at_ms,
-        )
-        self.rows[s.id] = s
-        return s
-
-    def _live(self, s: FakeDeviceSession, user_id: int, now_ms: int) -> bool:
-        return s.user_id == user_id and s.revoked_at_ms is None and s.expires_at_ms > now_ms
-
-    async def get_by_token_hash(self, token_hash: str) -> FakeDeviceSession | None:
-        return next((s for s in self.rows.values() if s.token_hash == token_hash), None)
-
-    async def get_by_id(self, session_id: int) -> FakeDeviceSession | None:
-        return self.rows.get(session_id)
-
-    async def revoke(self, token_hash: str, revoked_at_ms: int) -> bool:
-        for s in self.rows.values():
-            if s.token_hash == token_hash and s.revoked_at_ms is None:
-                self.rows[s.id] = replace(s, revoked_at_ms=revoked_at_ms)
-                return True
-        return False
-
-    async def revoke_all(self, user_id: int, revoked_at_ms: int) -> int:
-        live = [s for s in self.rows.values() if self._live(s, user_id, revoked_at_ms)]
-        for s in live:
-            self.rows[s.id] = replace(s, revoked_at_ms=revoked_at_ms)
-        return len(live)
-
-    async def list_active(self, user_id: int, now_ms: int) -> Sequence[FakeDeviceSession]:
-        live = [s for s in self.rows.values() if self._live(s, user_id, now_ms)]
-        return sorted(live, key=lambda s: -s.id)
-
-    async def delete_expired(self, before_ms: int) -> int:
-        dead = [
-            s.id
-            for s in self.rows.values()
-            if s.expires_at_ms < before_ms
-            or (s.revoked_at_ms is not None and s.revoked_at_ms < before_ms)
-        ]
-        for session_id in dead:
-            del self.rows[session_id]
-        return len(dead)
-
-    async def touch(self, session_id: int, now_ms: int) -> None:
-        s = self.rows.get(session_id)
-        if s is not None and s.last_seen_at_ms < now_ms:
-            self.rows[session_id] = replace(s, last_seen_at_ms=now_ms)
-
-    async def revoke_by_id(self, user_id: int, session_id: int, revoked_at_ms: int) -> bool:
-        s = self.rows.get(session_id)
-        if s is None or not self._live(s, user_id, revoked_at_ms):
-            return False
-        self.rows[session_id] = replace(s, revoked_at_ms=revoked_at_ms)
-        return True
-
-    async def revoke_others(self, user_id: int, keep_session_id: int, revoked_at_ms: int) -> int:
-        others = [
-            s
-            for s in self.rows.values()
-            if s.id != keep_session_id and self._live(s, user_id, revoked_at_ms)
-        ]
-        for s in others:
-            self.rows[s.id] = replace(s, revoked_at_ms=revoked_at_ms)
-        return len(others)
-
-    async def seen_device(self, user_id: int, ip: str | None, user_agent: str | None) -> bool:
-        return any(
-            s.user_id == user_id and s.ip == ip and s.user_agent == user_agent
-            for s in self.rows.values()
-        )
-
-    async def count_all(self, user_id: int) -> int:
-        return sum(1 for s in self.rows.values() if s.user_id == user_id)
 
 
 @dataclass

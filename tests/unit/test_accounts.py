@@ -20,9 +20,9 @@ from tests.fakes import (
     FakeClock,
     MemoryApiKeyRepository,
     MemoryAuditStore,
+    MemorySessionRepository,
 )
 from tests.identity_fakes import (
-    MemoryDeviceSessionRepository,
     MemoryIdentityUsers,
     MemoryLoginThrottleRepository,
     MemoryOutbox,
@@ -73,7 +73,7 @@ class CountingHasher(argon2.PasswordHasher):
 class World:
     service: AccountsService
     users: MemoryIdentityUsers
-    sessions: MemoryDeviceSessionRepository
+    sessions: MemorySessionRepository
     keys: MemoryApiKeyRepository
     replay: InMemoryReplayCache
     clock: FakeClock
@@ -96,7 +96,7 @@ def make_world(
 ) -> World:
     world_hasher = hasher or CountingHasher()
     user_repo = users or MemoryIdentityUsers()
-    sessions, keys = MemoryDeviceSessionRepository(), MemoryApiKeyRepository()
+    sessions, keys = MemorySessionRepository(), MemoryApiKeyRepository()
     replay, clock = InMemoryReplayCache(), FakeClock()
     outbox, throttle, tokens = (
         MemoryOutbox(),

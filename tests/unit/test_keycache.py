@@ -11,9 +11,9 @@ from tests.fakes import (
     FakeApiKey,
     FakeClock,
     MemoryApiKeyRepository,
+    MemorySessionRepository,
 )
 from tests.identity_fakes import (
-    MemoryDeviceSessionRepository,
     MemoryIdentityUsers,
     MemoryLoginThrottleRepository,
     MemoryOutbox,
@@ -125,7 +125,7 @@ async def test_signed_requests_stop_at_once_when_the_key_is_revoked() -> None:
     users = MemoryIdentityUsers()
     service = AccountsService(
         users=users,
-        sessions=MemoryDeviceSessionRepository(),
+        sessions=MemorySessionRepository(),
         api_keys=CachedApiKeyRepository(MemoryApiKeyRepository()),
         replay_cache=InMemoryReplayCache(),
         secret_box=AesGcmSecretBox([bytes(range(32))]),
