@@ -7,14 +7,16 @@ crediting (or between the core's credit and its record) credits once after a res
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 import web3
+from prometheus_client import CollectorRegistry
 from web3.types import Wei
 
 from tradewind.adapters.chain.web3_reader import Web3ChainReader
@@ -25,6 +27,7 @@ from tradewind.adapters.sql.migrate import upgrade_async
 from tradewind.core.commands import AddAsset, AnyCommand
 from tradewind.journal.recovery import JournaledCore, recover
 from tradewind.runtime.sequencer import Applied, CoreRunner
+from tradewind.runtime.watcher import WatchLoop, alert_counter, count_alerts
 from tradewind.services.funding.chain_ports import NATIVE_INDEX
 from tradewind.services.funding.defaults import TEST_MNEMONIC_XPUB_EVM
 from tradewind.services.funding.deposit_addresses import DepositAddressService
@@ -320,3 +323,60 @@ async def test_a_watcher_killed_between_seeing_and_crediting_credits_once_after_
     assert row is not None and row.status == "credited"
     await exchange.stop()
     assert exchange.balance(user) == 2 * 10**8
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Wait for a background loop to get somewhere (a deadline against hangs only)."""
+    for _ in range(600):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never happened: {what}")
+
+
+@async_test
+async def test_the_watch_loop_credits_in_the_background_and_counts_alerts(
+    w3: web3.Web3, db: Database, exchange: Exchange
+) -> None:
+    assert exchange.runner is not None
+    user, address = await user_address(db)
+    registry = CollectorRegistry()
+    counter = alert_counter(registry)
+    w = ChainWatcher(
+        network(),
+        Web3ChainReader(w3),
+        SqlWatcherStore(db),
+        SqlDepositAddressStore(db),
+        RunnerBus(exchange.runner),
+        lambda: 5_000,
+        on_alert=count_alerts(counter),
+    )
+    loop = WatchLoop(w, poll_s=0.02)
+    task = asyncio.create_task(loop.run())
+    try:
+        tester = w3.provider.ethereum_tester  # type: ignore[attr-defined]
+        fork = tester.take_snapshot()
+        txid = send(w3, address, 3 * 10**18)
+        mine(w3, CONFIRMATIONS)
+
+        async def credited() -> bool:
+            row = await SqlWatcherStore(db).deposit("ethereum", txid, NATIVE_INDEX)
+            return row is not None and row.status == "credited"
+
+        await until(credited, "the deposit credited")
+        tester.revert_to_snapshot(fork)
+        mine(w3, CONFIRMATIONS + 3)
+
+        async def alerted() -> bool:
+            value = registry.get_sample_value(
+                "tradewind_chain_alerts_total", {"network": "ethereum", "kind": "deep_reorg"}
+            )
+            return value == 1.0
+
+        await until(alerted, "the deep reorg counted")
+    finally:
+        loop.stop()
+        await task
+    assert loop.failures == 0
+    await exchange.stop()
+    assert exchange.balance(user) == 3 * 10**8

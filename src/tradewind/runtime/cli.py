@@ -128,6 +128,29 @@ def marketmaker(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
 
 
 @app.command()
+def watcher(
+    network: Annotated[str, typer.Option("--network", help="EVM network name, e.g. ethereum.")],
+    rpc_url: Annotated[str, typer.Option("--rpc-url", help="The node's JSON-RPC URL.")],
+    start_height: Annotated[
+        int, typer.Option("--start-height", min=0, help="First block when nothing is stored.")
+    ] = 0,
+    poll: Annotated[float, typer.Option("--poll", min=0.1, help="Seconds between polls.")] = 2.0,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Distributed mode: run the chain watcher of one EVM network (credits deposits
+    after their confirmations; one per network, a second one stands by)."""
+    from tradewind.runtime.logging import configure_logging
+    from tradewind.runtime.watcher import run_watcher
+
+    settings = _settings(config, data_dir=data_dir)
+    configure_logging(settings.log_level, settings.log_format)
+    raise typer.Exit(
+        run_watcher(settings, network, rpc_url, start_height=start_height, poll_s=poll)
+    )
+
+
+@app.command()
 def projector(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
     """Distributed mode: run the projector (event stream into PostgreSQL). With Redis,
     a second one stands by."""

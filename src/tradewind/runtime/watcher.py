@@ -1,0 +1,188 @@
+"""``tradewind watcher --network NAME --rpc-url URL``: the chain watcher of one EVM
+network as a process of a distributed deployment (DESIGN §5, ADR 0019).
+
+Like the market maker it is an ordinary client of the core: it runs on an
+:class:`ApiReplica` that serves no HTTP (command bus over RabbitMQ, PostgreSQL for the
+deposit addresses and its own tables) and submits ``Deposit`` commands carrying a ref.
+
+Invariants:
+- one watcher per network per deployment: it first takes a lease in Redis
+  (``P:watcher:NAME``, the core's mechanism, ADR 0010); a second one stands by. Two
+  running at once would still credit once (the core refuses a ref twice), but would
+  race on the watcher's tables;
+- the loop survives a node or the core being unreachable (logged, retried after the
+  poll interval); a fork below the tracked window stops the process after storing an
+  alert, since following it would need an operator's decision;
+- every alert increments ``tradewind_chain_alerts_total{network,kind}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+from collections.abc import Callable
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter
+
+from tradewind.runtime.config import Settings
+from tradewind.services.funding.watcher import ChainWatcher, ReorgBeyondWindow
+
+log = structlog.get_logger(__name__)
+
+POLL_S = 2.0
+
+
+def alert_counter(registry: CollectorRegistry) -> Counter:
+    return Counter(
+        "tradewind_chain_alerts",
+        "Critical chain alerts (deep reorgs, forks beyond the tracked window).",
+        ["network", "kind"],
+        registry=registry,
+    )
+
+
+def count_alerts(counter: Counter) -> Callable[[str, str], None]:
+    def on_alert(network: str, kind: str) -> None:
+        counter.labels(network=network, kind=kind).inc()
+
+    return on_alert
+
+
+class WatchLoop:
+    """Calls ``watcher.step()`` until stopped: again at once while catching up, else
+    after ``poll_s``."""
+
+    def __init__(self, watcher: ChainWatcher, poll_s: float = POLL_S) -> None:
+        self.watcher = watcher
+        self.poll_s = poll_s
+        self.failures = 0
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self, max_blocks: int = 500) -> None:
+        while not self._stop.is_set():
+            catching_up = False
+            try:
+                result = await self.watcher.step(max_blocks)
+                catching_up = result.scanned >= max_blocks
+            except ReorgBeyondWindow:
+                raise
+            except Exception:  # a node or the core away: retry, never give up silently
+                self.failures += 1
+                log.exception("watcher step failed", network=self.watcher.network.name)
+            if not catching_up:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), self.poll_s)
+
+
+async def _serve(process: WatcherProcess) -> None:
+    from tradewind.runtime import standby
+
+    await standby.serve_standing_by(
+        process.start,
+        process.stop,
+        f"Tradewind chain watcher ({process.network_name}) waiting for its lease",
+        lambda: f"Tradewind chain watcher ({process.network_name}) running",
+    )
+
+
+def run_watcher(
+    settings: Settings, network: str, rpc_url: str, *, start_height: int, poll_s: float
+) -> int:
+    """``tradewind watcher``: follow ``network`` through ``rpc_url`` until interrupted."""
+    from tradewind.runtime.server import _run
+
+    process = WatcherProcess(settings, network, rpc_url, start_height=start_height, poll_s=poll_s)
+    return _run(lambda: _serve(process))
+
+
+class WatcherProcess:
+    """``start()`` stands by for the network's lease, then runs the loop; ``stop()``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        network: str,
+        rpc_url: str,
+        *,
+        start_height: int = 0,
+        poll_s: float = POLL_S,
+    ) -> None:
+        from tradewind.adapters.redis.lease import RedisLease
+        from tradewind.runtime.bootstrap import ApiReplica
+
+        self.settings = settings
+        self.network_name = network
+        self.rpc_url = rpc_url
+        self.start_height = start_height
+        self.poll_s = poll_s
+        self.replica = ApiReplica(settings, manage_lifecycle=False)
+        self.lease = RedisLease(
+            self.replica.redis,
+            prefix=f"{settings.redis_prefix}:watcher:{network}",
+            holder=f"{socket.gethostname()}:{os.getpid()}:{self.replica.instance}",
+            ttl_ms=settings.core_lease_ms,
+        )
+        self.loop: WatchLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        from tradewind.adapters.chain.web3_reader import Web3ChainReader
+        from tradewind.adapters.sql.chain_watch import SqlWatcherStore
+        from tradewind.adapters.sql.deposit_addresses import SqlDepositAddressStore
+        from tradewind.runtime import standby
+        from tradewind.runtime.funding import network_catalog
+
+        catalog = network_catalog(self.settings)
+        net = None if catalog is None else catalog.network(self.network_name)
+        if net is None or net.kind != "evm":
+            raise SystemExit(f"error: no EVM network {self.network_name!r} in the config")
+        await self.replica.start()
+        fence_dir = self.settings.data_dir.resolve() / f"watcher-{self.network_name}"
+        fence_dir.mkdir(parents=True, exist_ok=True)
+        await standby.acquire(self.lease, fence_dir)
+        self._tasks.append(asyncio.create_task(standby.hold(self.lease, standby.fail_stop)))
+        reader = Web3ChainReader.from_url(
+            self.rpc_url, [a.contract for a in net.assets if a.contract is not None]
+        )
+        watcher = ChainWatcher(
+            net,
+            reader,
+            SqlWatcherStore(self.replica.db),
+            SqlDepositAddressStore(self.replica.db),
+            self.replica.bus,
+            self.replica.clock.now_ms,
+            start_height=self.start_height,
+            on_alert=count_alerts(alert_counter(self.replica.metrics.registry)),
+        )
+        self.loop = WatchLoop(watcher, self.poll_s)
+        self._tasks.append(asyncio.create_task(self._run(self.loop)))
+        log.info("chain watcher started", network=self.network_name, rpc=self.rpc_url)
+
+    async def _run(self, loop: WatchLoop) -> None:
+        try:
+            await loop.run()
+        except ReorgBeyondWindow as e:
+            # the alert is stored; end the process the ordinary way (SIGTERM to itself
+            # runs stop(), which releases the lease) so nothing follows the fork
+            log.critical("chain watcher stopped", network=self.network_name, reason=str(e))
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    async def stop(self) -> None:
+        if self.loop is not None:
+            self.loop.stop()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self.lease.token:
+            with contextlib.suppress(Exception):
+                await self.lease.release()
+        await self.replica.stop()
