@@ -6,6 +6,7 @@ chain checks out. A user without a staff role has no back office."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -149,3 +150,74 @@ def test_two_person_adjustment_freeze_and_audit(server: Server, browser: Any) ->
     r = httpx.get(f"{server.url}/api/v1/admin/me", headers=bearer, timeout=10)
     assert r.status_code == 403
     assert user_id > 0
+
+
+def test_kyc_review_queue_and_market_halt(server: Server, browser: Any) -> None:
+    """A compliance officer approves a user's document from the KYC queue (the user's
+    level rises); an admin halts a market from the Markets tab (orders there are then
+    refused) and resumes it; a compliance officer may not halt."""
+    from playwright.sync_api import expect
+
+    if httpx.get(f"{server.url}/api/v1/admin/me", timeout=10).status_code == 404:
+        pytest.skip("this server has no admin API")
+    create_staff(server, "boss@example.com", "admin")
+    create_staff(server, "checker@example.com", "compliance")
+    create_staff(server, "iris@example.com", "user")  # a verified address, no staff role
+    bearer = {"Authorization": f"Bearer {token_of(server, 'iris@example.com')}"}
+    r = httpx.post(
+        f"{server.url}/api/v1/kyc/documents?kind=passport",
+        content=b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n%%EOF\n",
+        headers={**bearer, "Content-Type": "application/pdf"},
+        timeout=10,
+    )
+    assert r.status_code == 201, r.text
+    assert httpx.get(f"{server.url}/api/v1/kyc", headers=bearer, timeout=10).json()["level"] == 0
+
+    checker = log_in(browser, server, "checker@example.com")
+    checker.goto(f"{server.url}/admin")
+    checker.get_by_role("tab", name="KYC review").click()
+    row = checker.get_by_test_id("kyc-row").filter(has_text="passport")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("application/pdf")
+    row.get_by_role("button", name="Reject").click()  # a rejection needs a note
+    expect(checker.get_by_test_id("kyc-error")).to_contain_text("note")
+    row.get_by_label(re.compile(r"Level for document")).select_option("1")
+    row.get_by_label(re.compile(r"Note for document")).fill("matches the selfie")
+    row.get_by_role("button", name="Approve").click()
+    expect(checker.get_by_test_id("kyc-row")).to_have_count(0)  # no longer pending
+    assert httpx.get(f"{server.url}/api/v1/kyc", headers=bearer, timeout=10).json()["level"] == 1
+
+    # compliance cannot halt a market: the server refuses, the page says so
+    checker.get_by_role("tab", name="Markets").click()
+    market = checker.get_by_test_id("market-row").filter(has_text="ETH-USDT")
+    market.get_by_label("Reason for ETH-USDT").fill("not my call")
+    market.get_by_role("button", name="Halt").click()
+    expect(checker.get_by_test_id("markets-error")).to_contain_text("role_required")
+
+    boss = log_in(browser, server, "boss@example.com")
+    boss.goto(f"{server.url}/admin")
+    boss.get_by_role("tab", name="Markets").click()
+    market = boss.get_by_test_id("market-row").filter(has_text="ETH-USDT")
+    market.get_by_role("button", name="Halt").click()  # a reason is needed first
+    expect(boss.get_by_test_id("markets-error")).to_contain_text("reason")
+    market.get_by_label("Reason for ETH-USDT").fill("oracle outage")
+    market.get_by_role("button", name="Halt").click()
+    expect(market.get_by_test_id("market-status")).to_have_text("halted")
+    assert httpx.get(f"{server.url}/api/v1/markets/ETH-USDT", timeout=10).json()["status"] == (
+        "halted"
+    )
+    httpx.post(
+        f"{server.url}/api/v1/demo/faucet",
+        json={"asset": "USDT", "amount": "1000"},
+        headers=bearer,
+        timeout=10,
+    ).raise_for_status()
+    order = {"symbol": "ETH-USDT", "side": "buy", "price": "100", "quantity": "0.1"}
+    r = httpx.post(f"{server.url}/api/v1/orders", json=order, headers=bearer, timeout=10)
+    assert (r.status_code, r.json()["code"]) == (409, "symbol_halted")
+
+    market.get_by_label("Reason for ETH-USDT").fill("oracle back")
+    market.get_by_role("button", name="Resume").click()
+    expect(market.get_by_test_id("market-status")).to_have_text("trading")
+    r = httpx.post(f"{server.url}/api/v1/orders", json=order, headers=bearer, timeout=10)
+    assert r.status_code == 201, r.text
