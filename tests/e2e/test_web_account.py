@@ -16,21 +16,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.browser import CHROMIUM_ARGS, PASSWORD, register_in_browser, require_browser
-from tests.support.server import Server, free_port
+from tests.support.browser import PASSWORD, new_page, register_in_browser
+from tests.support.server import Server, running_server
 
-TIMEOUT_MS = 15_000
 EMAIL = "frank@example.com"
 
 
 @pytest.fixture(scope="module")
 def plain_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("account") / "data", free_port())
-    srv.start()
-    try:
+    with running_server(tmp_path_factory.mktemp("account") / "data") as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture
@@ -39,26 +34,6 @@ def server(plain_server: Server) -> Server:
     if httpx.get(f"{plain_server.url}/api/v1/account", timeout=10).status_code == 404:
         pytest.skip("this server has no account API")
     return plain_server
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def new_page(browser: Any, url: str) -> Any:
-    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(url)
-    return page
 
 
 def log_in(page: Any, url: str, code: str) -> None:
@@ -174,3 +149,68 @@ def test_an_api_key_made_on_the_page_signs_requests_until_revoked(
         expect(page.get_by_test_id("user-email")).to_be_attached()
         page.wait_for_timeout(300)
         assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, path
+
+
+def test_password_and_email_change_from_the_security_page(server: Server, browser: Any) -> None:
+    """A new password signs out the user's other devices and is the only one that logs
+    in; a new email address takes over once the token mailed to it is entered."""
+    import re
+
+    from playwright.sync_api import expect
+
+    from tests.support.browser import email_token
+
+    url = server.url
+    a = new_page(browser, url)
+    register_in_browser(a, url, "hana@example.com")
+    other = httpx.post(
+        f"{url}/api/v1/auth/login",
+        json={"email": "hana@example.com", "password": PASSWORD},
+        timeout=10,
+    )
+    assert other.status_code == 200, other.text
+    other_bearer = {"Authorization": f"Bearer {other.json()['token']}"}
+
+    a.get_by_role("link", name="Security").click()
+    form = a.get_by_test_id("password-form")
+    form.get_by_label("Current password").fill(PASSWORD)
+    form.get_by_label("New password", exact=True).fill("a much better passphrase")
+    form.get_by_label("New password again").fill("a different passphrase")
+    form.get_by_role("button", name="Change password").click()
+    expect(a.get_by_test_id("password-error")).to_have_text("the two new passwords differ")
+    form.get_by_label("New password again").fill("a much better passphrase")
+    form.get_by_role("button", name="Change password").click()
+    expect(a.get_by_test_id("notice")).to_have_text("Password changed; 1 other session signed out")
+    r = httpx.get(f"{url}/api/v1/account", headers=other_bearer, timeout=10)
+    assert r.status_code == 401
+    for password, status in ((PASSWORD, 401), ("a much better passphrase", 200)):
+        r = httpx.post(
+            f"{url}/api/v1/auth/login",
+            json={"email": "hana@example.com", "password": password},
+            timeout=10,
+        )
+        assert r.status_code == status, r.text
+
+    form = a.get_by_test_id("email-form")
+    form.get_by_label("New email address").fill("hana.new@example.com")
+    form.get_by_label("Password", exact=True).fill("wrong password")
+    form.get_by_role("button", name="Send a token").click()
+    expect(a.get_by_test_id("email-error")).not_to_be_empty()
+    form.get_by_label("Password", exact=True).fill("a much better passphrase")
+    form.get_by_role("button", name="Send a token").click()
+    a.wait_for_url(re.compile(r"/verify-email$"))
+    token = email_token(url, "hana.new@example.com")
+    assert token is not None
+    a.get_by_label("Token").fill(token)
+    a.get_by_role("button", name="Confirm").click()
+    expect(a.get_by_test_id("notice")).to_have_text("Email address confirmed: you can trade")
+    a.goto(f"{url}/account/security")
+    expect(a.get_by_test_id("email-form").locator("..")).to_contain_text(
+        "Now: hana.new@example.com"
+    )
+    r = httpx.post(
+        f"{url}/api/v1/auth/login",
+        json={"email": "hana.new@example.com", "password": "a much better passphrase"},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text

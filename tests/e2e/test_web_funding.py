@@ -18,42 +18,21 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.browser import CHROMIUM_ARGS, register_in_browser, require_browser
-from tests.support.server import Server, free_port
-
-TIMEOUT_MS = 15_000
+from tests.support.browser import new_page, register_in_browser
+from tests.support.server import Server, running_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("funding") / "data", free_port())
-    srv.start()
-    try:
+    with running_server(tmp_path_factory.mktemp("funding") / "data") as srv:
         if httpx.get(f"{srv.url}/api/v1/funding/networks", timeout=10).status_code != 200:
             pytest.skip("this server offers no funding networks")
         yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def new_user_page(browser: Any, server: Server, email: str) -> Any:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
+    page = new_page(browser)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
     register_in_browser(page, server.url, email)
     return page
 

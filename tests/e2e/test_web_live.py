@@ -11,10 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.browser import ARTIFACTS, CHROMIUM_ARGS, register_in_browser, require_browser
-from tests.support.server import Server, free_port
-
-TIMEOUT_MS = 15_000
+from tests.support.browser import ARTIFACTS, new_page, register_in_browser
+from tests.support.server import Server, running_server
 
 # Layout shifts observed since load (the Layout Instability API), excluding shifts right
 # after user input, as the browser reports them.
@@ -28,33 +26,9 @@ new PerformanceObserver((list) => {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("live") / "data", free_port())
-    srv.start(TRADEWIND_DEMO_BOT="1", TRADEWIND_BOT_SEED="7")
-    try:
+    data = tmp_path_factory.mktemp("live") / "data"
+    with running_server(data, TRADEWIND_DEMO_BOT="1", TRADEWIND_BOT_SEED="7") as srv:
         yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def open_page(browser: Any, url: str, width: int, height: int, theme: str = "light") -> Any:
-    context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=theme)
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(url)
-    return page
 
 
 def book_version(page: Any) -> int:
@@ -66,7 +40,7 @@ def test_book_trades_and_chart_update_live_without_layout_shift(
 ) -> None:
     from playwright.sync_api import expect
 
-    page = open_page(browser, server.url, 1280, 900)
+    page = new_page(browser, server.url, color_scheme="light")
     register_in_browser(page, server.url, "erin@example.com")
     page.get_by_test_id("faucet-USDT").click()
     expect(page.get_by_test_id("available-USDT")).to_have_text("10,000.000000")
@@ -109,7 +83,7 @@ def test_market_selector_shows_24h_change_and_volume_and_switches_market(
 ) -> None:
     from playwright.sync_api import expect
 
-    page = open_page(browser, server.url, 1280, 900)
+    page = new_page(browser, server.url, color_scheme="light")
     page.get_by_test_id("market-select").click()
     row = page.get_by_role("row").filter(has=page.get_by_test_id("market-ETH-USDT"))
     expect(row).to_contain_text("%")
@@ -132,7 +106,9 @@ def test_market_selector_shows_24h_change_and_volume_and_switches_market(
 def test_phone_width_and_dark_theme(server: Server, browser: Any) -> None:
     from playwright.sync_api import expect
 
-    page = open_page(browser, f"{server.url}/trade/BTC-USDT", 390, 844, theme="dark")
+    page = new_page(
+        browser, f"{server.url}/trade/BTC-USDT", width=390, height=844, color_scheme="dark"
+    )
     expect(page.locator("html")).to_have_attribute("data-theme", "dark")
     expect(page.get_by_test_id("order-book")).to_have_attribute("data-live", "true")
     expect(page.get_by_test_id("bid-row").first).to_be_visible()

@@ -21,51 +21,27 @@ from typing import Any
 
 import pytest
 
-from tests.support.browser import CHROMIUM_ARGS, register_in_browser, require_browser
-from tests.support.server import Server, free_port
-
-TIMEOUT_MS = 15_000
+from tests.support.browser import TIMEOUT_MS, new_page, register_in_browser
+from tests.support.server import Server, running_server
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     """A server of its own (the reconnect test kills it)."""
-    srv = Server(tmp_path / "data", free_port())
-    srv.start()
-    try:
+    with running_server(tmp_path / "data") as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server for the tests that only add their own users and orders."""
-    srv = Server(tmp_path_factory.mktemp("web") / "data", free_port())
-    srv.start()
-    try:
+    with running_server(tmp_path_factory.mktemp("web") / "data") as srv:
         yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def open_page(browser: Any, url: str, width: int = 1280, height: int = 900) -> Any:
-    context = browser.new_context(viewport={"width": width, "height": height})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
+    """:func:`new_page` that also collects the page's uncaught errors in ``page.errors``."""
+    page = new_page(browser, width=width, height=height)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.errors = errors

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 WEB_DIST = ROOT / "web" / "dist"
 ARTIFACTS = ROOT / "tests" / "e2e" / "artifacts"
+TIMEOUT_MS = 15_000
+"""Default wait of every page action and ``expect`` in the browser tests."""
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -55,6 +59,39 @@ def require_browser() -> str:
         pytest.skip(problem)
     assert path is not None
     return path
+
+
+@contextmanager
+def launched_browser() -> Iterator[Any]:
+    """Headless Debian Chromium (skips, or fails in CI, without it: :func:`require_browser`);
+    the ``browser`` fixture of tests/e2e/conftest.py."""
+    executable = require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def new_page(
+    browser: Any,
+    url: str | None = None,
+    *,
+    width: int = 1280,
+    height: int = 900,
+    **context_options: Any,
+) -> Any:
+    """A page in a context of its own (its own cookies and storage: another person), with
+    :data:`TIMEOUT_MS` as its default wait; opens ``url`` when given."""
+    context = browser.new_context(viewport={"width": width, "height": height}, **context_options)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    if url is not None:
+        page.goto(url)
+    return page
 
 
 PASSWORD = "correct horse battery staple"

@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -76,3 +78,14 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+
+@contextmanager
+def running_server(data_dir: Path, **extra_env: str) -> Iterator[Server]:
+    """A started :class:`Server` on a free port, stopped on exit (fixtures' one-liner)."""
+    srv = Server(data_dir, free_port())
+    srv.start(**extra_env)
+    try:
+        yield srv
+    finally:
+        srv.stop()
