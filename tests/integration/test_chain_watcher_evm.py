@@ -8,6 +8,7 @@ crediting (or between the core's credit and its record) credits once after a res
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 import web3
+from eth_utils.address import to_checksum_address
 from prometheus_client import CollectorRegistry
 from web3.types import Wei
 
@@ -111,6 +113,7 @@ class Exchange:
         self.runner.start()
         if recover(self.data, repair=False).core.assets.get("ETH") is None:
             await self.runner.submit(AddAsset(asset="ETH", decimals=8))
+            await self.runner.submit(AddAsset(asset="USDT", decimals=6))
         return self.runner
 
     async def stop(self) -> None:
@@ -118,8 +121,8 @@ class Exchange:
             await self.runner.stop()
             self.runner = None
 
-    def balance(self, user: int) -> int:
-        return recover(self.data, repair=False).core.available(user, "ETH")
+    def balance(self, user: int, asset: str = "ETH") -> int:
+        return recover(self.data, repair=False).core.available(user, asset)
 
 
 @pytest_asyncio.fixture
@@ -380,3 +383,66 @@ async def test_the_watch_loop_credits_in_the_background_and_counts_alerts(
     assert loop.failures == 0
     await exchange.stop()
     assert exchange.balance(user) == 3 * 10**8
+
+
+DEV_TOKEN = Path(__file__).parents[1] / "support" / "contracts" / "DevToken.json"
+
+
+def deploy_token(w3: web3.Web3) -> str:
+    """Deploy the checked-in ERC-20 (tests/support/contracts, built from its Solidity
+    source by build_dev_token.sh); the deployer holds the supply."""
+    built = json.loads(DEV_TOKEN.read_text())
+    factory = w3.eth.contract(abi=built["abi"], bytecode=built["bytecode"])
+    txid = factory.constructor(10**15).transact({"from": w3.eth.accounts[0]})
+    address = w3.eth.wait_for_transaction_receipt(txid)["contractAddress"]
+    assert address is not None
+    return str(address)
+
+
+@async_test
+async def test_an_erc20_transfer_log_is_credited_once_and_other_logs_are_ignored(
+    w3: web3.Web3, db: Database, exchange: Exchange
+) -> None:
+    assert exchange.runner is not None
+    contract = deploy_token(w3)  # its mint Transfer goes to the deployer: not a deposit
+    raw = _raw()
+    raw["assets"] = {
+        **raw["assets"],  # type: ignore[dict-item]
+        "USDT": {
+            "decimals": 6,
+            "contract": contract,
+            "confirmations": CONFIRMATIONS,
+            "min_deposit": "1",
+            "withdrawal_fee": "5",
+        },
+    }
+    net = parse_networks({"networks": {"ethereum": raw}}).network("ethereum")
+    assert net is not None
+    user, address = await user_address(db)
+    abi = json.loads(DEV_TOKEN.read_text())["abi"]
+    token = w3.eth.contract(address=to_checksum_address(contract), abi=abi)
+    sender = w3.eth.accounts[0]
+    paid = token.functions.transfer(address, 25_500_000).transact({"from": sender})
+    w3.eth.wait_for_transaction_receipt(paid)
+    stranger = list(w3.eth.accounts)[3]  # not a deposit address
+    w3.eth.wait_for_transaction_receipt(
+        token.functions.transfer(stranger, 7).transact({"from": sender})
+    )
+    w = ChainWatcher(
+        net,
+        Web3ChainReader(w3, [contract]),
+        SqlWatcherStore(db),
+        SqlDepositAddressStore(db),
+        RunnerBus(exchange.runner),
+        lambda: 5_000,
+    )
+    assert (await w.step()).seen == 1
+    mine(w3, CONFIRMATIONS)
+    assert (await w.step()).credited == 1
+    assert (await w.step()).credited == 0
+    (row,) = await SqlWatcherStore(db).deposits("ethereum")
+    assert row.asset == "USDT" and row.index >= 0 and row.txid == paid.to_0x_hex()
+    assert row.status == "credited" and row.amount == 25_500_000
+    await exchange.stop()
+    assert exchange.balance(user, "USDT") == 25_500_000
+    assert exchange.balance(user, "ETH") == 0

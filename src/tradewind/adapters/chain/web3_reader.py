@@ -77,13 +77,19 @@ class Web3ChainReader:
                 continue
             transfers.append(ChainTransfer(txid, NATIVE_INDEX, to_checksum_address(to), value))
         if self._tokens:
-            block_hash = b["hash"]
+            # by number (eth-tester has no blockHash filter), then only the logs of the
+            # block just read: a reorg between the two calls must not mix two blocks
             logs = eth.get_logs(
-                {"blockHash": block_hash, "address": self._tokens, "topics": [TRANSFER_TOPIC]}
+                {
+                    "fromBlock": number,
+                    "toBlock": number,
+                    "address": self._tokens,
+                    "topics": [TRANSFER_TOPIC],
+                }
             )
             for lg in logs:
                 topics = lg["topics"]
-                if len(topics) != 3:
+                if lg["blockHash"] != b["hash"] or len(topics) != 3:
                     continue  # ERC-721 Transfer has the id as a third indexed topic
                 to = to_checksum_address(bytes(topics[2])[-20:])
                 value = int.from_bytes(bytes(lg["data"]), "big")
