@@ -11,6 +11,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -446,3 +447,36 @@ async def test_an_erc20_transfer_log_is_credited_once_and_other_logs_are_ignored
     await exchange.stop()
     assert exchange.balance(user, "USDT") == 25_500_000
     assert exchange.balance(user, "ETH") == 0
+
+
+@async_test
+async def test_a_deposit_made_while_deposits_are_suspended_waits_and_is_not_lost(
+    w3: web3.Web3, db: Database, exchange: Exchange
+) -> None:
+    assert exchange.runner is not None
+    user, address = await user_address(db)
+    enabled = network()
+    suspended = replace(
+        enabled, assets=tuple(replace(a, deposit_enabled=False) for a in enabled.assets)
+    )
+    bus = RunnerBus(exchange.runner)
+
+    def make(net: Network) -> ChainWatcher:
+        return ChainWatcher(
+            net,
+            Web3ChainReader(w3),
+            SqlWatcherStore(db),
+            SqlDepositAddressStore(db),
+            bus,
+            lambda: 5_000,
+        )
+
+    txid = send(w3, address, 10**18)
+    mine(w3, CONFIRMATIONS)
+    first = await make(suspended).step()
+    assert first.seen == 1 and first.credited == 0
+    row = await SqlWatcherStore(db).deposit("ethereum", txid, NATIVE_INDEX)
+    assert row is not None and row.status == "pending"
+    assert (await make(enabled).step()).credited == 1
+    await exchange.stop()
+    assert exchange.balance(user) == 10**8

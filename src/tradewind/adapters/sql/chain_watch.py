@@ -121,7 +121,8 @@ class SqlWatcherStore:
                             amount=d.amount,
                             block_number=d.block_number,
                             block_hash=d.block_hash,
-                            status="pending",
+                            status=d.status,
+                            note=d.note,
                         )
                     )
                     continue

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from tradewind.core.commands import Deposit
+from tradewind.core.commands import MAX_INT, Deposit
 from tradewind.core.events import Deposited, Rejected
 from tradewind.services.funding.chain_ports import (
     NATIVE_INDEX,
@@ -131,13 +131,17 @@ class ChainWatcher:
         deposits: list[ChainDeposit] = []
         for t in block.transfers:
             asset = self._native if t.contract is None else self._tokens.get(t.contract)
-            if asset is None or not asset.deposit_enabled or t.value <= 0:
+            # recorded even while deposits are suspended: they wait, pending, for the
+            # asset to be enabled again rather than being lost with their block
+            if asset is None or t.value <= 0:
                 continue
             if (t.contract is None) != (t.index == NATIVE_INDEX):
                 continue
             user = await self._addresses.owner_of(self.network.name, t.to)
             if user is None:
                 continue
+            amount = to_core_units(t.value, asset)
+            too_large = amount > MAX_INT  # no core balance can hold it: kept for review
             deposits.append(
                 ChainDeposit(
                     self.network.name,
@@ -146,10 +150,11 @@ class ChainWatcher:
                     user,
                     asset.asset,
                     t.value,
-                    to_core_units(t.value, asset),
+                    0 if too_large else amount,
                     block.number,
                     block.hash,
-                    "pending",
+                    "refused" if too_large else "pending",
+                    note="amount_too_large" if too_large else None,
                 )
             )
         await self._store.record_block(
@@ -212,7 +217,7 @@ class ChainWatcher:
             asset = self.network.asset(d.asset)
             if asset is None:
                 continue
-            if head - d.block_number + 1 < asset.confirmations:
+            if head - d.block_number + 1 < asset.confirmations or not asset.deposit_enabled:
                 continue
             # the block must still be ours (a reorg not yet scanned would show here)
             if await self._reader.block_hash(d.block_number) != d.block_hash:
