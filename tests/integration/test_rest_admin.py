@@ -333,7 +333,7 @@ def test_admin_halts_and_resumes_a_market(desk: Desk) -> None:
     r = admin.post("/api/v1/admin/markets/NOPE-USDT/halt", {"reason": "typo"})
     assert (r.status_code, r.json()["code"]) == (404, "unknown_symbol")
     r = admin.post(halt, {"reason": "   "})
-    assert (r.status_code, r.json()["code"]) == (400, "reason_required")
+    assert (r.status_code, r.json()["code"]) == (400, "invalid_reason")
     assert desk.seq == seq  # nothing reached the core
 
     r = admin.post(halt, {"reason": "oracle outage"})

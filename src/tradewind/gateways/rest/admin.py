@@ -27,7 +27,14 @@ from tradewind.core.events import Rejected
 from tradewind.gateways.rest.errors import JSON, ApiError
 from tradewind.gateways.rest.staff import staff_guards
 from tradewind.gateways.rest.units import MAX_INT, format_minor, to_minor
-from tradewind.services.admin import Actor, AdminService, Approval, RoleRequired, UserSummary
+from tradewind.services.admin import (
+    Actor,
+    AdminService,
+    Approval,
+    InvalidReason,
+    RoleRequired,
+    UserSummary,
+)
 from tradewind.services.audit import AuditEntry
 from tradewind.services.catalog import MarketCatalog
 from tradewind.services.trading import CommandBus
@@ -199,8 +206,8 @@ def install_admin(
             )
             raise RoleRequired(f"{action} needs the role admin")
         text = reason.strip()
-        if not text:
-            raise ApiError(400, "reason_required", "say why (reason)")
+        if not 3 <= len(text) <= 256 or not text.isprintable():
+            raise InvalidReason()  # the rule of every other admin reason
         market = catalog.market(symbol)
         if market is None:
             raise ApiError(404, "unknown_symbol", f"unknown symbol {symbol!r}")
