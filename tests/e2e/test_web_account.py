@@ -3,7 +3,8 @@ code, turns on two-factor authentication by scanning (here: reading) the secret 
 entering a code, gets ten recovery codes once, then logs in again in two steps (password,
 then the code from the app). On a second device they log in with a recovery code; the
 first device lists both sessions and signs the second one out, which then finds itself
-logged out.
+logged out. A password change signs out the other sessions; an email change completes
+with the token mailed to the new address.
 
 Skipped on a server without the account API (``GET /api/v1/account``)."""
 
@@ -144,7 +145,7 @@ def test_an_api_key_made_on_the_page_signs_requests_until_revoked(
 
     # the account pages fit a phone: no sideways scrolling
     page.set_viewport_size({"width": 390, "height": 844})
-    for path in ("/account/api-keys", "/account/security", "/trade/BTC-USDT"):
+    for path in ("/account/api-keys", "/account/security", "/account/deposit", "/trade/BTC-USDT"):
         page.goto(f"{url}{path}")
         expect(page.get_by_test_id("user-email")).to_be_attached()
         page.wait_for_timeout(300)
