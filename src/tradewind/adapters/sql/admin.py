@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from tradewind.adapters.sql.base import Base
 from tradewind.adapters.sql.engine import Database, rowcount
-from tradewind.adapters.sql.types import ID
+from tradewind.adapters.sql.types import ID, user_key
 from tradewind.adapters.sql.users import UserRow
 from tradewind.services.admin import Approval, UserSummary
 
@@ -28,12 +28,7 @@ from tradewind.services.admin import Approval, UserSummary
 class UserRoleRow(Base):
     __tablename__ = "user_roles"
 
-    user_id: Mapped[int] = mapped_column(
-        sa.BigInteger,
-        sa.ForeignKey("users.id", ondelete="CASCADE"),
-        primary_key=True,
-        autoincrement=False,
-    )
+    user_id: Mapped[int] = user_key()
     role: Mapped[str] = mapped_column(sa.String(16))
     granted_at_ms: Mapped[int] = mapped_column(sa.BigInteger)
     granted_by: Mapped[int | None] = mapped_column(sa.BigInteger)
@@ -42,12 +37,7 @@ class UserRoleRow(Base):
 class AccountFreezeRow(Base):
     __tablename__ = "account_freezes"
 
-    user_id: Mapped[int] = mapped_column(
-        sa.BigInteger,
-        sa.ForeignKey("users.id", ondelete="CASCADE"),
-        primary_key=True,
-        autoincrement=False,
-    )
+    user_id: Mapped[int] = user_key()
     reason: Mapped[str] = mapped_column(sa.String(256))
     frozen_at_ms: Mapped[int] = mapped_column(sa.BigInteger)
     frozen_by: Mapped[int | None] = mapped_column(sa.BigInteger)
@@ -137,7 +127,7 @@ class SqlAdminStore:
     async def get_user(self, user_id: int) -> UserSummary | None:
         async with self._db.read() as session:
             found = (await session.execute(_summaries_query().where(UserRow.id == user_id))).first()
-            return None if found is None else _summary(found[0], found[1], found[2], found[3])
+            return None if found is None else _summary(*found)
 
     async def list_users(
         self, *, limit: int, after_id: int = 0, email_contains: str | None = None
@@ -150,7 +140,7 @@ class SqlAdminStore:
             query = query.where(UserRow.email.like(f"%{escaped}%", escape="\\"))
         async with self._db.read() as session:
             rows = (await session.execute(query)).all()
-            return [_summary(r[0], r[1], r[2], r[3]) for r in rows]
+            return [_summary(*r) for r in rows]
 
     # -- freezes ---------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from tradewind.adapters.sql.base import Base
 from tradewind.adapters.sql.engine import Database
+from tradewind.adapters.sql.types import user_key
 from tradewind.services.funding.ports import StoredDepositAddress
 
 
@@ -24,12 +25,7 @@ class DepositAddressRow(Base):
     __tablename__ = "deposit_addresses"
     __table_args__ = (sa.UniqueConstraint("network", "address"),)
 
-    user_id: Mapped[int] = mapped_column(
-        sa.BigInteger,
-        sa.ForeignKey("users.id", ondelete="CASCADE"),
-        primary_key=True,
-        autoincrement=False,
-    )
+    user_id: Mapped[int] = user_key()
     network: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
     address: Mapped[str] = mapped_column(sa.String(100))
     path: Mapped[str] = mapped_column(sa.String(32))

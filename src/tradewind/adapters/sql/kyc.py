@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from tradewind.adapters.sql.base import Base
 from tradewind.adapters.sql.engine import Database, rowcount
-from tradewind.adapters.sql.types import ID
+from tradewind.adapters.sql.types import ID, user_key
 from tradewind.adapters.sql.users import UserRow
 from tradewind.services.kyc import KycDocument, KycProfile
 
@@ -28,12 +28,7 @@ from tradewind.services.kyc import KycDocument, KycProfile
 class KycProfileRow(Base):
     __tablename__ = "kyc_profiles"
 
-    user_id: Mapped[int] = mapped_column(
-        sa.BigInteger,
-        sa.ForeignKey("users.id", ondelete="CASCADE"),
-        primary_key=True,
-        autoincrement=False,
-    )
+    user_id: Mapped[int] = user_key()
     level: Mapped[int] = mapped_column(sa.SmallInteger)
     source: Mapped[str] = mapped_column(sa.String(64))
     updated_at_ms: Mapped[int] = mapped_column(sa.BigInteger)

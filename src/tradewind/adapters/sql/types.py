@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import MappedColumn, mapped_column
 from sqlalchemy.types import TypeEngine
 
 MAX_DIGITS = 38
@@ -31,6 +32,19 @@ _LIMIT = 10**MAX_DIGITS
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 """Surrogate primary key: BIGSERIAL on PostgreSQL, the rowid alias on SQLite (only an
 ``INTEGER PRIMARY KEY`` column auto-increments there)."""
+
+
+def user_key() -> MappedColumn[int]:
+    """A primary-key column that is a user's id (``users.id``): one row per user, deleted
+    with the user. The tables of roles, freezes, KYC profiles and deposit addresses key
+    on it."""
+    return mapped_column(
+        sa.BigInteger,
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    )
+
 
 MINOR_UNITS_DDL: TypeEngine[Any] = sa.Numeric(MAX_DIGITS, 0).with_variant(sa.String(40), "sqlite")
 """The DDL type of an amount column, also used by the migrations."""
