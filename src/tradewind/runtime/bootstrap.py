@@ -59,6 +59,8 @@ from tradewind.adapters.sql import (
     SqlApiKeyRepository,
     upgrade_async,
 )
+from tradewind.adapters.sql.engine import is_sqlite
+from tradewind.adapters.sql.projection_writer import ThreadProjectionStore
 from tradewind.adapters.sql.projections import SqlProjectionStore
 from tradewind.core.commands import AnyCommand
 from tradewind.core.engine import Core
@@ -88,6 +90,7 @@ from tradewind.services.projectors import (
     journal_batches,
 )
 from tradewind.services.projectors.ports import Batch
+from tradewind.services.projectors.writer_thread import WriterThread
 from tradewind.services.trading import CoreTimeout, CoreUnavailable, InvalidCommand, TradingService
 
 log = structlog.get_logger(__name__)
@@ -180,6 +183,10 @@ class RunnerBus:
         return applied
 
 
+async def _dispose(store: ThreadProjectionStore) -> None:
+    store.dispose()
+
+
 def _expire(fut: asyncio.Future[sequencer.Applied]) -> None:
     if not fut.done():
         fut.set_exception(TimeoutError())
@@ -215,8 +222,18 @@ class EmbeddedExchange:
         )
         self.accounts = self.identity.accounts
         self.store = SqlProjectionStore(self.db)
+        # On SQLite the projectors write from their own thread on a plain connection,
+        # off the event loop that serves HTTP (docs/performance.md); reads stay async.
+        # The thread itself starts with start() and ends with stop().
+        self._writer_store: ThreadProjectionStore | None = None
+        if is_sqlite(settings.resolved_database_url):
+            self._writer_store = ThreadProjectionStore(settings.resolved_database_url)
         self.projectors = ProjectorRunner(
-            [LedgerProjector(self.store), OrdersProjector(self.store), TradesProjector(self.store)],
+            [
+                LedgerProjector(self._writer_store or self.store),
+                OrdersProjector(self._writer_store or self.store),
+                TradesProjector(self._writer_store or self.store),
+            ],
             journal_dir=self.data_dir,
         )
         self.history = ProjectedHistory(self.store, self.projectors)
@@ -340,6 +357,8 @@ class EmbeddedExchange:
             truncated_bytes=recovery.truncated_bytes,
         )
         await self._rebuild_market_data(last)
+        if self._writer_store is not None:
+            self.projectors.writer = WriterThread()
         low = await self.projectors.catch_up(self.data_dir, until_seq=last)
         log.info("projectors caught up", seq=low)
         self.projectors.start()
@@ -378,6 +397,11 @@ class EmbeddedExchange:
         elif self.jcore is not None:
             await asyncio.to_thread(self.jcore.close)
         await self.projectors.stop()
+        writer, self.projectors.writer = self.projectors.writer, None
+        if writer is not None and self._writer_store is not None:
+            with contextlib.suppress(Exception):
+                await writer.run(_dispose(self._writer_store))
+            writer.close()
         self.hub.close_all()
         await self.identity.stop()
         await self.db.dispose()

@@ -64,7 +64,13 @@ from tradewind.core.events import (
     WithdrawalSettled,
 )
 from tradewind.services.projectors.base import ProjectionError, SymbolTable, pending
-from tradewind.services.projectors.ports import Batch, LedgerEntry, LedgerStore, LedgerTx, OrderHold
+from tradewind.services.projectors.ports import (
+    Batch,
+    LedgerEntry,
+    LedgerTx,
+    LedgerWriter,
+    OrderHold,
+)
 
 FEE_ACCOUNT = 0
 
@@ -272,9 +278,9 @@ class _Posting:
 
 
 class LedgerProjector:
-    """Writes the double-entry ledger through a :class:`LedgerStore`."""
+    """Writes the double-entry ledger through a :class:`LedgerWriter`."""
 
-    def __init__(self, store: LedgerStore, name: str = "ledger") -> None:
+    def __init__(self, store: LedgerWriter, name: str = "ledger") -> None:
         self._store = store
         self._name = name
         self._cache: _State | None = None

@@ -43,9 +43,9 @@ from tradewind.services.projectors.base import ProjectionError, SymbolTable, pen
 from tradewind.services.projectors.ports import (
     Batch,
     FillRecord,
-    OrdersStore,
     OrderState,
     OrdersTx,
+    OrdersWriter,
 )
 
 _ORDER_EVENTS = (OrderCancelled, OrderReleased, OrderAmended, OrderTriggered)
@@ -170,9 +170,9 @@ class _Fold:
 
 
 class OrdersProjector:
-    """Writes order history and fills through an :class:`OrdersStore`."""
+    """Writes order history and fills through an :class:`OrdersWriter`."""
 
-    def __init__(self, store: OrdersStore, name: str = "orders") -> None:
+    def __init__(self, store: OrdersWriter, name: str = "orders") -> None:
         self._store = store
         self._name = name
         self._symbols: tuple[int, SymbolTable] | None = None  # (offset, table)

@@ -238,7 +238,9 @@ class TradesTx(ProjectionTx, Protocol):
 # -- stores ---------------------------------------------------------------------------
 
 
-class LedgerStore(Protocol):
+class LedgerWriter(Protocol):
+    """What the ledger projector itself needs (a writer thread's store offers only this)."""
+
     def transaction(self, name: str) -> AbstractAsyncContextManager[LedgerTx]:
         """Begin projector ``name``'s transaction; commits on normal exit."""
         ...
@@ -247,6 +249,8 @@ class LedgerStore(Protocol):
         """The last applied ``seq`` of projector ``name`` (a plain read)."""
         ...
 
+
+class LedgerStore(LedgerWriter, Protocol):
     async def balances(self, account: int | None = None) -> Mapping[tuple[int, str], LedgerBalance]:
         """Sums of the legs per ``(account, asset)`` (of one account if given)."""
         ...
@@ -258,11 +262,15 @@ class LedgerStore(Protocol):
         ...
 
 
-class OrdersStore(Protocol):
+class OrdersWriter(Protocol):
+    """What the orders projector itself needs."""
+
     def transaction(self, name: str) -> AbstractAsyncContextManager[OrdersTx]: ...
 
     async def offset(self, name: str) -> int: ...
 
+
+class OrdersStore(OrdersWriter, Protocol):
     async def get_order(self, order_id: int) -> OrderState | None: ...
 
     async def list_orders(
@@ -290,11 +298,15 @@ class OrdersStore(Protocol):
         ...
 
 
-class TradesStore(Protocol):
+class TradesWriter(Protocol):
+    """What the trades projector itself needs."""
+
     def transaction(self, name: str) -> AbstractAsyncContextManager[TradesTx]: ...
 
     async def offset(self, name: str) -> int: ...
 
+
+class TradesStore(TradesWriter, Protocol):
     async def list_trades(
         self, symbol: str, *, before_id: int | None = None, limit: int
     ) -> Sequence[TradeRecord]:

@@ -16,7 +16,11 @@ Invariants:
 - in background mode, batches are gathered for up to ``linger_s`` before a chunk is
   written (fewer, larger transactions: a transaction's fixed cost, a commit with its
   fsync and a thread hop per statement, dominated when chunks held one command), except
-  while someone waits in :meth:`wait_for` (a read-your-writes read): then at once.
+  while someone waits in :meth:`wait_for` (a read-your-writes read): then at once;
+- with a ``writer`` (:class:`~tradewind.services.projectors.writer_thread.WriterThread`),
+  the projectors' reads and writes run on that thread, one chunk at a time, and the
+  offsets they reach are recorded (and waiters woken) back on the caller's loop; the
+  projectors and their store must then be used through this runner only.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from tradewind.journal.journal import JOURNAL_FILE, JournalSeqError, read_journa
 from tradewind.journal.snapshot import SnapshotError, list_snapshots, read_snapshot
 from tradewind.services.projectors.base import Projector, SeqGap
 from tradewind.services.projectors.ports import Batch
+from tradewind.services.projectors.writer_thread import WriterThread
 
 log = structlog.get_logger(__name__)
 
@@ -104,6 +109,7 @@ class ProjectorRunner:
         retry_initial_s: float = 0.1,
         retry_max_s: float = 10.0,
         linger_s: float = DEFAULT_LINGER_S,
+        writer: WriterThread | None = None,
     ) -> None:
         names = [p.name for p in projectors]
         if len(set(names)) != len(names):
@@ -116,6 +122,7 @@ class ProjectorRunner:
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
         self.linger_s = linger_s
+        self.writer = writer
         self._waiters = 0
         self._wake = asyncio.Event()
         self._applied: dict[str, int] = {}
@@ -129,8 +136,11 @@ class ProjectorRunner:
 
     async def offsets(self) -> dict[str, int]:
         """Every projector's stored offset (read from its store)."""
-        for p in self.projectors:
-            self._applied[p.name] = await p.offset()
+        if self.writer is None:
+            found = await self._read_offsets()
+        else:
+            found = await self.writer.run(self._read_offsets())
+        self._applied.update(found)
         self._notify()
         return dict(self._applied)
 
@@ -154,16 +164,31 @@ class ProjectorRunner:
         """
         if not batches:
             return
-        first: BaseException | None = None
-        for p in self.projectors:
-            try:
-                self._applied[p.name] = await p.apply(batches)
-            except Exception as e:
-                log.warning("projector failed", projector=p.name, error=repr(e))
-                first = first or e
+        if self.writer is None:
+            reached, first = await self._apply_all(batches)
+        else:
+            reached, first = await self.writer.run(self._apply_all(batches))
+        self._applied.update(reached)
         self._notify()
         if first is not None:
             raise first
+
+    async def _read_offsets(self) -> dict[str, int]:
+        return {p.name: await p.offset() for p in self.projectors}
+
+    async def _apply_all(
+        self, batches: Sequence[Batch]
+    ) -> tuple[dict[str, int], BaseException | None]:
+        """Each projector's new offset and the first failure (on the writer if any)."""
+        reached: dict[str, int] = {}
+        first: BaseException | None = None
+        for p in self.projectors:
+            try:
+                reached[p.name] = await p.apply(batches)
+            except Exception as e:
+                log.warning("projector failed", projector=p.name, error=repr(e))
+                first = first or e
+        return reached, first
 
     async def catch_up(
         self, source: Path | Iterable[Batch] | None = None, *, until_seq: int | None = None

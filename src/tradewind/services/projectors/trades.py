@@ -12,13 +12,13 @@ from collections.abc import Sequence
 
 from tradewind.core.events import Trade
 from tradewind.services.projectors.base import pending
-from tradewind.services.projectors.ports import Batch, TradeRecord, TradesStore
+from tradewind.services.projectors.ports import Batch, TradeRecord, TradesWriter
 
 
 class TradesProjector:
-    """Writes the trade tape through a :class:`TradesStore`."""
+    """Writes the trade tape through a :class:`TradesWriter`."""
 
-    def __init__(self, store: TradesStore, name: str = "trades") -> None:
+    def __init__(self, store: TradesWriter, name: str = "trades") -> None:
         self._store = store
         self._name = name
 

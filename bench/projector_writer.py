@@ -1,0 +1,124 @@
+"""The projectors' SQL cost per command: the async store on the event loop against the
+writer thread's synchronous store (embedded mode, SQLite).
+
+A generated stream (``generate_stream``) is applied to a core; its batches are fed to a
+``ProjectorRunner`` in chunks of ``--chunk`` commands (what the background runner
+gathers at a few hundred commands/s), once through ``SqlProjectionStore`` (aiosqlite,
+greenlets) and once through ``ThreadProjectionStore`` on a ``WriterThread``, alternating,
+each on a fresh SQLite file. Reported per command: CPU of the calling (event-loop)
+thread, CPU of the whole process, and wall time. The event-loop figure is what the HTTP
+server loses to the projectors. Writes ``bench/results/projector_writer.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tradewind.adapters.sql import upgrade_async
+from tradewind.adapters.sql.engine import Database
+from tradewind.adapters.sql.projection_writer import ThreadProjectionStore
+from tradewind.adapters.sql.projections import SqlProjectionStore
+from tradewind.core.engine import Core
+from tradewind.runtime.streamgen import generate_stream
+from tradewind.services.projectors import (
+    Batch,
+    LedgerProjector,
+    OrdersProjector,
+    ProjectorRunner,
+    TradesProjector,
+)
+from tradewind.services.projectors.writer_thread import WriterThread
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def batches(n: int) -> list[Batch]:
+    core = Core()
+    out = []
+    for cmd in generate_stream(n, n_accounts=200, seed=3):
+        out.append(Batch(cmd.seq, cmd.ts, core.apply(cmd)))
+    return out
+
+
+async def one(kind: str, data: list[Batch], chunk: int, root: Path) -> dict[str, float]:
+    url = f"sqlite+aiosqlite:///{root / f'{kind}-{time.monotonic_ns()}.db'}"
+    await upgrade_async(url)
+    db = Database.from_url(url)
+    writer: WriterThread | None = None
+    store: Any
+    if kind == "thread":
+        writer, store = WriterThread(), ThreadProjectionStore(url)
+    else:
+        store = SqlProjectionStore(db)
+    runner = ProjectorRunner(
+        [LedgerProjector(store), OrdersProjector(store), TradesProjector(store)], writer=writer
+    )
+    await runner.offsets()
+    t0, c0, p0 = time.perf_counter(), time.thread_time(), time.process_time()
+    for i in range(0, len(data), chunk):
+        await runner.apply_batches(data[i : i + chunk])
+    wall, loop_cpu, cpu = (
+        time.perf_counter() - t0,
+        time.thread_time() - c0,
+        time.process_time() - p0,
+    )
+    if writer is not None:
+        writer.close()
+    await db.dispose()
+    n = len(data)
+    return {
+        "loop_cpu_us_per_command": round(loop_cpu / n * 1e6, 1),
+        "process_cpu_us_per_command": round(cpu / n * 1e6, 1),
+        "wall_us_per_command": round(wall / n * 1e6, 1),
+    }
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    data = batches(args.commands)
+    runs: dict[str, list[dict[str, float]]] = {"async": [], "thread": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(args.runs):
+            for kind in ("async", "thread"):
+                runs[kind].append(await one(kind, data, args.chunk, Path(tmp)))
+    return runs
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("--commands", type=int, default=5000)
+    ap.add_argument("--chunk", type=int, default=25)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=RESULTS / "projector_writer.json")
+    args = ap.parse_args()
+    runs = asyncio.run(main_async(args))
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    report = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commit": commit,
+        "cores": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "settings": {"commands": args.commands, "chunk": args.chunk, "runs": args.runs},
+        "runs": runs,
+        "median": {
+            kind: {k: sorted(r[k] for r in rs)[len(rs) // 2] for k in rs[0]}
+            for kind, rs in runs.items()
+        },
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report["median"], indent=2), report["load_average"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
