@@ -25,12 +25,15 @@ import os
 import secrets
 import socket
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import pytest
+import pytest_asyncio
+
+from tradewind.adapters.sql import Database, upgrade_async
 
 T = TypeVar("T")
 
@@ -173,6 +176,24 @@ def pg_migrated_url(_pg_migrated_database: str) -> str:
 def sqlite_url(tmp_path: Path) -> str:
     """A fresh SQLite database file for this test."""
     return f"sqlite+aiosqlite:///{tmp_path / 'tradewind.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Each test twice: on a fresh SQLite file and on an emptied PostgreSQL database."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "pg_migrated_url"
+    return str(request.getfixturevalue(fixture))
+
+
+@pytest_asyncio.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """A :class:`Database` at the newest schema on both backends (``database_url``)."""
+    await upgrade_async(database_url)
+    database = Database.from_url(database_url)
+    try:
+        yield database
+    finally:
+        await database.dispose()
 
 
 # -- Redis and RabbitMQ ---------------------------------------------------------------

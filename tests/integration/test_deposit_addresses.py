@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import IntegrityError
 
 from tradewind.adapters.sql import Database, SqlUserRepository
 from tradewind.adapters.sql.deposit_addresses import SqlDepositAddressStore
-from tradewind.adapters.sql.migrate import upgrade_async
 from tradewind.runtime.bootstrap import build_embedded
 from tradewind.runtime.config import Settings, load_settings
 from tradewind.services.funding.defaults import demo_networks
@@ -34,22 +32,6 @@ from tradewind.services.funding.ports import DepositAddressStore, StoredDepositA
 PASSWORD = "correct horse battery staple"
 
 async_test = pytest.mark.asyncio
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest) -> str:
-    fixture = "sqlite_url" if request.param == "sqlite" else "pg_migrated_url"
-    return str(request.getfixturevalue(fixture))
-
-
-@pytest_asyncio.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    await upgrade_async(database_url)
-    database = Database.from_url(database_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 async def new_user(db: Database, n: int = 0) -> int:

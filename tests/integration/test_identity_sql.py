@@ -4,11 +4,9 @@ fakes, and "use once" holding under concurrency (two replicas, one winner)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import aiosmtpd.controller
 import pytest
-import pytest_asyncio
 
 from tradewind.adapters.mail.smtp import (
     OutboxDeliverer,
@@ -16,7 +14,7 @@ from tradewind.adapters.mail.smtp import (
     SmtpSettings,
     SmtpUrlError,
 )
-from tradewind.adapters.sql import Database, SqlSessionRepository, SqlUserRepository, upgrade_async
+from tradewind.adapters.sql import Database, SqlSessionRepository, SqlUserRepository
 from tradewind.adapters.sql.email_tokens import SqlTokenRepository
 from tradewind.adapters.sql.login_throttle import SqlLoginThrottleRepository
 from tradewind.adapters.sql.outbox import SENT_BODY, SqlOutbox
@@ -29,22 +27,6 @@ from tradewind.services.identity_ports import (
 from tradewind.services.mail import Mail, Outbox
 
 T0 = 1_700_000_000_000
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest) -> str:
-    fixture = "sqlite_url" if request.param == "sqlite" else "pg_migrated_url"
-    return str(request.getfixturevalue(fixture))
-
-
-@pytest_asyncio.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    await upgrade_async(database_url)
-    database = Database.from_url(database_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 async def new_user(db: Database, email: str = "a@example.com") -> int:
