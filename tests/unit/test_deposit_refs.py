@@ -12,14 +12,14 @@ U = "USDT"
 REF = "ethereum:0xabc:0"
 
 
-def deposit(user: int, amount: int, ref: str | None = None) -> dict:
-    cmd: dict = {"op": "deposit", "user": user, "asset": U, "amount": amount}
+def deposit(user: int, amount: int, ref: str | None = None) -> dict[str, object]:
+    cmd: dict[str, object] = {"op": "deposit", "user": user, "asset": U, "amount": amount}
     if ref is not None:
         cmd["ref"] = ref
     return cmd
 
 
-def test_a_ref_is_credited_once():
+def test_a_ref_is_credited_once() -> None:
     ex = standard()
     ex.run(
         [
@@ -33,7 +33,7 @@ def test_a_ref_is_credited_once():
     )
 
 
-def test_a_rejected_deposit_does_not_consume_its_ref():
+def test_a_rejected_deposit_does_not_consume_its_ref() -> None:
     ex = standard()
     ex.reject(
         {"op": "deposit", "user": 9, "asset": "NOPE", "amount": 5, "ref": REF}, "unknown_asset"
@@ -41,7 +41,7 @@ def test_a_rejected_deposit_does_not_consume_its_ref():
     ex.ok(deposit(9, 5, REF))
 
 
-def test_refs_survive_a_snapshot_and_an_unused_ref_set_leaves_the_hash_as_before():
+def test_refs_survive_a_snapshot_and_an_unused_ref_set_leaves_the_hash_as_before() -> None:
     ex = standard()
     before = ex.core.state_hash()
     assert "deposit_refs" not in ex.core.state()
