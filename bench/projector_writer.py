@@ -5,9 +5,11 @@ A generated stream (``generate_stream``) is applied to a core; its batches are f
 ``ProjectorRunner`` in chunks of ``--chunk`` commands (what the background runner
 gathers at a few hundred commands/s), once through ``SqlProjectionStore`` (aiosqlite,
 greenlets) and once through ``ThreadProjectionStore`` on a ``WriterThread``, alternating,
-each on a fresh SQLite file. Reported per command: CPU of the calling (event-loop)
-thread, CPU of the whole process, and wall time. The event-loop figure is what the HTTP
-server loses to the projectors. Writes ``bench/results/projector_writer.json``.
+each on a fresh SQLite file; ``thread-full`` is the writer thread with
+``synchronous=FULL``, ``thread`` with the default ``NORMAL``. Reported per command: CPU
+of the calling (event-loop) thread, CPU of the whole process, and wall time. The
+event-loop figure is what the HTTP server loses to the projectors. Writes
+``bench/results/projector_writer.json``.
 """
 
 from __future__ import annotations
@@ -54,8 +56,9 @@ async def one(kind: str, data: list[Batch], chunk: int, root: Path) -> dict[str,
     db = Database.from_url(url)
     writer: WriterThread | None = None
     store: Any
-    if kind == "thread":
-        writer, store = WriterThread(), ThreadProjectionStore(url)
+    if kind.startswith("thread"):
+        sync = "FULL" if kind == "thread-full" else "NORMAL"
+        writer, store = WriterThread(), ThreadProjectionStore(url, synchronous=sync)
     else:
         store = SqlProjectionStore(db)
     runner = ProjectorRunner(
@@ -83,10 +86,10 @@ async def one(kind: str, data: list[Batch], chunk: int, root: Path) -> dict[str,
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     data = batches(args.commands)
-    runs: dict[str, list[dict[str, float]]] = {"async": [], "thread": []}
+    runs: dict[str, list[dict[str, float]]] = {"async": [], "thread-full": [], "thread": []}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.runs):
-            for kind in ("async", "thread"):
+            for kind in runs:
                 runs[kind].append(await one(kind, data, args.chunk, Path(tmp)))
     return runs
 

@@ -12,8 +12,12 @@ suspend.
 Invariants:
 - use it from one thread only (the writer thread): it keeps one connection;
 - a ``transaction(name)`` is ``BEGIN IMMEDIATE ... COMMIT`` on that connection, with the
-  same PRAGMAs as :mod:`tradewind.adapters.sql.engine` (WAL, busy timeout, foreign keys,
-  ``synchronous=FULL``), so it serialises with the async engine's writers on the file;
+  PRAGMAs of :mod:`tradewind.adapters.sql.engine` (WAL, busy timeout, foreign keys), so
+  it serialises with the async engine's writers on the file;
+- ``synchronous=NORMAL`` on this connection by default (FULL for the others): in WAL
+  mode a commit then survives a crash of the process but maybe not a power loss, which
+  rolls back whole transactions only; the projections and their offsets commit
+  together and are rebuilt from the journal by the start-up catch-up (ADR 0016);
 - reads for the API (lists, balances) stay on the async store over the same file.
 """
 
@@ -71,7 +75,9 @@ def sync_sqlite_url(url: str | URL) -> URL:
 class ThreadProjectionStore:
     """``LedgerStore``/``OrdersStore``/``TradesStore`` write side on one sync connection."""
 
-    def __init__(self, url: str | URL) -> None:
+    def __init__(self, url: str | URL, *, synchronous: str = "NORMAL") -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         self.engine = sa.create_engine(sync_sqlite_url(url), poolclass=SingletonThreadPool)
 
         @event.listens_for(self.engine, "connect")
@@ -81,7 +87,7 @@ class ThreadProjectionStore:
             try:
                 cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
                 cursor.execute("PRAGMA journal_mode = WAL")
-                cursor.execute("PRAGMA synchronous = FULL")
+                cursor.execute(f"PRAGMA synchronous = {synchronous}")
                 cursor.execute("PRAGMA foreign_keys = ON")
             finally:
                 cursor.close()
