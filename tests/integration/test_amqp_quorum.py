@@ -5,6 +5,7 @@ queue keeps working instead of stopping the core."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import aio_pika
 import pytest
@@ -27,7 +28,9 @@ def test_quorum_only_where_per_message_ttl_works() -> None:
 @pytest.mark.asyncio
 async def test_commands_travel_on_a_quorum_queue(amqp_url: str, names: AmqpNames) -> None:  # noqa: F811
     core = Core(amqp_url, names, FakeCore(), {})
-    api = Api(amqp_url, names)
+    # the production timeout (core_timeout_ms): a new quorum queue's first write waits for
+    # its Raft log's fsync, which takes seconds on a loaded machine with a busy disk
+    api = Api(amqp_url, names, timeout_s=10.0)
     await core.start()
     await api.start()
     try:
@@ -48,9 +51,10 @@ async def test_commands_travel_on_a_quorum_queue(amqp_url: str, names: AmqpNames
         with pytest.raises(CoreTimeout):
             await api.client.submit(Deposit(user=2, asset="BTC", amount=5))
         channel = await core.link.connection.channel()  # type: ignore[union-attr]
-        for _ in range(100):
+        deadline = time.monotonic() + 15.0  # expiry is checked lazily, at the head
+        while True:
             queue = await channel.declare_queue(names.commands, passive=True)
-            if queue.declaration_result.message_count == 0:
+            if queue.declaration_result.message_count == 0 or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.02)
         assert queue.declaration_result.message_count == 0
