@@ -34,6 +34,7 @@ import fcntl
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -177,26 +178,66 @@ async def open_fenced_core(
 
 
 async def hold(lease: RedisLease, on_lost: Callable[[str], None]) -> None:
-    """Renew the lease every third of its time until cancelled; ``on_lost(reason)`` when
-    it is taken by another core or lapses before a renewal succeeded."""
+    """Renew the lease every third of its time until cancelled; ``on_lost(reason)`` (on
+    the caller's event loop) when it is taken by another core or lapses before a renewal
+    succeeded.
+
+    The renewals run on a thread of their own with a synchronous Redis client, not on the
+    caller's event loop: work that holds that loop for a while (a migration run through
+    SQLAlchemy's greenlet bridge, a replay, imports) would otherwise delay them past the
+    lease on a loaded machine, and a healthy leader would lose its lease to its standby
+    (and stop). A paused process (SIGSTOP, a frozen VM) pauses this thread too, so the
+    fence on :attr:`RedisLease.valid_until` still holds."""
+    loop = asyncio.get_running_loop()
+    lost: asyncio.Future[str] = loop.create_future()
+    stopping = threading.Event()
+
+    def report(reason: str) -> None:
+        def settle() -> None:
+            if not lost.done():
+                lost.set_result(reason)
+
+        loop.call_soon_threadsafe(settle)
+
+    renewer = threading.Thread(
+        target=_renew_until_stopped,
+        args=(lease, stopping, report),
+        name="lease-renewer",
+        daemon=True,
+    )
+    renewer.start()
+    try:
+        reason = await lost
+    finally:
+        stopping.set()
+        # joined, so that no renewal is in flight when the caller releases the lease
+        await asyncio.shield(asyncio.to_thread(renewer.join))
+    on_lost(reason)
+
+
+def _renew_until_stopped(
+    lease: RedisLease, stopping: threading.Event, report: Callable[[str], None]
+) -> None:
     period = lease.ttl_ms / 3000
-    while True:
-        await asyncio.sleep(period)
-        while True:
-            if not lease.held:
-                on_lost("the core lease lapsed before it could be renewed")
-                return
-            try:
-                async with asyncio.timeout(max(0.01, lease.remaining_s())):
-                    renewed = await lease.renew()
-            except (RedisError, OSError, TimeoutError) as e:
-                log.warning("core lease not renewed yet; retrying", error=repr(e))
-                await asyncio.sleep(min(0.1, period))
-                continue
-            if not renewed:
-                on_lost("the core lease is held by another core")
-                return
-            break
+    client = lease.blocking_client()
+    try:
+        while not stopping.wait(period):
+            while not stopping.is_set():
+                if not lease.held:
+                    report("the core lease lapsed before it could be renewed")
+                    return
+                try:
+                    renewed = lease.renew_blocking(client)
+                except (RedisError, OSError) as e:
+                    log.warning("core lease not renewed yet; retrying", error=repr(e))
+                    stopping.wait(min(0.1, period))
+                    continue
+                if not renewed:
+                    report("the core lease is held by another core")
+                    return
+                break
+    finally:
+        client.close()
 
 
 def fail_stop(reason: str) -> None:

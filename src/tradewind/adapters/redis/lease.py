@@ -31,8 +31,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
+import redis as blocking_redis
 from redis.asyncio import Redis
 
 _ACQUIRE_LUA: Final = """
@@ -142,6 +143,37 @@ class RedisLease:
             return False
         sent = self._clock()
         if await self._renew(keys=[self.key], args=[self.value, self.ttl_ms]):
+            self.valid_until = sent + self.ttl_ms / 1000 - self.margin_s
+            return True
+        self.valid_until = float("-inf")
+        return False
+
+    def blocking_client(self) -> blocking_redis.Redis:
+        """A synchronous client to the same Redis server as ``redis``, for renewing from a
+        thread of its own (:func:`tradewind.runtime.standby.hold`): the asynchronous client
+        belongs to its event loop. Its timeouts are a third of the lease, so a renewal
+        that hangs is retried while the lease is still valid."""
+        pool = self.redis.connection_pool
+        given = pool.connection_kwargs
+        kwargs: dict[str, Any] = {k: given[k] for k in ("db", "username", "password") if k in given}
+        timeout = max(self.ttl_ms / 3000, 0.05)
+        kind = pool.connection_class.__name__
+        if kind == "UnixDomainSocketConnection":
+            kwargs["unix_socket_path"] = given["path"]
+        else:
+            kwargs["host"] = given.get("host", "localhost")
+            kwargs["port"] = given.get("port", 6379)
+            kwargs["ssl"] = kind == "SSLConnection"
+        return blocking_redis.Redis(
+            **kwargs, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+
+    def renew_blocking(self, client: blocking_redis.Redis) -> bool:
+        """:meth:`renew` through a synchronous client (from :meth:`blocking_client`)."""
+        if not self.token:
+            return False
+        sent = self._clock()
+        if client.eval(_RENEW_LUA, 1, self.key, self.value, self.ttl_ms):
             self.valid_until = sent + self.ttl_ms / 1000 - self.margin_s
             return True
         self.valid_until = float("-inf")
