@@ -196,6 +196,14 @@ def test_markets_list_with_filters_and_status(api: Api) -> None:
     assert (r.status_code, r.json()["code"]) == (404, "unknown_symbol")
 
 
+def test_a_query_parameter_given_twice_is_refused(api: Api) -> None:
+    # no API parameter is a list: silently taking one of two values would hide a bug
+    r = api.client.get("/api/v1/markets?quote=BTC&quote=USDT")
+    assert (r.status_code, r.json()["code"]) == (400, "duplicate_parameter")
+    assert "'quote'" in r.json()["message"]
+    assert api.client.get("/api/v1/markets?quote=BTC&status=trading").status_code == 200
+
+
 def test_faucet_credits_and_limits(api: Api) -> None:
     user = api.user(USDT="5000")
     assert balances(user)["USDT"] == ("5000.000000", "0.000000")

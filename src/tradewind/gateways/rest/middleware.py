@@ -7,10 +7,15 @@ Invariants:
 - a request body is JSON: one sent with another (or no) ``Content-Type`` is refused
   with ``415 unsupported_media_type`` before anything reads it; the only exceptions
   are the upload routes of :data:`UPLOAD_ROUTES` (KYC documents), which take only their
-  own media types, up to their own limit.
+  own media types, up to their own limit;
+- every query parameter of the API is single-valued: a name given twice
+  (``?symbol=A&symbol=B``) is refused with ``400 duplicate_parameter`` rather than one of
+  the values being silently taken.
 """
 
 from __future__ import annotations
+
+from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,6 +40,16 @@ UPLOAD_ROUTES: dict[str, tuple[int, frozenset[bytes]]] = {
 """Exact path -> (largest body, accepted media types) of the routes that take files."""
 
 
+def _repeated_parameter(query: bytes) -> str | None:
+    """The first query parameter name that occurs more than once, if any."""
+    seen: set[str] = set()
+    for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
 class BodyLimitMiddleware:
     def __init__(
         self,
@@ -50,6 +65,17 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        query = scope.get("query_string", b"")
+        if b"&" in query:
+            repeated = _repeated_parameter(query)
+            if repeated is not None:
+                response = error_response(
+                    400,
+                    "duplicate_parameter",
+                    f"the query parameter {repeated!r} is given more than once",
+                )
+                await response(scope, receive, send)
+                return
         # by path, whatever the method: the router answers 405 for a method it lacks
         upload = self.uploads.get(scope["path"])
         limit = self.max_bytes if upload is None else upload[0]
