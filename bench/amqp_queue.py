@@ -19,7 +19,6 @@ import json
 import os
 import secrets
 import statistics
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from tradewind.adapters.amqp import (
 )
 from tradewind.adapters.amqp import commands as amqp_commands
 from tradewind.core.commands import AnyCommand, Deposit
+from tradewind.runtime.benchmark import machine_info
 
 URL = os.environ.get("TRADEWIND_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 OUT = Path(__file__).parent / "results" / "amqp_queue.json"
@@ -110,14 +110,10 @@ async def main(runs: int, commands: int) -> dict[str, Any]:
         }
         for kind, by in results.items()
     }
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
     return {
         "what": "command round trip through RabbitMQ, answering server (no core)",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "commit": commit,
-        "cores": os.cpu_count(),
+        "machine": machine_info(),
         "runs": runs,
         "commands_per_run": commands,
         "medians_by_queue_and_inflight": medians,

@@ -24,9 +24,7 @@ import asyncio
 import datetime as dt
 import json
 import os
-import platform
 import statistics
-import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
+
+from tradewind.runtime.benchmark import machine_info
 
 OUT = Path(__file__).resolve().parent / "results" / "auth.json"
 PASSWORD = "correct horse battery staple"
@@ -132,18 +132,12 @@ def main(seconds: float) -> dict[str, Any]:
     print("loop lag with 20 concurrent logins", json.dumps(lag), flush=True)
     per_sec = profiles["in_use_rfc9106_low_memory"]["verifies_per_sec_1_thread"]
     auth_bucket_per_min = 100
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
     return {
         "what": "argon2id password hashing: parameters, verifies/s, event-loop lag",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "commit": commit,
-        "cores": cores,
-        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
+        "machine": machine_info(),
         "machine_note": "shared 2-vCPU VM; other engineers' test runs were loading it "
         "(see load_average), so per-second figures are low and noisy",
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
         "seconds_per_measure": seconds,
         "chosen": "in_use_rfc9106_low_memory",
         "profiles": profiles,

@@ -15,14 +15,13 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import os
-import platform
-import subprocess
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from tradewind.runtime.benchmark import machine_info
 
 OUT = Path(__file__).resolve().parent / "results" / "chain_watcher.json"
 
@@ -128,17 +127,11 @@ async def run(blocks: int, per_block: int, users: int) -> dict[str, Any]:
         credit_s = time.perf_counter() - t0
         await runner.stop()
         await db.dispose()
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
     return {
         "what": "chain watcher: catch-up scan and crediting on eth-tester, SQLite, core runner",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "commit": commit,
-        "cores": os.cpu_count() or 1,
-        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
+        "machine": machine_info(),
         "machine_note": "shared 2-vCPU VM, other engineers' runs loading it (load_average)",
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
         "blocks": blocks,
         "deposits_per_block": per_block,
         "users": users,

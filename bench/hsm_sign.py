@@ -18,7 +18,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -26,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from tradewind.runtime.benchmark import machine_info
 
 OUT = Path(__file__).resolve().parent / "results" / "hsm.json"
 LIBRARY = "/usr/lib/softhsm/libsofthsm2.so"
@@ -98,17 +99,11 @@ def main(count: int) -> dict[str, Any]:
             samples.append(time.perf_counter_ns() - t0)
         derive[net.name] = percentiles(samples)
     full = percentiles(full_ns)
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
     return {
         "what": "PKCS#11 secp256k1 signing in SoftHSM2 and xpub address derivation",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "commit": commit,
-        "cores": os.cpu_count() or 1,
-        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
+        "machine": machine_info(),
         "machine_note": "shared 2-vCPU VM, other engineers' runs loading it (load_average)",
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
         "signatures": count,
         "keygen_us": keygen_us,
         "token_ckm_ecdsa": percentiles(raw_ns),

@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +27,7 @@ from tradewind.adapters.sql.engine import Database
 from tradewind.adapters.sql.projection_writer import ThreadProjectionStore
 from tradewind.adapters.sql.projections import SqlProjectionStore
 from tradewind.core.engine import Core
+from tradewind.runtime.benchmark import machine_info
 from tradewind.runtime.streamgen import generate_stream
 from tradewind.services.projectors import (
     Batch,
@@ -102,14 +101,9 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=RESULTS / "projector_writer.json")
     args = ap.parse_args()
     runs = asyncio.run(main_async(args))
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
     report = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "commit": commit,
-        "cores": os.cpu_count(),
-        "load_average": os.getloadavg(),
+        "machine": machine_info(),
         "settings": {"commands": args.commands, "chunk": args.chunk, "runs": args.runs},
         "runs": runs,
         "median": {

@@ -29,7 +29,6 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.browser import CHROMIUM_ARGS, WEB_DIST  # noqa: E402
 from tests.support.server import Server, free_port  # noqa: E402
+from tradewind.runtime.benchmark import machine_info  # noqa: E402
 
 OUT = ROOT / "bench" / "results" / "ui.json"
 
@@ -268,14 +268,10 @@ def main(loads: int, rate: int, seconds: float) -> dict[str, Any]:
                 browser.close()
         finally:
             server.stop()
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
     return {
         "what": "web trading screen in headless Chromium against tradewind demo",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "commit": commit,
-        "cores": os.cpu_count(),
+        "machine": machine_info(),
         "load_average_1m": {"before": load_before[0], "after": os.getloadavg()[0]},
         "chromium": version,
         "first_book_ms": {
