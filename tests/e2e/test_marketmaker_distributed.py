@@ -25,7 +25,8 @@ machine a step takes seconds and a run of six steps without a cross is not rare.
 @pytest.fixture
 def deployment(tmp_path: Path, pg_url: str, redis_url: str, amqp_url: str) -> Iterator[Deployment]:
     d = Deployment(tmp_path, pg_url, redis_url, amqp_url)
-    env = {**d.core.env, "TRADEWIND_CORE_LEASE_MS": "1000"}
+    # 2 s, as in test_standby: a bot on a loaded 2-core CI machine must not be late to renew
+    env = {**d.core.env, "TRADEWIND_CORE_LEASE_MS": "2000"}
     d.bots = [  # type: ignore[attr-defined]
         Process(
             f"bot{i}",

@@ -221,7 +221,9 @@ def _renew_until_stopped(
     period = lease.ttl_ms / 3000
     client = lease.blocking_client()
     try:
-        while not stopping.wait(period):
+        # renew at once, then every period: the time between acquiring the lease and
+        # calling hold (start-up work of the process) may already have used most of it
+        while True:
             while not stopping.is_set():
                 if not lease.held:
                     report("the core lease lapsed before it could be renewed")
@@ -236,6 +238,8 @@ def _renew_until_stopped(
                     report("the core lease is held by another core")
                     return
                 break
+            if stopping.wait(period):
+                return
     finally:
         client.close()
 
