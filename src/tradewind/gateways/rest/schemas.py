@@ -135,12 +135,21 @@ class MarketOut(BaseModel):
     last_price: str | None
 
 
+Level = Annotated[
+    list[str],
+    Field(min_length=2, max_length=2, description="[price, quantity]"),
+]
+"""A book level. Not ``tuple[str, str]``: OpenAPI 3.1 spells a tuple ``prefixItems``,
+which schemathesis rewrites into a draft-4 ``items`` list and then fails to load as
+Draft 2020-12 (an InvalidSchema whenever a fuzz case got a 200 from the book)."""
+
+
 class BookOut(BaseModel):
     symbol: str
     seq: int = Field(description="Update id of the book: WebSocket diffs continue from it.")
     ts: int
-    bids: list[tuple[str, str]]
-    asks: list[tuple[str, str]]
+    bids: list[Level]
+    asks: list[Level]
 
 
 class TradeOut(BaseModel):
