@@ -64,6 +64,13 @@ class AssetOnNetwork:
     """Minor units charged per withdrawal."""
     deposit_enabled: bool
     withdrawal_enabled: bool
+    min_withdrawal: int = 0
+    """Minor units; a withdrawal (its gross amount, fee included) must be at least this
+    and more than the fee (services/funding/withdrawals.py)."""
+    auto_approve_below: int = 0
+    """Minor units; smaller withdrawals need no approval (0: every one is reviewed)."""
+    two_person_above: int | None = None
+    """Minor units; larger withdrawals need two different approvers (None: never)."""
 
     @property
     def native(self) -> bool:
@@ -149,6 +156,7 @@ def _str(value: object, where: str) -> str:
     return value
 
 
+_OPTIONAL_AMOUNTS = ("min_withdrawal", "auto_approve_below", "two_person_above")
 _NETWORK_KEYS = frozenset({"kind", "chain", "chain_id", "xpub", "assets"})
 _ASSET_KEYS = frozenset(
     {
@@ -160,6 +168,9 @@ _ASSET_KEYS = frozenset(
         "withdrawal_fee",
         "deposit_enabled",
         "withdrawal_enabled",
+        "min_withdrawal",
+        "auto_approve_below",
+        "two_person_above",
     }
 )
 
@@ -187,7 +198,9 @@ def _parse_asset(name: str, net: Network, table: Mapping[str, object]) -> AssetO
         except AddressError as exc:
             raise NetworkConfigError(f"{where}.contract: {exc.message}") from None
     amounts: dict[str, int] = {}
-    for key in ("min_deposit", "withdrawal_fee"):
+    for key in ("min_deposit", "withdrawal_fee", *_OPTIONAL_AMOUNTS):
+        if key in _OPTIONAL_AMOUNTS and key not in table:
+            continue
         raw = _str(_get(table, key, where), f"{where}.{key}")
         try:
             amounts[key] = parse_amount(raw, decimals)
@@ -211,6 +224,9 @@ def _parse_asset(name: str, net: Network, table: Mapping[str, object]) -> AssetO
         withdrawal_enabled=_bool(
             table.get("withdrawal_enabled", True), f"{where}.withdrawal_enabled"
         ),
+        min_withdrawal=amounts.get("min_withdrawal", 0),
+        auto_approve_below=amounts.get("auto_approve_below", 0),
+        two_person_above=amounts.get("two_person_above"),
     )
 
 
@@ -259,7 +275,8 @@ def parse_networks(config: Mapping[str, object]) -> NetworkCatalog:
 
     ``config`` is the ``funding`` table: ``{"networks": {"bitcoin": {...}, ...}}``.
     """
-    unknown = sorted(set(config) - {"networks"})
+    # the other tables are read by their own parsers (withdrawals: withdrawal_config.py)
+    unknown = sorted(set(config) - {"networks", "withdrawals", "aml", "signer"})
     if unknown:
         raise NetworkConfigError(f"funding: unknown key {unknown[0]!r}")
     networks = config.get("networks", {})
