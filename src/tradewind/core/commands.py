@@ -37,6 +37,12 @@ OrderType = Literal[
 ]
 TimeInForce = Literal["GTC", "IOC", "FOK", "GTD"]
 Stp = Literal["cancel_taker", "cancel_maker", "cancel_both", "none"]
+Wallet = Literal["spot", "cross", "isolated"]
+MarginWallet = Literal["cross", "isolated"]
+Feeds = Annotated[
+    tuple[tuple[Annotated[int, msgspec.Meta(ge=1, le=MAX_INT)], NonNegative], ...],
+    msgspec.Meta(max_length=16),
+]
 
 
 class Command(
@@ -137,6 +143,15 @@ class Place(Command, frozen=True, tag="place"):
     display_qty: Positive | None = None
     stp: Stp = "cancel_taker"
     client_id: ClientId | None = None
+    wallet: Wallet = "spot"
+    """``cross`` or ``isolated`` (with ``symbol``'s isolated wallet) places from the user's
+    margin wallet instead of the spot account (docs/margin.md). Omitted for spot, so spot
+    commands encode exactly as before."""
+    auto_borrow: bool = False
+    """Margin only: borrow what the order's hold lacks first (same checks as ``borrow``)."""
+    auto_repay: bool = False
+    """Margin only: once the command's matching is done, repay the wallet's debts in the
+    symbol's two assets from what is available."""
 
 
 class Amend(Command, frozen=True, tag="amend"):
@@ -172,6 +187,141 @@ class Tick(Command, frozen=True, tag="tick"):
     """Advances time only: lets GTD orders expire when nothing else happens."""
 
 
+# ---------------------------------------------------------------------- margin (docs/margin.md)
+
+
+class MarginAsset(Command, frozen=True, tag="margin_asset"):
+    """Makes ``asset`` borrowable from the lending pool, or changes its terms.
+
+    ``hourly_rate`` is the interest per hour in parts per billion of the principal
+    (``RATE_SCALE = 10**9``: 417 is 0.0000417 % an hour, about 3.65 % a year);
+    ``borrow_limit`` caps one wallet's debt in the asset (principal plus interest), in
+    minor units."""
+
+    asset: Name
+    hourly_rate: NonNegative
+    borrow_limit: NonNegative
+
+
+class MarginSymbol(Command, frozen=True, tag="margin_symbol"):
+    """Enables margin on ``symbol`` (its isolated wallets, and its base asset in cross
+    wallets) or changes its terms. All margin symbols share one quote asset, the
+    valuation asset (the first one sets it).
+
+    Levels are in 1/10000 (``11_000`` is a margin level of 1.1). ``max_leverage`` (2..10;
+    above 10 is rejected ``leverage_too_high``) sets the initial level
+    ``ceil(10000 * L / (L - 1))``; it must exceed ``margin_call_level``, which must
+    exceed ``liquidation_level``, which must exceed 10000. The mark price takes feeds no
+    older than ``mark_max_age_ms`` before the command's ts and moves at most
+    ``mark_max_move_bps`` per ``mark``; liquidation orders trade within
+    ``liquidation_band_bps`` of the mark; the liquidation fee is
+    ``liquidation_fee_bps`` of the liabilities' value."""
+
+    symbol: SymbolName
+    max_leverage: Positive
+    margin_call_level: Positive
+    liquidation_level: Positive
+    liquidation_fee_bps: Bps = 0
+    liquidation_band_bps: Bps = 500
+    mark_max_age_ms: Positive = 60_000
+    mark_max_move_bps: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 1_000
+
+
+class MarginCross(Command, frozen=True, tag="margin_cross"):
+    """Terms of every cross-margin wallet (same rules as ``MarginSymbol``'s levels);
+    cross wallets cannot be used before this is set."""
+
+    max_leverage: Positive
+    margin_call_level: Positive
+    liquidation_level: Positive
+    liquidation_fee_bps: Bps = 0
+
+
+class PoolFund(Command, frozen=True, tag="pool_fund"):
+    """The exchange lends: moves available ``amount`` from spot account ``user`` into
+    the lending pool of ``asset``."""
+
+    user: NonNegative
+    asset: Name
+    amount: Positive
+
+
+class PoolDefund(Command, frozen=True, tag="pool_defund"):
+    """Moves ``amount`` of the pool's cash (not lent out) back to spot account ``user``."""
+
+    user: NonNegative
+    asset: Name
+    amount: Positive
+
+
+class InsuranceFund(Command, frozen=True, tag="insurance_fund"):
+    """Moves available ``amount`` from spot account ``user`` into the insurance fund."""
+
+    user: NonNegative
+    asset: Name
+    amount: Positive
+
+
+class InsuranceDefund(Command, frozen=True, tag="insurance_defund"):
+    """Moves ``amount`` of the insurance fund back to spot account ``user``."""
+
+    user: NonNegative
+    asset: Name
+    amount: Positive
+
+
+class MarginTransfer(Command, frozen=True, tag="margin_transfer"):
+    """Moves available funds between ``user``'s spot account and a margin wallet:
+    ``direction`` ``in`` is spot to margin, ``out`` margin to spot. ``symbol`` names the
+    isolated wallet (required with ``wallet="isolated"``, not allowed with ``cross``).
+    The first transfer in opens the wallet (``MarginWalletOpened``). A transfer out must
+    leave a wallet with debts at or above its initial level."""
+
+    user: Positive
+    asset: Name
+    amount: Positive
+    direction: Literal["in", "out"]
+    wallet: MarginWallet
+    symbol: SymbolName | None = None
+
+
+class Borrow(Command, frozen=True, tag="borrow"):
+    """Borrows ``amount`` of ``asset`` from the lending pool into the wallet: its
+    available balance and its principal grow by ``amount``. Checks: the asset is
+    borrowable, the wallet's debt stays within ``borrow_limit``, the pool holds the cash,
+    and the wallet's level afterwards is at least its initial level."""
+
+    user: Positive
+    asset: Name
+    amount: Positive
+    wallet: MarginWallet
+    symbol: SymbolName | None = None
+
+
+class Repay(Command, frozen=True, tag="repay"):
+    """Repays ``amount`` of the wallet's debt in ``asset`` from its available balance,
+    accrued interest first, then principal; more than is owed is rejected
+    ``repay_exceeds_debt``."""
+
+    user: Positive
+    asset: Name
+    amount: Positive
+    wallet: MarginWallet
+    symbol: SymbolName | None = None
+
+
+class Mark(Command, frozen=True, tag="mark"):
+    """A mark-price update of a margin symbol. ``feeds`` are external index prices
+    ``(price in ticks, feed ts in ms)``; those older than the symbol's
+    ``mark_max_age_ms`` before this command's ``ts`` are ignored. The index is the
+    median of the book's mid (when both sides have orders) and the fresh feeds; the mark
+    moves towards it by at most ``mark_max_move_bps`` of the previous mark. Then every
+    wallet the new mark puts at or below its liquidation level is liquidated."""
+
+    symbol: SymbolName
+    feeds: Feeds = ()
+
+
 AnyCommand = (
     AddAsset
     | AddSymbol
@@ -189,4 +339,15 @@ AnyCommand = (
     | Halt
     | Resume
     | Tick
+    | MarginAsset
+    | MarginSymbol
+    | MarginCross
+    | PoolFund
+    | PoolDefund
+    | InsuranceFund
+    | InsuranceDefund
+    | MarginTransfer
+    | Borrow
+    | Repay
+    | Mark
 )

@@ -175,6 +175,197 @@ class SymbolResumed(Event, frozen=True, tag="symbol_resumed"):
     symbol: str
 
 
+# ---------------------------------------------------------------------- margin (docs/margin.md)
+#
+# Margin wallets are accounts of their own with negative ids (``wallet``); every margin
+# event names both the wallet and its owner ``user``. Order and trade events of a margin
+# order carry the wallet id where spot events carry the user id (``OrderAccepted.user``,
+# ``Trade.maker_user``/``taker_user``, ...): ``MarginWalletOpened`` maps it to its owner.
+# Liquidation orders have negative order ids.
+
+
+class MarginWalletOpened(Event, frozen=True, tag="margin_wallet_opened"):
+    """A user's first transfer into a cross wallet or a symbol's isolated wallet opened
+    it; ``wallet`` is its account id from now on (negative, never reused)."""
+
+    wallet: int
+    user: int
+    kind: str
+    symbol: str | None
+
+
+class MarginAssetSet(Event, frozen=True, tag="margin_asset_set"):
+    asset: str
+    hourly_rate: int
+    borrow_limit: int
+
+
+class MarginSymbolSet(Event, frozen=True, tag="margin_symbol_set"):
+    """``initial_level`` is derived from ``max_leverage``; levels in 1/10000."""
+
+    symbol: str
+    max_leverage: int
+    initial_level: int
+    margin_call_level: int
+    liquidation_level: int
+    liquidation_fee_bps: int
+    liquidation_band_bps: int
+    mark_max_age_ms: int
+    mark_max_move_bps: int
+
+
+class MarginCrossSet(Event, frozen=True, tag="margin_cross_set"):
+    max_leverage: int
+    initial_level: int
+    margin_call_level: int
+    liquidation_level: int
+    liquidation_fee_bps: int
+
+
+class PoolFunded(Event, frozen=True, tag="pool_funded"):
+    """``amount`` moved between spot account ``user`` and the lending pool:
+    ``direction`` ``in`` (funded) or ``out`` (defunded)."""
+
+    user: int
+    asset: str
+    amount: int
+    direction: str
+
+
+class InsuranceFunded(Event, frozen=True, tag="insurance_funded"):
+    """``amount`` moved between spot account ``user`` and the insurance fund:
+    ``direction`` ``in`` or ``out``."""
+
+    user: int
+    asset: str
+    amount: int
+    direction: str
+
+
+class MarginTransferred(Event, frozen=True, tag="margin_transferred"):
+    """``direction`` ``in``: spot to wallet; ``out``: wallet to spot."""
+
+    wallet: int
+    user: int
+    asset: str
+    amount: int
+    direction: str
+
+
+class Borrowed(Event, frozen=True, tag="borrowed"):
+    """``principal``/``interest``: the wallet's debt in ``asset`` afterwards.
+    ``auto``: borrowed by an order's ``auto_borrow`` (its id in ``order_id``)."""
+
+    wallet: int
+    user: int
+    asset: str
+    amount: int
+    principal: int
+    interest: int
+    order_id: int | None = None
+
+
+class Repaid(Event, frozen=True, tag="repaid"):
+    """``amount`` = ``interest_paid + principal_paid`` left the wallet for the pool;
+    ``principal``/``interest`` are the debt afterwards. ``reason``: ``user``,
+    ``auto_repay`` or ``liquidation``."""
+
+    wallet: int
+    user: int
+    asset: str
+    amount: int
+    interest_paid: int
+    principal_paid: int
+    principal: int
+    interest: int
+    reason: str
+
+
+class InterestCharged(Event, frozen=True, tag="interest_charged"):
+    """Hourly interest added to a wallet's debt: ``hours`` hour boundaries were crossed
+    (``until_hour`` = the last one, in hours since the epoch), ``amount`` =
+    ``hours * ceil(principal * hourly_rate / 10**9)``."""
+
+    wallet: int
+    user: int
+    asset: str
+    amount: int
+    principal: int
+    interest: int
+    hours: int
+    until_hour: int
+
+
+class MarkPrice(Event, frozen=True, tag="mark_price"):
+    """A new mark for ``symbol`` (ticks). ``index`` is the median of ``inputs`` prices
+    (book mid and fresh feeds); ``clamped`` when the move limit held the mark back."""
+
+    symbol: str
+    mark: int
+    index: int
+    inputs: int
+    clamped: bool
+
+
+class MarginCall(Event, frozen=True, tag="margin_call"):
+    """The wallet's level fell to or below its margin-call level (once per crossing: it
+    comes again only after the level has been above it). Levels in 1/10000, the
+    wallet's ``level`` rounded down."""
+
+    wallet: int
+    user: int
+    level: int
+    margin_call_level: int
+    liquidation_level: int
+
+
+class LiquidationStarted(Event, frozen=True, tag="liquidation_started"):
+    """The wallet's level is at or below its liquidation level. ``assets`` and
+    ``liabilities`` are valued at the marks in valuation-asset minor units (assets
+    rounded down, liabilities up). The wallet's orders are cancelled next
+    (``OrderCancelled`` reason ``liquidation``)."""
+
+    wallet: int
+    user: int
+    level: int
+    liquidation_level: int
+    assets: int
+    liabilities: int
+    valuation_asset: str
+
+
+class LiquidationFill(Event, frozen=True, tag="liquidation_fill"):
+    """One closing IOC order of a liquidation, after its ``Trade`` events: ``order_id``
+    (negative), ``qty`` lots asked, ``filled`` lots traded, ``limit`` the band price."""
+
+    wallet: int
+    user: int
+    order_id: int
+    symbol: str
+    side: str
+    limit: int
+    qty: int
+    filled: int
+
+
+class LiquidationFinished(Event, frozen=True, tag="liquidation_finished"):
+    """The end of a liquidation, after the ``Repaid`` events of its debts.
+
+    ``fee``: valuation-asset units charged to the insurance fund from what the wallet
+    had left. ``taken_over``: what the wallet still held when a debt could not be repaid
+    (the insurance fund takes it). ``insurance_paid``: debt the insurance fund repaid.
+    ``pool_loss``: debt nobody could pay, written off by the lending pool (the
+    socialised loss). ``left``: what stays in the wallet for the user."""
+
+    wallet: int
+    user: int
+    fee: int
+    taken_over: dict[str, int]
+    insurance_paid: dict[str, int]
+    pool_loss: dict[str, int]
+    left: dict[str, int]
+
+
 AnyEvent = (
     AssetAdded
     | SymbolAdded
@@ -194,4 +385,19 @@ AnyEvent = (
     | OrderAmended
     | SymbolHalted
     | SymbolResumed
+    | MarginWalletOpened
+    | MarginAssetSet
+    | MarginSymbolSet
+    | MarginCrossSet
+    | PoolFunded
+    | InsuranceFunded
+    | MarginTransferred
+    | Borrowed
+    | Repaid
+    | InterestCharged
+    | MarkPrice
+    | MarginCall
+    | LiquidationStarted
+    | LiquidationFill
+    | LiquidationFinished
 )
