@@ -49,6 +49,10 @@ EXPECTED_TABLES = {
     "chain_blocks",
     "chain_deposits",
     "chain_alerts",
+    "withdrawals",
+    "withdrawal_events",
+    "withdrawal_approvals",
+    "withdrawal_addresses",
 }
 
 

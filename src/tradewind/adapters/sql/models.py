@@ -26,6 +26,12 @@ from tradewind.adapters.sql.projector_offsets import ProjectorOffsetRow
 from tradewind.adapters.sql.sessions import SessionRow
 from tradewind.adapters.sql.trades import TradeRow
 from tradewind.adapters.sql.users import RecoveryCodeRow, UserRow
+from tradewind.adapters.sql.withdrawals import (
+    WithdrawalAddressRow,
+    WithdrawalApprovalRow,
+    WithdrawalEventRow,
+    WithdrawalRow,
+)
 
 metadata = Base.metadata
 
@@ -57,5 +63,9 @@ __all__ = [
     "TradeRow",
     "UserRoleRow",
     "UserRow",
+    "WithdrawalAddressRow",
+    "WithdrawalApprovalRow",
+    "WithdrawalEventRow",
+    "WithdrawalRow",
     "metadata",
 ]
