@@ -53,6 +53,9 @@ EXPECTED_TABLES = {
     "withdrawal_events",
     "withdrawal_approvals",
     "withdrawal_addresses",
+    "fiat_references",
+    "fiat_lines",
+    "card_intents",
 }
 
 

@@ -15,6 +15,7 @@ from tradewind.adapters.sql.candles import CandleRow
 from tradewind.adapters.sql.chain_watch import ChainAlertRow, ChainBlockRow, ChainDepositRow
 from tradewind.adapters.sql.deposit_addresses import DepositAddressRow
 from tradewind.adapters.sql.email_tokens import EmailTokenRow
+from tradewind.adapters.sql.fiat import CardIntentRow, FiatLineRow, FiatReferenceRow
 from tradewind.adapters.sql.fills import FillRow
 from tradewind.adapters.sql.kyc import KycDocumentRow, KycEventRow, KycProfileRow
 from tradewind.adapters.sql.ledger import LedgerEntryRow
@@ -42,11 +43,14 @@ __all__ = [
     "AuditRow",
     "Base",
     "CandleRow",
+    "CardIntentRow",
     "ChainAlertRow",
     "ChainBlockRow",
     "ChainDepositRow",
     "DepositAddressRow",
     "EmailTokenRow",
+    "FiatLineRow",
+    "FiatReferenceRow",
     "FillRow",
     "KycDocumentRow",
     "KycEventRow",

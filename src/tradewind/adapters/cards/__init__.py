@@ -1,0 +1,1 @@
+"""Card processors behind the ``CardProcessor`` port (services/fiat/ports.py)."""
