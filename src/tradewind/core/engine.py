@@ -28,7 +28,9 @@ from typing import Any, Final
 import msgspec
 
 from tradewind.core import commands as C
+from tradewind.core import margin_ops as M
 from tradewind.core.book import Balance, Book, Level, Order
+from tradewind.core.errors import Reject as _Reject
 from tradewind.core.events import (
     AssetAdded,
     Deposited,
@@ -50,6 +52,7 @@ from tradewind.core.events import (
     WithdrawalReleased,
     WithdrawalSettled,
 )
+from tradewind.core.margin import NEVER, MarginState
 from tradewind.core.symbols import BPS, Market, Stop
 
 FEE_ACCOUNT: Final = 0
@@ -57,15 +60,6 @@ SNAPSHOT_VERSION: Final = 2  # 2: orders keep post_only
 # Final: the compiled build keeps these in C statics rather than looking them up.
 _PLACE: Final = C.Place
 _CANCEL: Final = C.Cancel
-
-
-class _Reject(Exception):
-    """Raised by a check before any mutation; ``apply`` turns it into ``Rejected``."""
-
-    def __init__(self, reason: str, message: str, filter: str | None = None) -> None:
-        self.reason = reason
-        self.message = message
-        self.filter = filter
 
 
 _NO_FUNDS: Final = Balance()
@@ -99,6 +93,10 @@ class Core:
         self.user_orders: dict[int, dict[int, Order | Stop]] = {}
         self.client_ids: dict[tuple[int, str], int] = {}
         self.expiries: list[tuple[int, int]] = []
+        # Margin (docs/margin.md): all of it in ``margin``; ``next_hour`` is the ts of the
+        # next interest charge (never while margin is off: one comparison per command).
+        self.margin = MarginState()
+        self.next_hour: int = NEVER
         self._handlers: dict[type, Callable[[Any, list[Event]], None]] = {
             C.Place: self._place,
             C.Cancel: self._cancel,
@@ -116,6 +114,17 @@ class Core:
             C.Halt: self._halt,
             C.Resume: self._resume,
             C.Tick: self._tick,
+            C.MarginAsset: self._margin_asset,
+            C.MarginSymbol: self._margin_symbol,
+            C.MarginCross: self._margin_cross,
+            C.PoolFund: self._pool_fund,
+            C.PoolDefund: self._pool_defund,
+            C.InsuranceFund: self._insurance_fund,
+            C.InsuranceDefund: self._insurance_defund,
+            C.MarginTransfer: self._margin_transfer,
+            C.Borrow: self._borrow,
+            C.Repay: self._repay,
+            C.Mark: self._mark,
         }
 
     # ------------------------------------------------------------------ entry point
@@ -129,6 +138,8 @@ class Core:
         ev: list[Event] = []
         if self.expiries and self.expiries[0][0] <= self.ts:
             self._expire(ev)
+        if self.ts >= self.next_hour:
+            M.accrue(self, ev)
         try:
             # The two commands of nearly every stream call their handler directly: in the
             # compiled build that is a native call rather than a lookup and a generic call.
@@ -149,6 +160,8 @@ class Core:
                     r.filter,
                 )
             )
+        if self.margin.on:
+            M.settle(self, ev)
         return ev
 
     # ------------------------------------------------------------------ helpers
@@ -254,6 +267,8 @@ class Core:
             self.user_tiers[c.user] = c.tier
         else:
             self.user_tiers.pop(c.user, None)
+        if self.margin.on:
+            M.copy_tier(self, c.user)
         ev.append(TierSet(c.user, c.tier))
 
     def _halt(self, c: C.Halt, ev: list[Event]) -> None:
@@ -266,6 +281,41 @@ class Core:
 
     def _tick(self, c: C.Tick, ev: list[Event]) -> None:
         pass
+
+    # ------------------------------------------------------------------ margin (margin_ops)
+
+    def _margin_asset(self, c: C.MarginAsset, ev: list[Event]) -> None:
+        M.set_asset(self, c, ev)
+
+    def _margin_symbol(self, c: C.MarginSymbol, ev: list[Event]) -> None:
+        M.set_symbol(self, c, ev)
+
+    def _margin_cross(self, c: C.MarginCross, ev: list[Event]) -> None:
+        M.set_cross(self, c, ev)
+
+    def _pool_fund(self, c: C.PoolFund, ev: list[Event]) -> None:
+        M.pool_fund(self, c, ev)
+
+    def _pool_defund(self, c: C.PoolDefund, ev: list[Event]) -> None:
+        M.pool_defund(self, c, ev)
+
+    def _insurance_fund(self, c: C.InsuranceFund, ev: list[Event]) -> None:
+        M.insurance_fund(self, c, ev)
+
+    def _insurance_defund(self, c: C.InsuranceDefund, ev: list[Event]) -> None:
+        M.insurance_defund(self, c, ev)
+
+    def _margin_transfer(self, c: C.MarginTransfer, ev: list[Event]) -> None:
+        M.transfer(self, c, ev)
+
+    def _borrow(self, c: C.Borrow, ev: list[Event]) -> None:
+        M.borrow(self, c, ev)
+
+    def _repay(self, c: C.Repay, ev: list[Event]) -> None:
+        M.repay(self, c, ev)
+
+    def _mark(self, c: C.Mark, ev: list[Event]) -> None:
+        M.mark(self, c, ev)
 
     # ------------------------------------------------------------------ funds
 
@@ -328,6 +378,11 @@ class Core:
     def _place(self, c: C.Place, ev: list[Event]) -> None:
         """Risk-check and place an order. The plain limit order is the hot path of the
         whole exchange, so it is written out here; other types branch off early."""
+        if c.wallet != "spot":
+            if c.symbol not in self.markets:
+                raise _Reject("unknown_symbol", f"unknown symbol {c.symbol}")
+            M.place(self, c, ev)
+            return
         # Lookups that nearly always hit are tried rather than tested first: a failed
         # subscript is the rare case, and the interpreter's dict subscript is its fastest.
         try:
@@ -948,11 +1003,19 @@ class Core:
         if s is not None and s.user == c.user and s.symbol == c.symbol:
             self._cancel_stop(self.markets[c.symbol], s, "user", ev)
             return
+        if self.margin.on:
+            wid = M.owned_order(self, c.id, c.user, c.symbol)
+            if wid is not None:  # the owner cancels an order of their margin wallet
+                self._cancel(msgspec.structs.replace(c, user=wid), ev)
+                return
         raise _Reject("unknown_order", f"no open order {c.id} of this user in {c.symbol}")
 
     def _cancel_all(self, c: C.CancelAll, ev: list[Event]) -> None:
         if c.symbol is not None:
             self._market(c.symbol)
+        if self.margin.on and c.user > 0:
+            for wid in self.margin.user_wallets.get(c.user, ()):
+                self._cancel_all(msgspec.structs.replace(c, user=wid), ev)
         uo = self.user_orders.get(c.user)
         if not uo:
             return
@@ -969,6 +1032,11 @@ class Core:
     def _amend(self, c: C.Amend, ev: list[Event]) -> None:
         o = self.orders.get(c.id)
         if o is None or o.user != c.user or o.symbol != c.symbol:
+            if self.margin.on:
+                wid = M.owned_order(self, c.id, c.user, c.symbol)
+                if wid is not None:  # the owner amends an order of their margin wallet
+                    self._amend(msgspec.structs.replace(c, user=wid), ev)
+                    return
             s = self.stops.get(c.id)
             if s is not None and s.user == c.user and s.symbol == c.symbol:
                 raise _Reject("not_amendable", "an untriggered stop cannot be amended")
@@ -1124,6 +1192,8 @@ class Core:
         }
         if self.deposit_refs:  # absent when unused: older snapshots and hashes stay valid
             st["deposit_refs"] = sorted(self.deposit_refs)
+        if self.margin.on:  # likewise
+            st["margin"] = M.state_of(self.margin)
         return st
 
     def snapshot(self) -> bytes:
@@ -1214,6 +1284,8 @@ class Core:
                 core.stops[sid] = s
                 core._track(s)
                 mk.add_stop(s)
+        if "margin" in st:
+            M.restore(core, st["margin"])
         return core
 
 

@@ -3,11 +3,20 @@
 These are the promises of DESIGN.md §2: money is conserved per asset, nothing is
 negative, every locked unit is explained by an open order, stop or pending withdrawal,
 books are uncrossed and their indexes agree with their queues.
+
+Margin (docs/margin.md): the lending pool's cash and the insurance fund are accounts
+(``POOL_ACCOUNT``, ``INSURANCE_ACCOUNT``) and margin wallets are accounts too, so the
+money equation above covers them unchanged. The claims add one equation per asset:
+pool cash + all wallets' debts == net pool funding + interest charged - losses written
+off. No debt is negative, and no wallet with debts is at or below its liquidation level
+at the current marks (every command ends with due liquidations done).
 """
 
 from __future__ import annotations
 
 from tradewind.core.engine import Core
+from tradewind.core.margin import POOL_ACCOUNT, at_or_below
+from tradewind.core.margin_ops import terms_of, values
 
 
 def check_invariants(core: Core) -> list[str]:
@@ -73,5 +82,40 @@ def check_invariants(core: Core) -> list[str]:
             bad.append(
                 f"locked {key[0]}/{key[1]} is {locked.get(key, 0)}, "
                 f"open orders and withdrawals hold {holds.get(key, 0)}"
+            )
+    if core.margin.on:
+        bad.extend(_margin_invariants(core))
+    return bad
+
+
+def _margin_invariants(core: Core) -> list[str]:
+    bad: list[str] = []
+    m = core.margin
+    owed: dict[str, int] = {}
+    for wid, w in m.wallets.items():
+        if wid >= POOL_ACCOUNT or m.by_owner.get((w.user, w.symbol or "")) != wid:
+            bad.append(f"wallet {wid} of user {w.user} is not registered consistently")
+        for asset, loan in w.loans.items():
+            if loan.principal < 0 or loan.interest < 0 or not loan.owed:
+                bad.append(f"wallet {wid} {asset} loan {loan.principal}/{loan.interest}")
+            owed[asset] = owed.get(asset, 0) + loan.owed
+        if w.loans and at_or_below(*values(core, w), terms_of(m, w).liquidation):
+            bad.append(f"wallet {wid} is at or below its liquidation level after a command")
+        if (wid in m.indebted) != bool(w.loans):
+            bad.append(f"wallet {wid}: indebted set disagrees with its loans")
+    for acct in core.accounts:
+        if acct < POOL_ACCOUNT - 1 and acct not in m.wallets:
+            bad.append(f"account {acct} is neither the pool, the insurance fund nor a wallet")
+    pool = core.accounts.get(POOL_ACCOUNT, {})
+    assets = set(owed) | set(pool) | set(m.funded) | set(m.interest) | set(m.losses)
+    for asset in sorted(assets):
+        b = pool.get(asset)
+        cash = 0 if b is None else b.available + b.locked
+        claims = cash + owed.get(asset, 0)
+        equity = m.funded.get(asset, 0) + m.interest.get(asset, 0) - m.losses.get(asset, 0)
+        if claims != equity:
+            bad.append(
+                f"{asset}: pool cash {cash} + debts {owed.get(asset, 0)} = {claims}, "
+                f"funding + interest - losses = {equity}"
             )
     return bad
