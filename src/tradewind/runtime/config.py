@@ -94,6 +94,10 @@ class Settings:
     """The config file's ``[funding]`` table: networks, their assets and rules, and the
     extended public keys deposit addresses come from (docs/funding.md); unset: the test
     networks in demo mode, none otherwise."""
+    fiat: Mapping[str, object] | None = field(default=None, repr=False)
+    """The config file's ``[fiat]`` table: fiat currencies, the bank account shown in
+    deposit instructions, the card processor's keys (docs/fiat.md); unset: EUR on a
+    made-up account in demo mode, no fiat rails otherwise."""
 
     @property
     def resolved_database_url(self) -> str:
@@ -248,6 +252,15 @@ def _funding(value: object) -> Mapping[str, object]:
     return value
 
 
+def _fiat(value: object) -> Mapping[str, object]:
+    from tradewind.services.fiat.config import parse_fiat
+
+    if not isinstance(value, Mapping):
+        raise ValueError("set it as a [fiat] table in the config file")
+    parse_fiat(value)  # FiatConfigError (a ValueError) names the key, never a secret
+    return value
+
+
 _PARSERS: dict[str, Callable[[object], Any]] = {
     "data_dir": _as_path,
     "host": _as_str,
@@ -276,6 +289,7 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "core_liveness_ms": _ranged(_as_int, 50, 600_000),
     "core_lease_ms": _ranged(_as_int, 100, 600_000),
     "funding": _funding,
+    "fiat": _fiat,
 }
 assert set(_PARSERS) == {f.name for f in dataclasses.fields(Settings)}
 
@@ -347,7 +361,7 @@ def load_settings(
             try:
                 values[name] = _PARSERS[name](raw)
             except ValueError as exc:
-                hidden = ("secret_key", "kyc_webhook_secrets", "smtp_url", "funding")
+                hidden = ("secret_key", "kyc_webhook_secrets", "smtp_url", "funding", "fiat")
                 shown = "(hidden)" if name in hidden else repr(raw)
                 raise ConfigError(f"{label} ({where}): {exc}; got {shown}") from None
     settings = Settings(**values)
