@@ -6,8 +6,8 @@ Invariants:
   as soon as it passes the limit; either way the client gets ``413 payload_too_large``;
 - a request body is JSON: one sent with another (or no) ``Content-Type`` is refused
   with ``415 unsupported_media_type`` before anything reads it; the only exceptions
-  are the upload routes of :data:`UPLOAD_ROUTES` (KYC documents), which take only their
-  own media types, up to their own limit;
+  are the upload routes of :data:`UPLOAD_ROUTES` (KYC documents, bank statements), which
+  take only their own media types, up to their own limit;
 - every query parameter of the API is single-valued: a name given twice
   (``?symbol=A&symbol=B``) is refused with ``400 duplicate_parameter`` rather than one of
   the values being silently taken.
@@ -35,6 +35,10 @@ UPLOAD_ROUTES: dict[str, tuple[int, frozenset[bytes]]] = {
     "/api/v1/kyc/documents": (
         5 * 1024 * 1024,
         frozenset({b"image/jpeg", b"image/png", b"application/pdf"}),
+    ),
+    "/api/v1/admin/fiat/statements": (
+        20 * 1024 * 1024,
+        frozenset({b"application/xml", b"text/xml"}),
     ),
 }
 """Exact path -> (largest body, accepted media types) of the routes that take files."""
