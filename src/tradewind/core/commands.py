@@ -184,7 +184,8 @@ class Resume(Command, frozen=True, tag="resume"):
 
 
 class Tick(Command, frozen=True, tag="tick"):
-    """Advances time only: lets GTD orders expire when nothing else happens."""
+    """Advances time only: lets GTD orders expire and hourly margin interest be charged
+    when nothing else happens."""
 
 
 # ---------------------------------------------------------------------- margin (docs/margin.md)

@@ -268,7 +268,8 @@ class Borrowed(Event, frozen=True, tag="borrowed"):
 class Repaid(Event, frozen=True, tag="repaid"):
     """``amount`` = ``interest_paid + principal_paid`` left the wallet for the pool;
     ``principal``/``interest`` are the debt afterwards. ``reason``: ``user``,
-    ``auto_repay`` or ``liquidation``."""
+    ``auto_repay``, ``liquidation`` (from the wallet) or ``insurance`` (the insurance
+    fund paid it after taking the wallet over)."""
 
     wallet: int
     user: int
