@@ -72,6 +72,7 @@ from tradewind.gateways.ws.hub import Hub
 from tradewind.journal.recovery import JournaledCore
 from tradewind.runtime import sequencer
 from tradewind.runtime.config import ConfigError, Settings
+from tradewind.runtime.fiat import build_fiat
 from tradewind.runtime.funding import build_funding
 from tradewind.runtime.identity import build_identity
 from tradewind.runtime.keycache import CachedApiKeyRepository
@@ -273,6 +274,10 @@ class EmbeddedExchange:
         self.metrics.track_ws_clients(lambda: self.hub.client_count)
         self.metrics.track_core_up(lambda: self.bus.available)
 
+        # fiat rails (docs/fiat.md): routes, and a pass crediting matched bank lines
+        self.fiat = build_fiat(
+            settings, self.db, self.bus, self.clock, self.catalog, self.protection
+        )
         self.context = RestContext(
             accounts=self.accounts,
             trading=self.trading,
@@ -285,7 +290,12 @@ class EmbeddedExchange:
             demo=settings.demo,
             faucet_max_units=settings.faucet_max,
             max_body_bytes=settings.max_body_bytes,
-            extra_routes=[self._install_ws, self._install_protection, self.identity.install],
+            extra_routes=[
+                self._install_ws,
+                self._install_protection,
+                self.identity.install,
+                self.fiat.install,
+            ],
             fee_rates=self._fee_rates,
             funding=build_funding(settings, self.db, self.clock),
         )
@@ -370,6 +380,7 @@ class EmbeddedExchange:
         self._tasks.append(asyncio.create_task(self._market_clock(), name="market-clock"))
         self._tasks.append(asyncio.create_task(self._heartbeats(), name="ws-heartbeats"))
         self.identity.start()
+        self.fiat.start()
         if settings.demo:
             from tradewind.runtime.demo import seed_demo
 
@@ -403,6 +414,7 @@ class EmbeddedExchange:
                 await writer.run(_dispose(self._writer_store))
             writer.close()
         self.hub.close_all()
+        await self.fiat.stop()
         await self.identity.stop()
         await self.db.dispose()
         log.info("exchange stopped")
@@ -864,6 +876,9 @@ class ApiReplica:
         self.metrics.track_queue("core", lambda: self.bus.pending)
         self.metrics.track_ws_clients(lambda: self.hub.client_count)
         self.metrics.track_core_up(lambda: self.bus.available)
+        self.fiat = build_fiat(
+            settings, self.db, self.bus, self.clock, self.catalog, self.protection
+        )
         self.context = RestContext(
             accounts=self.accounts,
             trading=self.trading,
@@ -876,7 +891,12 @@ class ApiReplica:
             demo=settings.demo,
             faucet_max_units=settings.faucet_max,
             max_body_bytes=settings.max_body_bytes,
-            extra_routes=[self._install_ws, self._install_protection, self.identity.install],
+            extra_routes=[
+                self._install_ws,
+                self._install_protection,
+                self.identity.install,
+                self.fiat.install,
+            ],
             funding=build_funding(settings, self.db, self.clock),
         )
         self.app: FastAPI = create_app(
@@ -929,6 +949,7 @@ class ApiReplica:
         self._tasks.append(asyncio.create_task(self._follow_market(), name="md-follow"))
         self._tasks.append(asyncio.create_task(self._heartbeats(), name="ws-heartbeats"))
         self.identity.start()
+        self.fiat.start()
         log.info(
             "api replica started",
             instance=self.instance,
@@ -948,6 +969,7 @@ class ApiReplica:
                 await task
         self._tasks.clear()
         self.hub.close_all()
+        await self.fiat.stop()
         await self.identity.stop()
         await self.watch.stop()
         await self.catalog.stop()
