@@ -278,5 +278,49 @@ def audit_verify(
     raise typer.Exit(code)
 
 
+fiat_app = typer.Typer(no_args_is_help=True, help="Fiat rails: bank statements and payments.")
+app.add_typer(fiat_app, name="fiat")
+
+
+@fiat_app.command("import-camt")
+def fiat_import_camt(
+    file: Annotated[Path, typer.Argument(help="A camt.053 statement (XML).")],
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Store a camt.053 statement's credits (matched or for review; once per entry); the
+    running exchange credits the matched ones."""
+    import asyncio
+
+    from tradewind.runtime.fiat_cli import FiatCliError, import_camt
+
+    try:
+        typer.echo(asyncio.run(import_camt(_settings(config, data_dir=data_dir), file)))
+    except FiatCliError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+
+
+@fiat_app.command("pain001")
+def fiat_pain001(
+    input: Annotated[Path, typer.Option("--input", help="Approved payouts (JSON).")],
+    output: Annotated[Path, typer.Option("--output", help="The pain.001 file to write.")],
+    execution_date: Annotated[
+        str | None, typer.Option("--execution-date", help="YYYY-MM-DD (default: today).")
+    ] = None,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Write a pain.001.001.03 payment file (IBANs checked) from approved payouts."""
+    from tradewind.runtime.fiat_cli import FiatCliError, write_payment_file
+
+    try:
+        settings = _settings(config, data_dir=data_dir)
+        typer.echo(write_payment_file(settings, input, output, execution_date=execution_date))
+    except FiatCliError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+
+
 def main() -> None:
     app()

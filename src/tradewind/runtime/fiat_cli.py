@@ -1,0 +1,132 @@
+"""``tradewind fiat import-camt`` and ``tradewind fiat pain001``: the operator's side of
+the bank rails.
+
+- ``import-camt FILE`` stores a camt.053 statement's credit lines in the database of
+  the settings (matched or for review; all or nothing) and audits the import as the
+  actor ``cli``. It does not talk to the core: the running exchange's crediting pass
+  (every API process, every few seconds) credits the matched lines, once each.
+- ``pain001 --input payouts.json --output FILE`` writes a pain.001.001.03 payment file
+  from approved payouts (checked: IBAN mod-97, BIC, names, exact amounts) with the
+  exchange's ``[fiat.bank]`` account as the debtor, then reads the file back through the
+  checking reader before saying it is done.
+
+Both refuse with a message and exit 2, without a traceback, and change nothing then.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from tradewind.adapters.banks.camt053 import Camt053Reader
+from tradewind.adapters.banks.pain001 import read_pain001, write_pain001
+from tradewind.adapters.local import SystemClock
+from tradewind.adapters.sql import Database, upgrade_async
+from tradewind.adapters.sql.admin import SqlAdminStore
+from tradewind.adapters.sql.audit import SqlAuditStore
+from tradewind.adapters.sql.fiat import SqlFiatStore
+from tradewind.runtime.config import Settings
+from tradewind.runtime.fiat import fiat_config
+from tradewind.services.admin import CLI_ACTOR
+from tradewind.services.audit import AuditLog
+from tradewind.services.errors import ServiceError
+from tradewind.services.fiat.bank_deposits import BankDeposits
+from tradewind.services.fiat.config import FiatConfig
+from tradewind.services.fiat.payouts import payouts_from
+
+
+class FiatCliError(Exception):
+    """A refusal to print and exit 2."""
+
+
+def _config(settings: Settings) -> FiatConfig:
+    config = fiat_config(settings)
+    if config is None:
+        raise FiatCliError("no [fiat] table in the config (docs/fiat.md)")
+    return config
+
+
+async def import_camt(settings: Settings, file: Path) -> str:
+    config = _config(settings)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise FiatCliError(f"{file}: {exc.strerror}") from None
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await upgrade_async(settings.resolved_database_url)
+    db = Database.from_url(settings.resolved_database_url)
+    try:
+        admin = SqlAdminStore(db)
+
+        async def user_exists(user_id: int) -> bool:
+            return await admin.get_user(user_id) is not None
+
+        clock = SystemClock()
+        service = BankDeposits(
+            config=config,
+            store=SqlFiatStore(db),
+            reader=Camt053Reader(),
+            bus=None,
+            audit=AuditLog(SqlAuditStore(db), clock),
+            clock=clock,
+            decimals_of=config.currencies.get,
+            user_exists=user_exists,
+        )
+        try:
+            report = await service.import_statement(data, CLI_ACTOR)
+        except ServiceError as exc:
+            raise FiatCliError(f"{file}: {exc.code}: {exc.message}") from None
+    finally:
+        await db.dispose()
+    return (
+        f"{report.version} {report.message_id}: {report.lines} credit line(s), "
+        f"{report.new} new, {report.already_imported} imported before; "
+        f"{report.matched} matched, {report.review} for review; "
+        f"{report.skipped} other entr(y/ies) skipped. Matched lines are credited by the "
+        "running exchange within seconds."
+    )
+
+
+def write_payment_file(
+    settings: Settings,
+    input_file: Path,
+    output: Path,
+    *,
+    message_id: str | None = None,
+    execution_date: str | None = None,
+    now: dt.datetime | None = None,
+) -> str:
+    config = _config(settings)
+    try:
+        raw = json.loads(input_file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise FiatCliError(f"{input_file}: {exc.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FiatCliError(f"{input_file}: not JSON ({exc})") from None
+    items = raw.get("payouts") if isinstance(raw, dict) else raw
+    if not isinstance(items, list):
+        raise FiatCliError(f"{input_file}: a list of payouts, or an object with 'payouts'")
+    moment = now or dt.datetime.now(dt.UTC)
+    try:
+        payouts = payouts_from(items)
+        data = write_pain001(
+            payouts,
+            debtor=config.bank,
+            message_id=message_id or moment.strftime("TW-%Y%m%d%H%M%S"),
+            created_at=moment.strftime("%Y-%m-%dT%H:%M:%S"),
+            execution_date=execution_date or moment.strftime("%Y-%m-%d"),
+        )
+        checked = read_pain001(data)
+    except ServiceError as exc:
+        raise FiatCliError(f"{exc.code}: {exc.message}") from None
+    tmp = output.with_name(output.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(output)
+    totals: dict[str, Decimal] = {}
+    for p in checked.payouts:
+        totals[p.currency] = totals.get(p.currency, Decimal(0)) + p.amount
+    shown = ", ".join(f"{total} {currency}" for currency, total in sorted(totals.items()))
+    count = len(checked.payouts)
+    return f"{output}: pain.001.001.03 {checked.message_id}, {count} payout(s), {shown}"
