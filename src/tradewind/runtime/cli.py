@@ -129,8 +129,15 @@ def marketmaker(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
 
 @app.command()
 def watcher(
-    network: Annotated[str, typer.Option("--network", help="EVM network name, e.g. ethereum.")],
-    rpc_url: Annotated[str, typer.Option("--rpc-url", help="The node's JSON-RPC URL.")],
+    network: Annotated[
+        str, typer.Option("--network", help="Network name: ethereum, bsc or bitcoin.")
+    ],
+    rpc_url: Annotated[
+        str | None,
+        typer.Option(
+            "--rpc-url", help="The node's JSON-RPC URL (bitcoin: default bitcoin_rpc_url)."
+        ),
+    ] = None,
     start_height: Annotated[
         int, typer.Option("--start-height", min=0, help="First block when nothing is stored.")
     ] = 0,
@@ -138,7 +145,7 @@ def watcher(
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Distributed mode: run the chain watcher of one EVM network (credits deposits
+    """Distributed mode: run the chain watcher of one network (credits deposits
     after their confirmations; one per network, a second one stands by)."""
     from tradewind.runtime.logging import configure_logging
     from tradewind.runtime.watcher import run_watcher

@@ -98,6 +98,14 @@ class Settings:
     """The config file's ``[fiat]`` table: fiat currencies, the bank account shown in
     deposit instructions, the card processor's keys (docs/fiat.md); unset: EUR on a
     made-up account in demo mode, no fiat rails otherwise."""
+    bitcoin_rpc_url: str | None = field(default=None, repr=False)
+    """``tradewind watcher --network bitcoin``: bitcoind's JSON-RPC URL
+    (``http://host:8332``; ``--rpc-url`` wins over it). Hidden: it may carry user:password."""
+    bitcoin_rpc_user: str | None = None
+    bitcoin_rpc_password: str | None = field(default=None, repr=False)
+    bitcoin_rpc_cookie_file: Path | None = None
+    """bitcoind's ``.cookie`` (instead of a user and password); read again after a 401,
+    since bitcoind writes a new one at each start."""
 
     @property
     def resolved_database_url(self) -> str:
@@ -236,6 +244,19 @@ def _webhook_secrets(value: object) -> str | None:
     return text
 
 
+def _rpc_url(value: object) -> str | None:
+    text = _as_opt_str(value)
+    if text is not None and not text.lower().startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return text
+
+
+def _as_opt_path(value: object) -> Path | None:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return _as_path(value)
+
+
 def _funding(value: object) -> Mapping[str, object]:
     from tradewind.services.funding.derivation import AddressDeriver, DerivationError
     from tradewind.services.funding.networks import parse_networks
@@ -290,6 +311,10 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "core_lease_ms": _ranged(_as_int, 100, 600_000),
     "funding": _funding,
     "fiat": _fiat,
+    "bitcoin_rpc_url": _rpc_url,
+    "bitcoin_rpc_user": _as_opt_str,
+    "bitcoin_rpc_password": _as_opt_str,
+    "bitcoin_rpc_cookie_file": _as_opt_path,
 }
 assert set(_PARSERS) == {f.name for f in dataclasses.fields(Settings)}
 
@@ -361,7 +386,15 @@ def load_settings(
             try:
                 values[name] = _PARSERS[name](raw)
             except ValueError as exc:
-                hidden = ("secret_key", "kyc_webhook_secrets", "smtp_url", "funding", "fiat")
+                hidden = (
+                    "secret_key",
+                    "kyc_webhook_secrets",
+                    "smtp_url",
+                    "funding",
+                    "bitcoin_rpc_url",
+                    "bitcoin_rpc_password",
+                    "fiat",
+                )
                 shown = "(hidden)" if name in hidden else repr(raw)
                 raise ConfigError(f"{label} ({where}): {exc}; got {shown}") from None
     settings = Settings(**values)

@@ -1,5 +1,6 @@
-"""``tradewind watcher --network NAME --rpc-url URL``: the chain watcher of one EVM
-network as a process of a distributed deployment (DESIGN §5, ADR 0019).
+"""``tradewind watcher --network NAME --rpc-url URL``: the chain watcher of one network
+(EVM through web3, Bitcoin through bitcoind's JSON-RPC) as a process of a distributed
+deployment (DESIGN §5, ADR 0019, ADR 0025).
 
 Like the market maker it is an ordinary client of the core: it runs on an
 :class:`ApiReplica` that serves no HTTP (command bus over RabbitMQ, PostgreSQL for the
@@ -13,7 +14,9 @@ Invariants:
 - the loop survives a node or the core being unreachable (logged, retried after the
   poll interval); a fork below the tracked window stops the process after storing an
   alert, since following it would need an operator's decision;
-- every alert increments ``tradewind_chain_alerts_total{network,kind}``.
+- every alert increments ``tradewind_chain_alerts_total{network,kind}``;
+- a Bitcoin node must follow the network's configured chain (``getblockchaininfo``):
+  a regtest node behind a mainnet config is refused at start-up.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter
 
 from tradewind.runtime.config import Settings
+from tradewind.services.funding.chain_ports import ChainReader
+from tradewind.services.funding.networks import NETWORK_KINDS, Network
 from tradewind.services.funding.watcher import ChainWatcher, ReorgBeyondWindow
 
 log = structlog.get_logger(__name__)
@@ -92,8 +97,45 @@ async def _serve(process: WatcherProcess) -> None:
     )
 
 
+def resolve_rpc_url(settings: Settings, network: str, rpc_url: str | None) -> str:
+    """``--rpc-url``, else (Bitcoin) the ``bitcoin_rpc_url`` setting."""
+    if rpc_url:
+        return rpc_url
+    if NETWORK_KINDS.get(network) == "utxo" and settings.bitcoin_rpc_url:
+        return settings.bitcoin_rpc_url
+    raise SystemExit(
+        f"error: no RPC URL for {network!r}: give --rpc-url"
+        + (" or set bitcoin_rpc_url" if NETWORK_KINDS.get(network) == "utxo" else "")
+    )
+
+
+async def open_reader(settings: Settings, net: Network, rpc_url: str) -> ChainReader:
+    """The reader of ``net``'s node: web3 for EVM networks; bitcoind's JSON-RPC for
+    Bitcoin, checked to follow the configured chain."""
+    if net.kind == "utxo":
+        from tradewind.adapters.chain.bitcoind_reader import BitcoindReader
+
+        reader = BitcoindReader(
+            rpc_url,
+            user=settings.bitcoin_rpc_user,
+            password=settings.bitcoin_rpc_password,
+            cookie_file=settings.bitcoin_rpc_cookie_file,
+        )
+        try:
+            await reader.check_chain(net.chain)
+        except Exception:
+            await reader.aclose()
+            raise
+        return reader
+    from tradewind.adapters.chain.web3_reader import Web3ChainReader
+
+    return Web3ChainReader.from_url(
+        rpc_url, [a.contract for a in net.assets if a.contract is not None]
+    )
+
+
 def run_watcher(
-    settings: Settings, network: str, rpc_url: str, *, start_height: int, poll_s: float
+    settings: Settings, network: str, rpc_url: str | None, *, start_height: int, poll_s: float
 ) -> int:
     """``tradewind watcher``: follow ``network`` through ``rpc_url`` until interrupted."""
     from tradewind.runtime.server import _run
@@ -109,7 +151,7 @@ class WatcherProcess:
         self,
         settings: Settings,
         network: str,
-        rpc_url: str,
+        rpc_url: str | None,
         *,
         start_height: int = 0,
         poll_s: float = POLL_S,
@@ -119,7 +161,7 @@ class WatcherProcess:
 
         self.settings = settings
         self.network_name = network
-        self.rpc_url = rpc_url
+        self.rpc_url = resolve_rpc_url(settings, network, rpc_url)
         self.start_height = start_height
         self.poll_s = poll_s
         self.replica = ApiReplica(settings, manage_lifecycle=False)
@@ -130,10 +172,11 @@ class WatcherProcess:
             ttl_ms=settings.core_lease_ms,
         )
         self.loop: WatchLoop | None = None
+        self.reader: ChainReader | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        from tradewind.adapters.chain.web3_reader import Web3ChainReader
+        from tradewind.adapters.chain.bitcoind_reader import redact
         from tradewind.adapters.sql.chain_watch import SqlWatcherStore
         from tradewind.adapters.sql.deposit_addresses import SqlDepositAddressStore
         from tradewind.runtime import standby
@@ -141,16 +184,14 @@ class WatcherProcess:
 
         catalog = network_catalog(self.settings)
         net = None if catalog is None else catalog.network(self.network_name)
-        if net is None or net.kind != "evm":
-            raise SystemExit(f"error: no EVM network {self.network_name!r} in the config")
+        if net is None:
+            raise SystemExit(f"error: no network {self.network_name!r} in the config")
+        self.reader = reader = await open_reader(self.settings, net, self.rpc_url)
         await self.replica.start()
         fence_dir = self.settings.data_dir.resolve() / f"watcher-{self.network_name}"
         fence_dir.mkdir(parents=True, exist_ok=True)
         await standby.acquire(self.lease, fence_dir)
         self._tasks.append(asyncio.create_task(standby.hold(self.lease, standby.fail_stop)))
-        reader = Web3ChainReader.from_url(
-            self.rpc_url, [a.contract for a in net.assets if a.contract is not None]
-        )
         watcher = ChainWatcher(
             net,
             reader,
@@ -163,7 +204,7 @@ class WatcherProcess:
         )
         self.loop = WatchLoop(watcher, self.poll_s)
         self._tasks.append(asyncio.create_task(self._run(self.loop)))
-        log.info("chain watcher started", network=self.network_name, rpc=self.rpc_url)
+        log.info("chain watcher started", network=self.network_name, rpc=redact(self.rpc_url))
 
     async def _run(self, loop: WatchLoop) -> None:
         try:
@@ -182,6 +223,10 @@ class WatcherProcess:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        aclose = getattr(self.reader, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
         if self.lease.token:
             with contextlib.suppress(Exception):
                 await self.lease.release()

@@ -4,7 +4,8 @@ confirmations (DESIGN §5, ADR 0019).
 
 Invariants:
 - a deposit is keyed by ``(network, txid, index)`` (index: log index of a token
-  Transfer, ``NATIVE_INDEX`` for the native coin); seeing it again never adds a row;
+  Transfer, ``NATIVE_INDEX`` for an EVM transaction's own value, the output index on
+  Bitcoin); seeing it again never adds a row;
 - the credit is a core ``Deposit`` carrying ``ref = network:txid:index``; the core
   applies a ref once and rejects it after with ``duplicate_deposit``, which the watcher
   takes as "already credited". So a crash between the core's credit and the SQL record
@@ -135,7 +136,7 @@ class ChainWatcher:
             # asset to be enabled again rather than being lost with their block
             if asset is None or t.value <= 0:
                 continue
-            if (t.contract is None) != (t.index == NATIVE_INDEX):
+            if not self._index_fits(t.contract, t.index):
                 continue
             user = await self._addresses.owner_of(self.network.name, t.to)
             if user is None:
@@ -163,6 +164,13 @@ class ChainWatcher:
         for d in deposits:
             log.info("deposit seen", ref=d.ref, user=d.user_id, asset=d.asset, block=d.block_number)
         return len(deposits)
+
+    def _index_fits(self, contract: str | None, index: int) -> bool:
+        """EVM: the native value is ``NATIVE_INDEX``, a token log has its log index;
+        Bitcoin (UTXO): every deposit is an output, indexed by its position."""
+        if contract is None and self.network.kind == "evm":
+            return index == NATIVE_INDEX
+        return index >= 0
 
     async def _reorg(self, tip: WatchedBlock, head: int) -> tuple[int, int]:
         """Find the common ancestor below ``tip``, forget the blocks above it and
