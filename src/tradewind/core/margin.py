@@ -75,7 +75,8 @@ def trigger(
 
     Returns ``(1, p)``: at or below ``level`` when the mark is ``<= p`` (a long: it holds
     more base than it owes); ``(-1, p)``: when the mark is ``>= p`` (a short); ``None``:
-    never. ``p`` is the exact boundary rounded to the tick that still meets it.
+    never (a long whose ``p`` is below one tick, too). ``p`` is the exact boundary
+    rounded to the tick that still meets it.
 
     From ``10000 * (base*m*t + quote*D) <= level * (base_debt*m*t + quote_debt*D)`` with
     mark ``m``, tick ``t``, ``D = 10**decimals``: ``m*t*c <= r`` where
@@ -84,7 +85,8 @@ def trigger(
     c = LEVEL_ONE * base - level * base_debt
     r = 10**decimals * (level * quote_debt - LEVEL_ONE * quote)
     if c > 0:
-        return (1, r // (tick * c))  # m <= r / (t c)
+        p = r // (tick * c)  # m <= r / (t c)
+        return (1, p) if p >= 1 else None  # a mark is at least one tick
     if c < 0:
         return (-1, -(-r // (tick * c)))  # m >= r / (t c), c < 0
     return (1, ALWAYS) if r >= 0 else None
