@@ -67,6 +67,7 @@ from tradewind.core.engine import Core
 from tradewind.core.events import Event, Trade
 from tradewind.gateways.metrics import Metrics
 from tradewind.gateways.rest.app import RestContext, create_app
+from tradewind.gateways.rest.withdrawals import install_withdrawals
 from tradewind.gateways.rest.ws import DecimalFormatter, install_ws
 from tradewind.gateways.ws.hub import Hub
 from tradewind.journal.recovery import JournaledCore
@@ -77,6 +78,7 @@ from tradewind.runtime.funding import build_funding
 from tradewind.runtime.identity import build_identity
 from tradewind.runtime.keycache import CachedApiKeyRepository
 from tradewind.runtime.protection import build_protection
+from tradewind.runtime.withdrawals import PayoutLoop, build_processor, build_withdrawals
 from tradewind.services.catalog import CoreCatalog, ProjectedBalances
 from tradewind.services.history import ProjectedHistory
 from tradewind.services.marketdata import MarketData
@@ -245,6 +247,21 @@ class EmbeddedExchange:
         # answers cancels, amends and single-order reads without waiting for SQL
         self.open_orders = OpenOrderIndex()
         self.protection = build_protection(settings, self.db, self.bus, self.clock)
+        # withdrawals (docs/funding.md): the workflow on every API process; payouts
+        # only where [funding.withdrawals] names a signer and nodes
+        self.withdrawals = build_withdrawals(
+            settings,
+            self.db,
+            self.bus,
+            self.clock,
+            accounts=self.accounts,
+            outbox=self.identity.outbox,
+            kyc=self.protection.kyc,
+            admin=self.protection.admin,
+            audit=self.protection.audit,
+        )
+        self.payouts = None if self.withdrawals is None else build_processor(self.withdrawals)
+        self.payout_loop: PayoutLoop | None = None
         self.trading = TradingService(
             self.bus,
             self.history,
@@ -294,6 +311,7 @@ class EmbeddedExchange:
                 self._install_ws,
                 self._install_protection,
                 self.identity.install,
+                self._install_withdrawals,
                 self.fiat.install,
             ],
             fee_rates=self._fee_rates,
@@ -318,6 +336,10 @@ class EmbeddedExchange:
 
     def _install_protection(self, app: FastAPI) -> None:
         self.protection.install(app, self.catalog)
+
+    def _install_withdrawals(self, app: FastAPI) -> None:
+        if self.withdrawals is not None:
+            install_withdrawals(app, self.withdrawals, self.protection.admin)
 
     def _fee_rates(self) -> tuple[int, int]:
         """The base tier's (maker, taker) bps, for the order form's fee estimate."""
@@ -381,6 +403,9 @@ class EmbeddedExchange:
         self._tasks.append(asyncio.create_task(self._heartbeats(), name="ws-heartbeats"))
         self.identity.start()
         self.fiat.start()
+        if self.payouts is not None and self.withdrawals is not None:
+            self.payout_loop = PayoutLoop(self.payouts, self.withdrawals.policy.poll_s)
+            self._tasks.append(asyncio.create_task(self.payout_loop.run(), name="payouts"))
         if settings.demo:
             from tradewind.runtime.demo import seed_demo
 
@@ -855,6 +880,19 @@ class ApiReplica:
         self.protection = build_protection(
             settings, self.db, self.bus, self.clock, redis=self.redis
         )
+        # withdrawals (docs/funding.md): the workflow on every API process; payouts
+        # only where [funding.withdrawals] names a signer and nodes
+        self.withdrawals = build_withdrawals(
+            settings,
+            self.db,
+            self.bus,
+            self.clock,
+            accounts=self.accounts,
+            outbox=self.identity.outbox,
+            kyc=self.protection.kyc,
+            admin=self.protection.admin,
+            audit=self.protection.audit,
+        )
         self.trading = TradingService(
             self.bus, self.history, marks=self.marks, guards=self.protection.guards
         )
@@ -895,6 +933,7 @@ class ApiReplica:
                 self._install_ws,
                 self._install_protection,
                 self.identity.install,
+                self._install_withdrawals,
                 self.fiat.install,
             ],
             funding=build_funding(settings, self.db, self.clock),
@@ -920,6 +959,10 @@ class ApiReplica:
 
     def _install_protection(self, app: FastAPI) -> None:
         self.protection.install(app, self.catalog)
+
+    def _install_withdrawals(self, app: FastAPI) -> None:
+        if self.withdrawals is not None:
+            install_withdrawals(app, self.withdrawals, self.protection.admin)
 
     def _on_batch(self, seq: int, ts: int, events: list[Event]) -> None:
         self.watch.touch()

@@ -1,0 +1,221 @@
+"""The signer: signs withdrawal payouts with hot-wallet keys held in the custody (the
+PKCS#11 token), for the withdrawal workflow only (issue 6 item 4, ADR 0022).
+
+A request is a JSON body ``{"op": "sign" | "address", "ts": ms, ...}`` with
+``X-Tradewind-Signature: hex(HMAC-SHA256(shared secret, exact body))``.
+
+Invariants (each refusal is audited as ``signer.refused`` with its code):
+- ``forged_request``: the HMAC does not match (constant-time compare);
+- ``stale_request``: ``ts`` is more than 30 s away from the signer's clock;
+- ``not_signable``: the withdrawal is not in ``signing`` (approved, its transaction
+  fixed, not signed yet). A replayed request for a signed withdrawal lands here, so a
+  payout is signed at most once: the signature is stored on the withdrawal by a
+  compare-and-set ``signing -> signed`` before it is returned, and a signature that
+  loses that race is thrown away unseen;
+- ``tx_mismatch``: the request's transaction is not the one fixed on the withdrawal;
+- ``terms_mismatch``: the transaction does not pay exactly the withdrawal's address its
+  amount less the fee, in chain units, on the network's chain id, from the network's
+  hot wallet (for a token: through the asset's contract);
+- every signature is audited (``signer.signed``: withdrawal, txid, digest).
+
+The key of a network is the custody label in ``[funding.signer] keys``; the custody port
+(services/funding/ports.py) is what Fireblocks or BitGo would fill instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from tradewind.services.audit import AuditLog
+from tradewind.services.funding.networks import NetworkCatalog
+from tradewind.services.funding.ports import Custody
+from tradewind.services.funding.withdrawal_ports import SignedTx, TxCodec, WithdrawalStore
+
+log = structlog.get_logger(__name__)
+
+SIGNATURE_HEADER = "X-Tradewind-Signature"
+MAX_SKEW_MS = 30_000
+
+
+def request_signature(secret: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signed_request(secret: str, payload: Mapping[str, object]) -> tuple[bytes, str]:
+    """The body and the signature header value of a request to the signer."""
+    body = json.dumps(dict(payload), sort_keys=True, separators=(",", ":")).encode()
+    return body, request_signature(secret, body)
+
+
+class SignerError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def to_chain_units(amount: int, decimals: int, chain_decimals: int) -> int:
+    scale: int = 10 ** (chain_decimals - decimals)
+    return amount * scale
+
+
+@dataclass(frozen=True, slots=True)
+class SignerReply:
+    body: dict[str, Any]
+
+
+class SignerService:
+    def __init__(
+        self,
+        *,
+        store: WithdrawalStore,
+        custody: Custody,
+        codec: TxCodec,
+        audit: AuditLog,
+        catalog: NetworkCatalog,
+        keys: Mapping[str, str],
+        secret: str,
+        now_ms: Callable[[], int],
+    ) -> None:
+        self._store = store
+        self._custody = custody
+        self._codec = codec
+        self._audit = audit
+        self._catalog = catalog
+        self._keys = dict(keys)
+        self._secret = secret
+        self._now_ms = now_ms
+
+    def ensure_keys(self) -> dict[str, str]:
+        """Create the configured keys missing from the custody; network -> address."""
+        out: dict[str, str] = {}
+        for network, label in self._keys.items():
+            try:
+                key = self._custody.public_key(label)
+            except KeyError:
+                key = self._custody.create_key(label)
+                log.warning("hot-wallet key created in the token", network=network, label=label)
+            out[network] = self._codec.sender_of(key.public_key)
+        return out
+
+    def address(self, network: str) -> str:
+        label = self._keys.get(network)
+        if label is None:
+            raise SignerError(404, "unknown_network", f"no hot-wallet key for {network!r}")
+        return self._codec.sender_of(self._custody.public_key(label).public_key)
+
+    async def _refuse(self, status: int, code: str, message: str, **details: Any) -> SignerError:
+        await self._audit.record(
+            "signer.refused",
+            details={"code": code, **{k: v for k, v in details.items() if v is not None}},
+        )
+        log.warning("signing request refused", code=code, **details)
+        return SignerError(status, code, message)
+
+    async def handle(self, body: bytes, signature: str | None) -> SignerReply:
+        """Authenticate and answer one request (the HTTP layer only passes bytes)."""
+        expected = request_signature(self._secret, body)
+        if signature is None or not hmac.compare_digest(expected, signature.strip().lower()):
+            raise await self._refuse(401, "forged_request", "bad or missing request signature")
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            raise await self._refuse(400, "invalid_request", "the body is not JSON") from None
+        if not isinstance(payload, dict):
+            raise await self._refuse(400, "invalid_request", "the body is not a JSON object")
+        ts = payload.get("ts")
+        if not isinstance(ts, int) or abs(self._now_ms() - ts) > MAX_SKEW_MS:
+            raise await self._refuse(401, "stale_request", "the request is too old or too new")
+        op = payload.get("op")
+        if op == "address":
+            network = payload.get("network")
+            return SignerReply({"address": self.address(str(network))})
+        if op == "sign":
+            return SignerReply(await self._sign(payload))
+        raise await self._refuse(400, "invalid_request", "op must be sign or address")
+
+    async def _sign(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        wid = payload.get("withdrawal_id")
+        tx = payload.get("tx")
+        if not isinstance(wid, int) or not isinstance(tx, dict):
+            raise await self._refuse(400, "invalid_request", "withdrawal_id and tx are needed")
+        w = await self._store.get(wid)
+        if w is None or w.status != "signing" or w.raw_tx is not None or w.tx is None:
+            raise await self._refuse(
+                409,
+                "not_signable",
+                "the withdrawal is not approved and waiting for its signature",
+                withdrawal=wid,
+                found=None if w is None else w.status,
+            )
+        if json.loads(w.tx) != tx:
+            raise await self._refuse(
+                409, "tx_mismatch", "not the transaction fixed for this withdrawal", withdrawal=wid
+            )
+        rules = self._catalog.asset_on(w.asset, w.network)
+        net = self._catalog.network(w.network)
+        label = self._keys.get(w.network)
+        try:
+            terms = self._codec.terms(tx)
+        except ValueError as exc:
+            raise await self._refuse(409, "terms_mismatch", str(exc), withdrawal=wid) from None
+        problems = []
+        if rules is None or net is None or label is None:
+            problems.append("no rules or key for this network")
+        else:
+            sender = self.address(w.network)
+            if terms.chain_id != net.chain_id:
+                problems.append("chain id")
+            if terms.sender != sender:
+                problems.append("sender")
+            if terms.to != w.address:
+                problems.append("beneficiary")
+            if terms.contract != rules.contract:
+                problems.append("token contract")
+            want = to_chain_units(w.net_amount, rules.decimals, rules.chain_decimals)
+            if terms.value != want:
+                problems.append("amount")
+        if problems:
+            raise await self._refuse(
+                409,
+                "terms_mismatch",
+                f"the transaction does not pay the withdrawal ({', '.join(problems)})",
+                withdrawal=wid,
+            )
+        assert label is not None
+        digest = self._codec.digest(tx)
+        sig = self._custody.sign_digest(label, digest)
+        signed: SignedTx = self._codec.assemble(tx, sig.r, sig.s, sig.recovery_id)
+        stored = await self._store.transition(
+            wid,
+            ("signing",),
+            "signed",
+            at_ms=self._now_ms(),
+            note=f"signed by the signer: {signed.txid}",
+            fields={"raw_tx": signed.raw, "txid": signed.txid},
+        )
+        if not stored:  # a racing request or a cancel won: this signature is dropped
+            raise await self._refuse(
+                409, "not_signable", "the withdrawal changed while signing", withdrawal=wid
+            )
+        await self._audit.record(
+            "signer.signed",
+            subject_id=w.user_id,
+            details={
+                "withdrawal": wid,
+                "network": w.network,
+                "txid": signed.txid,
+                "digest": digest.hex(),
+                "key": label,
+            },
+        )
+        log.info("payout signed", withdrawal=wid, txid=signed.txid)
+        return {"withdrawal_id": wid, "raw": signed.raw, "txid": signed.txid}
