@@ -204,6 +204,22 @@ def test_a_query_parameter_given_twice_is_refused(api: Api) -> None:
     assert api.client.get("/api/v1/markets?quote=BTC&status=trading").status_code == 200
 
 
+def test_a_query_parameter_the_endpoint_does_not_take_is_refused(api: Api) -> None:
+    # ?limit= on the book (which takes depth) would otherwise answer 100 levels
+    r = api.client.get("/api/v1/markets/BTC-USDT/book?limit=3")
+    assert (r.status_code, r.json()["code"]) == (400, "unknown_parameter")
+    assert "'limit'" in r.json()["message"] and "takes depth" in r.json()["message"]
+    assert api.client.get("/api/v1/markets/BTC-USDT/book?depth=3").status_code == 200
+    r = api.client.get("/api/v1/markets?quote=BTC&qoute=USDT")
+    assert (r.status_code, r.json()["code"]) == (400, "unknown_parameter")
+    # a signed private read with a typo changes nothing and says what the route takes
+    user = api.user(USDT="100")
+    seq = api.seq
+    r = user.signed("GET", "/api/v1/orders?symbl=BTC-USDT")
+    assert (r.status_code, r.json()["code"]) == (400, "unknown_parameter")
+    assert "symbol" in r.json()["message"] and api.seq == seq
+
+
 def test_faucet_credits_and_limits(api: Api) -> None:
     user = api.user(USDT="5000")
     assert balances(user)["USDT"] == ("5000.000000", "0.000000")

@@ -25,7 +25,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Path, Query
+from fastapi import APIRouter, Depends, FastAPI, Path, Query
 from starlette.responses import Response
 
 from tradewind.gateways.metrics import Metrics
@@ -44,6 +44,7 @@ from tradewind.gateways.rest.fastlane import FastLane, OrderFastLane
 from tradewind.gateways.rest.fees import install_fee_routes
 from tradewind.gateways.rest.funding import install_funding_routes
 from tradewind.gateways.rest.middleware import BodyLimitMiddleware
+from tradewind.gateways.rest.params import refuse_unknown_query
 from tradewind.gateways.rest.units import (
     MAX_INT,
     format_minor,
@@ -217,6 +218,7 @@ def create_app(ctx: RestContext, *, lifespan: Lifespan | None = None) -> FastAPI
         ),
         lifespan=lifespan,
         responses=_ERRORS,
+        dependencies=[Depends(refuse_unknown_query)],
         # Tradewind configures no OpenTelemetry; left on, FastAPI asks OTel for its three
         # global providers on every request (~16 us, docs/performance.md).
         telemetry={"tracing": False, "metrics": False, "logs": False},

@@ -42,6 +42,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tradewind.gateways.rest import auth
+from tradewind.gateways.rest.params import refuse_unknown_query
 from tradewind.gateways.rest.units import MAX_INT
 
 log = structlog.get_logger(__name__)
@@ -132,7 +133,7 @@ class FastLane:
         endpoints = (self.place, self.cancel)
         ok = True
         for router in self._routers:
-            if getattr(router, "dependencies", None):
+            if _own(getattr(router, "dependencies", None)):
                 ok = False
             for route in getattr(router, "routes", ()):
                 if getattr(route, "endpoint", None) in endpoints and route.dependencies:
@@ -141,7 +142,7 @@ class FastLane:
                 # include_router(..., dependencies=[...]) in its context
                 context = getattr(route, "include_context", None)
                 included = getattr(route, "original_router", None)
-                if included in self._routers and getattr(context, "dependencies", None):
+                if included in self._routers and _own(getattr(context, "dependencies", None)):
                     ok = False
         if not ok:
             log.warning("fast lane off: the order routes have dependencies of their own")
@@ -154,6 +155,14 @@ class FastLane:
         assert self._check is not None
         principal = await auth.authenticate(request, None, key_id)
         return await self._check(principal)
+
+
+def _own(dependencies: Sequence[Any] | None) -> bool:
+    """Whether ``dependencies`` hold one the lane would have to run. The query guard
+    (:func:`~tradewind.gateways.rest.params.refuse_unknown_query`) is not: the lane takes
+    only requests without a query string, for which the guard does nothing."""
+    guard = refuse_unknown_query
+    return any(getattr(d, "dependency", None) is not guard for d in dependencies or ())
 
 
 class _Replay:
