@@ -55,7 +55,10 @@ def margin_market(**symbol: Any) -> Exchange:
 
 
 def mark(ex: Exchange, price: int, symbol: str = SYM) -> list[Any]:
-    return ex.ok({"op": "mark", "symbol": symbol, "feeds": [[price, ex.ts]]})
+    """A mark update to ``price``: three fresh feeds at it, so the book's mid (one more
+    input of the median) cannot move it. Moves over 10 % take several updates."""
+    feed = [price, ex.ts]
+    return ex.ok({"op": "mark", "symbol": symbol, "feeds": [feed, feed, feed]})
 
 
 def into(ex: Exchange, user: int, asset: str, amount: int, wallet: str = "isolated") -> None:
