@@ -156,7 +156,7 @@ class BankDeposits:
         stored = await self._store.reference_of(user_id)
         if stored is not None:
             return stored
-        for _ in range(8):  # a collision of 60 random bits: draw again
+        for _ in range(8):  # drew someone else's reference: draw again
             try:
                 return await self._store.put_reference_if_absent(
                     user_id, self._new_reference(), self._clock.now_ms()

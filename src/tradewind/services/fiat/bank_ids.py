@@ -48,12 +48,19 @@ def validate_iban(text: object) -> str:
     number = compact(text)
     if not _IBAN_SHAPE.fullmatch(number):
         raise InvalidIban("an IBAN is a country code, 2 check digits and 11-30 letters/digits")
+    # structure first (country, length, BBAN format): with the right check digits put
+    # in, does it validate? Only then is a failing original a checksum mismatch.
+    fixed = number[:2] + std_iban.calc_check_digits(number) + number[4:]
+    try:
+        std_iban.validate(fixed)
+    except ValidationError as exc:
+        raise InvalidIban(f"not a valid IBAN of {number[:2]}: {exc}") from None
     try:
         return str(std_iban.validate(number))
     except InvalidChecksum:
         raise IbanChecksumMismatch() from None
     except ValidationError as exc:
-        raise InvalidIban(f"not a valid IBAN for {number[:2]}: {exc}") from None
+        raise InvalidIban(f"not a valid IBAN of {number[:2]}: {exc}") from None
 
 
 def validate_bic(text: object) -> str:

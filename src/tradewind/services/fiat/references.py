@@ -1,14 +1,15 @@
 """Users' bank-transfer reference codes: ISO 11649 "RF" creditor references.
 
 Why RF references: the two check digits (ISO 7064 mod 97-10, as in an IBAN) catch
-every single mistyped or dropped character and nearly every swap of two, so a transfer
-with a typo in its reference lands in the review queue instead of on someone else's
-account. Banks know the format and many carry it in the structured remittance field.
+every single mistyped digit and every swap of two neighbours in an all-digit body (a
+letter becomes two digits in mod 97-10, so letters would weaken that: bodies are digits
+only), so a transfer with a typo in its reference lands in the review queue instead of
+on someone else's account. Banks know the format and many carry it in the structured
+remittance field.
 
 Invariants:
-- a reference is ``RF`` + 2 check digits + :data:`BODY_LENGTH` characters of
-  :data:`ALPHABET` (16 characters, shown in groups of four); bodies are random, so a
-  reference tells nothing about the user;
+- a reference is ``RF`` + 2 check digits + :data:`BODY_LENGTH` random digits (16
+  characters, shown in groups of four), so a reference tells nothing about the user;
 - :func:`scan` looks for references in free text the way people type them (any case,
   spaces or dashes inside) and sorts candidates into valid ones and ones with a wrong
   check digit; it never guesses a correction.
@@ -24,8 +25,7 @@ from dataclasses import dataclass
 from stdnum import iso11649
 from stdnum.iso7064 import mod_97_10
 
-ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-"""Crockford's base 32: no I, L, O or U, which are read as 1, 1, 0 and V."""
+ALPHABET = "0123456789"
 BODY_LENGTH = 12
 LENGTH = 4 + BODY_LENGTH
 _CANDIDATE = re.compile(rf"(?=(RF[0-9]{{2}}[0-9A-Z]{{{BODY_LENGTH}}}))")
@@ -40,7 +40,7 @@ def reference_for(body: str) -> str:
 
 
 def new_reference() -> str:
-    """A fresh random reference (about 60 bits of randomness)."""
+    """A fresh random reference (10**12 possible bodies)."""
     return reference_for("".join(secrets.choice(ALPHABET) for _ in range(BODY_LENGTH)))
 
 

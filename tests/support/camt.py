@@ -1,0 +1,97 @@
+"""camt.053 statements written by the tests (no downloaded fixtures): the shapes banks
+send, in the versions the reader accepts, built from a few dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from xml.sax.saxutils import escape
+
+EXCHANGE_IBAN = "DE89370400440532013000"
+
+
+@dataclass
+class Tx:
+    amount: str | None = None
+    ustrd: list[str] = field(default_factory=list)
+    strd_ref: str | None = None
+    debtor_name: str | None = "Jane Payer"
+    debtor_iban: str | None = "FR1420041010050500013M02606"
+    acct_svcr_ref: str | None = None
+
+
+@dataclass
+class Entry:
+    amount: str
+    ustrd: list[str] = field(default_factory=list)
+    strd_ref: str | None = None
+    currency: str = "EUR"
+    indicator: str = "CRDT"
+    status: str = "BOOK"
+    ref: str | None = "E-1"
+    reversal: bool = False
+    txs: list[Tx] | None = None
+
+
+def _tx(tx: Tx, currency: str, version: int) -> str:
+    parts = ["<TxDtls>"]
+    if tx.acct_svcr_ref:
+        parts.append(f"<Refs><AcctSvcrRef>{escape(tx.acct_svcr_ref)}</AcctSvcrRef></Refs>")
+    if tx.amount is not None:
+        parts.append(f'<AmtDtls><TxAmt><Amt Ccy="{currency}">{tx.amount}</Amt></TxAmt></AmtDtls>')
+    if tx.debtor_name or tx.debtor_iban:
+        parts.append("<RltdPties>")
+        if tx.debtor_name:
+            name = f"<Nm>{escape(tx.debtor_name)}</Nm>"
+            parts.append(
+                f"<Dbtr><Pty>{name}</Pty></Dbtr>" if version >= 8 else f"<Dbtr>{name}</Dbtr>"
+            )
+        if tx.debtor_iban:
+            parts.append(f"<DbtrAcct><Id><IBAN>{tx.debtor_iban}</IBAN></Id></DbtrAcct>")
+        parts.append("</RltdPties>")
+    if tx.ustrd or tx.strd_ref:
+        parts.append("<RmtInf>")
+        parts.extend(f"<Ustrd>{escape(u)}</Ustrd>" for u in tx.ustrd)
+        if tx.strd_ref:
+            parts.append(
+                "<Strd><CdtrRefInf><Tp><CdOrPrtry><Cd>SCOR</Cd></CdOrPrtry></Tp>"
+                f"<Ref>{escape(tx.strd_ref)}</Ref></CdtrRefInf></Strd>"
+            )
+        parts.append("</RmtInf>")
+    parts.append("</TxDtls>")
+    return "".join(parts)
+
+
+def _entry(e: Entry, version: int) -> str:
+    status = f"<Sts><Cd>{e.status}</Cd></Sts>" if version >= 6 else f"<Sts>{e.status}</Sts>"
+    txs = e.txs if e.txs is not None else [Tx(ustrd=e.ustrd, strd_ref=e.strd_ref)]
+    body = "".join(_tx(t, e.currency, version) for t in txs)
+    ref = f"<AcctSvcrRef>{escape(e.ref)}</AcctSvcrRef>" if e.ref else ""
+    reversal = "<RvslInd>true</RvslInd>" if e.reversal else ""
+    return (
+        f'<Ntry>\n<Amt Ccy="{e.currency}">{e.amount}</Amt>\n<CdtDbtInd>{e.indicator}</CdtDbtInd>'
+        f"{reversal}\n{status}\n<BookgDt><Dt>2026-11-26</Dt></BookgDt>\n"
+        f"<ValDt><Dt>2026-11-26</Dt></ValDt>\n{ref}\n"
+        "<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>RCDT</Cd><SubFmlyCd>ESCT</SubFmlyCd></Fmly>"
+        f"</Domn></BkTxCd>\n<NtryDtls>{body}</NtryDtls>\n</Ntry>\n"
+    )
+
+
+def camt053(
+    entries: list[Entry],
+    *,
+    version: int = 2,
+    iban: str = EXCHANGE_IBAN,
+    message_id: str = "MSG-1",
+    statement_id: str = "STMT-1",
+) -> bytes:
+    ns = f"urn:iso:std:iso:20022:tech:xsd:camt.053.001.{version:02d}"
+    body = "".join(_entry(e, version) for e in entries)
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Document xmlns="{ns}">\n<BkToCstmrStmt>\n'
+        f"<GrpHdr><MsgId>{message_id}</MsgId><CreDtTm>2026-11-27T06:00:00</CreDtTm></GrpHdr>\n"
+        f"<Stmt>\n<Id>{statement_id}</Id>\n<CreDtTm>2026-11-27T06:00:00</CreDtTm>\n"
+        f"<Acct><Id><IBAN>{iban}</IBAN></Id><Ccy>EUR</Ccy></Acct>\n"
+        '<Bal><Tp><CdOrPrtry><Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">0.00</Amt>'
+        "<CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-11-26</Dt></Dt></Bal>\n"
+        f"{body}</Stmt>\n</BkToCstmrStmt>\n</Document>\n"
+    ).encode()
