@@ -158,6 +158,35 @@ def watcher(
 
 
 @app.command()
+def signer(
+    host: HostOpt = None,
+    port: Annotated[int | None, typer.Option("--port", min=0, max=65535)] = None,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Run the withdrawal signer: hot-wallet keys in the PKCS#11 token ([funding.signer]),
+    HMAC-authenticated requests from the payout processor, on loopback."""
+    from tradewind.runtime.logging import configure_logging
+    from tradewind.runtime.signer import run_signer
+
+    settings = _settings(config, data_dir=data_dir)
+    configure_logging(settings.log_level, settings.log_format)
+    raise typer.Exit(run_signer(settings, host=host, port=port))
+
+
+@app.command()
+def withdrawals(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
+    """Distributed mode: run the withdrawal payout processor (signing, broadcast,
+    confirmation; one per deployment, a second one stands by)."""
+    from tradewind.runtime.logging import configure_logging
+    from tradewind.runtime.withdrawals import run_withdrawals
+
+    settings = _settings(config, data_dir=data_dir)
+    configure_logging(settings.log_level, settings.log_format)
+    raise typer.Exit(run_withdrawals(settings))
+
+
+@app.command()
 def projector(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
     """Distributed mode: run the projector (event stream into PostgreSQL). With Redis,
     a second one stands by."""

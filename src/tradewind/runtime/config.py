@@ -260,10 +260,16 @@ def _as_opt_path(value: object) -> Path | None:
 def _funding(value: object) -> Mapping[str, object]:
     from tradewind.services.funding.derivation import AddressDeriver, DerivationError
     from tradewind.services.funding.networks import parse_networks
+    from tradewind.services.funding.withdrawal_config import (
+        parse_signer_settings,
+        parse_withdrawal_policy,
+    )
 
     if not isinstance(value, Mapping):
         raise ValueError("set it as a [funding.networks.NAME] table in the config file")
     catalog = parse_networks(value)  # NetworkConfigError (a ValueError) names the entry
+    parse_withdrawal_policy(value)  # [funding.withdrawals] and [funding.aml]
+    parse_signer_settings(value)  # [funding.signer]
     for network in catalog.networks:
         if network.xpub is not None:
             try:

@@ -1,0 +1,81 @@
+"""``tradewind signer``: the signer service as its own process (issue 6 item 4, ADR 0022).
+
+It holds the PKCS#11 session (``[funding.signer]``: library, token label, PIN or
+``TRADEWIND_SIGNER_PIN``), creates each configured network's hot-wallet key in the token
+on first start (printing its address, to be funded), reads the withdrawals table (is
+this withdrawal approved and waiting for exactly this transaction?) and writes the
+signature there and to the audit log. It serves HTTP on loopback only by default
+(``127.0.0.1:8620``); nothing else of the exchange runs in it, and no other process
+opens the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import structlog
+
+from tradewind.runtime.config import ConfigError, Settings
+
+log = structlog.get_logger(__name__)
+
+
+def run_signer(settings: Settings, *, host: str | None = None, port: int | None = None) -> int:
+    import uvicorn
+
+    from tradewind.adapters.chain.evm_tx import EvmTxCodec
+    from tradewind.adapters.hsm.pkcs11_custody import Pkcs11Custody
+    from tradewind.adapters.local import SystemClock
+    from tradewind.adapters.sql import Database
+    from tradewind.adapters.sql.audit import SqlAuditStore
+    from tradewind.adapters.sql.migrate import upgrade
+    from tradewind.adapters.sql.withdrawals import SqlWithdrawalStore
+    from tradewind.gateways.signer_api import create_signer_app
+    from tradewind.runtime.funding import network_catalog
+    from tradewind.services.audit import AuditLog
+    from tradewind.services.funding.networks import NetworkConfigError
+    from tradewind.services.funding.signer import SignerService
+    from tradewind.services.funding.withdrawal_config import parse_signer_settings
+
+    try:
+        conf = parse_signer_settings(settings.funding, os.environ)
+    except NetworkConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    catalog = network_catalog(settings)
+    if catalog is None or not conf.keys:
+        raise ConfigError("the signer needs [funding.networks.*] and [funding.signer] keys")
+    if conf.pin is None or conf.secret is None:
+        raise ConfigError(
+            "the signer needs a PIN and a shared secret ([funding.signer] pin and secret, "
+            "or TRADEWIND_SIGNER_PIN and TRADEWIND_SIGNER_SECRET)"
+        )
+    bind = host or conf.host
+    if bind not in ("127.0.0.1", "::1", "localhost"):
+        log.warning("the signer listens beyond loopback", host=bind)
+    upgrade(settings.resolved_database_url)
+    clock = SystemClock()
+    db = Database.from_url(settings.resolved_database_url)
+    custody = Pkcs11Custody(conf.library, conf.token_label, conf.pin)
+    service = SignerService(
+        store=SqlWithdrawalStore(db),
+        custody=custody,
+        codec=EvmTxCodec(),
+        audit=AuditLog(SqlAuditStore(db), clock),
+        catalog=catalog,
+        keys=conf.keys,
+        secret=conf.secret,
+        now_ms=clock.now_ms,
+    )
+    for network, address in service.ensure_keys().items():
+        print(f"hot wallet on {network}: {address}", flush=True)
+    app = create_signer_app(service)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=bind, port=port or conf.port, log_level="warning")
+    )
+    try:
+        asyncio.run(server.serve())
+    finally:
+        custody.close()
+        asyncio.run(db.dispose())
+    return 0
