@@ -28,7 +28,24 @@ Legs per event (``account`` is the core account, 0 the fee account):
 ``OrderReleased r``        locked -r, available +r
 ``OrderAmended l``         the difference between ``l`` (the new total hold) and the
                            order's current hold, between available and locked
+``PoolFunded a``           user available -a, lending pool (account -1) available +a
+                           (``out``: the reverse)
+``InsuranceFunded a``      user available -a, insurance fund (account -2) available +a
+                           (``out``: the reverse)
+``MarginTransferred a``    user available -a, margin wallet available +a (``out``: the
+                           reverse); a wallet is an account with a negative id (ADR 0020)
+``Borrowed a``             lending pool available -a, wallet available +a
+``Repaid a``               payer available -a (the wallet; the insurance fund when the
+                           reason is ``insurance``), lending pool available +a
+``LiquidationFinished``    ``fee`` in the valuation asset (named by the command's
+                           ``LiquidationStarted``) and each ``taken_over`` amount: wallet
+                           available -x, insurance fund available +x
 =========================  ================================================================
+
+Debts are claims, not balances: ``InterestCharged`` and a liquidation's ``pool_loss``
+change what a wallet owes, not what any account holds, so they write no legs (the
+margin history keeps them). Orders of a wallet (liquidation orders included, with
+negative ids) are followed like any other order.
 
 Legs of amount zero are not written. Why follow holds at all: ``OrderAmended.locked`` is
 the order's new *total* hold and ``OrderCancelled`` / ``OrderReleased`` do not say which
@@ -44,15 +61,30 @@ from collections.abc import Sequence
 
 from tradewind.core.events import (
     AssetAdded,
+    Borrowed,
     Deposited,
     Event,
     FeesSet,
+    InsuranceFunded,
+    InterestCharged,
+    LiquidationFill,
+    LiquidationFinished,
+    LiquidationStarted,
+    MarginAssetSet,
+    MarginCall,
+    MarginCrossSet,
+    MarginSymbolSet,
+    MarginTransferred,
+    MarginWalletOpened,
+    MarkPrice,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
     OrderReleased,
     OrderTriggered,
+    PoolFunded,
     Rejected,
+    Repaid,
     SymbolAdded,
     SymbolHalted,
     SymbolResumed,
@@ -73,6 +105,10 @@ from tradewind.services.projectors.ports import (
 )
 
 FEE_ACCOUNT = 0
+POOL_ACCOUNT = -1
+INSURANCE_ACCOUNT = -2
+"""The core's lending-pool cash and insurance fund accounts (``core.margin``; restated
+here because projectors take nothing but events from the core)."""
 
 NO_MONEY: tuple[type[Event], ...] = (
     AssetAdded,
@@ -82,6 +118,14 @@ NO_MONEY: tuple[type[Event], ...] = (
     OrderTriggered,
     SymbolHalted,
     SymbolResumed,
+    MarginWalletOpened,
+    MarginAssetSet,
+    MarginSymbolSet,
+    MarginCrossSet,
+    InterestCharged,
+    MarkPrice,
+    MarginCall,
+    LiquidationFill,
 )
 """Events that move no money. Any event type not handled here and not listed stops the
 projector: a new kind of balance change must not go unaccounted."""
@@ -121,6 +165,7 @@ class _Posting:
         self.dirty: set[int] = set()  # holds changed in this transaction
         self.ended: set[int] = set()  # orders that ended in this transaction
         self.over: set[int] = set()  # orders that ended in the current command
+        self.valuation: dict[int, str] = {}  # wallet -> valuation asset of its liquidation
         # The current event's coordinates, set by `command`.
         self.seq = 0
         self.ts = 0
@@ -234,8 +279,51 @@ class _Posting:
             self.post(e.to, "available", e.asset, e.amount, "transfer", f"account:{e.user}")
         elif isinstance(e, SymbolAdded):
             self.state.symbols.learn(e)
+        elif isinstance(e, (PoolFunded, InsuranceFunded, MarginTransferred)):
+            self.margin_move(e)
+        elif isinstance(e, Borrowed):
+            ref = f"wallet:{e.wallet}"
+            self.post(POOL_ACCOUNT, "available", e.asset, -e.amount, "borrow", ref)
+            self.post(e.wallet, "available", e.asset, e.amount, "borrow", ref)
+        elif isinstance(e, Repaid):
+            payer = INSURANCE_ACCOUNT if e.reason == "insurance" else e.wallet
+            ref = f"wallet:{e.wallet}"
+            self.post(payer, "available", e.asset, -e.amount, "repay", ref)
+            self.post(POOL_ACCOUNT, "available", e.asset, e.amount, "repay", ref)
+        elif isinstance(e, LiquidationStarted):
+            self.valuation[e.wallet] = e.valuation_asset
+        elif isinstance(e, LiquidationFinished):
+            self.liquidation(e)
         elif not isinstance(e, NO_MONEY):
             raise ProjectionError(f"seq {self.seq}: the ledger does not know {type(e).__name__}")
+
+    def margin_move(self, e: PoolFunded | InsuranceFunded | MarginTransferred) -> None:
+        """Spot account ``e.user`` to the pool, the insurance fund or a wallet (``in``),
+        or back (``out``)."""
+        if isinstance(e, PoolFunded):
+            other, kind = POOL_ACCOUNT, "pool_fund"
+        elif isinstance(e, InsuranceFunded):
+            other, kind = INSURANCE_ACCOUNT, "insurance_fund"
+        else:
+            other, kind = e.wallet, "margin_transfer"
+        sign = 1 if e.direction == "in" else -1
+        self.post(e.user, "available", e.asset, -sign * e.amount, kind, f"account:{other}")
+        self.post(other, "available", e.asset, sign * e.amount, kind, f"account:{e.user}")
+
+    def liquidation(self, e: LiquidationFinished) -> None:
+        ref = f"wallet:{e.wallet}"
+        if e.fee:
+            try:
+                asset = self.valuation.pop(e.wallet)
+            except KeyError:
+                raise ProjectionError(
+                    f"seq {self.seq}: wallet {e.wallet}'s liquidation fee has no valuation asset"
+                ) from None
+            self.post(e.wallet, "available", asset, -e.fee, "liquidation_fee", ref)
+            self.post(INSURANCE_ACCOUNT, "available", asset, e.fee, "liquidation_fee", ref)
+        for asset, amount in sorted(e.taken_over.items()):
+            self.post(e.wallet, "available", asset, -amount, "liquidation_takeover", ref)
+            self.post(INSURANCE_ACCOUNT, "available", asset, amount, "liquidation_takeover", ref)
 
     def trade(self, e: Trade) -> None:
         base, quote = self.state.symbols.assets(e.symbol)
