@@ -56,6 +56,8 @@ EXPECTED_TABLES = {
     "fiat_references",
     "fiat_lines",
     "card_intents",
+    "margin_wallets",
+    "margin_events",
 }
 
 

@@ -20,6 +20,7 @@ from tradewind.adapters.sql.fills import FillRow
 from tradewind.adapters.sql.kyc import KycDocumentRow, KycEventRow, KycProfileRow
 from tradewind.adapters.sql.ledger import LedgerEntryRow
 from tradewind.adapters.sql.login_throttle import LoginThrottleRow
+from tradewind.adapters.sql.margin import MarginEventRow, MarginWalletRow
 from tradewind.adapters.sql.orders import OrderRow
 from tradewind.adapters.sql.outbox import OutboxRow
 from tradewind.adapters.sql.projections import LedgerHoldRow, ProjectorSymbolRow
@@ -58,6 +59,8 @@ __all__ = [
     "LedgerEntryRow",
     "LedgerHoldRow",
     "LoginThrottleRow",
+    "MarginEventRow",
+    "MarginWalletRow",
     "OrderRow",
     "OutboxRow",
     "ProjectorOffsetRow",

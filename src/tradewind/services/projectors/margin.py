@@ -1,0 +1,197 @@
+"""The margin projector: every margin step the core reports, as history rows.
+
+Invariants:
+- one record per margin event (transfer, borrow, repay, interest, margin call,
+  liquidation started / fill / finished), keyed by ``(seq, event_index)``, written
+  exactly once per command (offset rule of :mod:`tradewind.services.projectors.base`):
+  re-fed batches are skipped, a hole is a :class:`~.base.SeqGap`;
+- one wallet row per ``margin_wallet_opened`` (wallet id -> owner, kind, symbol), so
+  history, order lists and notices can name the owner of a wallet;
+- amounts stay integers (minor units, ticks, lots) with the event's own fields in
+  ``data``; the gateways format them.
+
+Margin calls and finished liquidations are also notices to mail
+(:mod:`tradewind.services.margin_notices` reads them back with ``notified`` unset).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from tradewind.core.events import (
+    Borrowed,
+    Event,
+    InterestCharged,
+    LiquidationFill,
+    LiquidationFinished,
+    LiquidationStarted,
+    MarginCall,
+    MarginTransferred,
+    MarginWalletOpened,
+    Repaid,
+)
+from tradewind.services.projectors.base import pending
+from tradewind.services.projectors.ports import Batch
+
+NOTICE_KINDS = frozenset({"margin_call", "liquidation_finished"})
+
+
+@dataclass(frozen=True, slots=True)
+class WalletRecord:
+    wallet: int
+    user: int
+    kind: str
+    symbol: str | None
+    seq: int
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarginEventRecord:
+    seq: int
+    event_index: int
+    ts: int
+    wallet: int
+    user: int
+    kind: str
+    asset: str | None
+    amount: int | None
+    data: dict[str, object] = field(default_factory=dict)
+    notify: bool = False
+
+
+class MarginTx(Protocol):
+    async def offset(self) -> int: ...
+
+    async def add_wallets(self, rows: Sequence[WalletRecord]) -> None: ...
+
+    async def add_events(self, rows: Sequence[MarginEventRecord]) -> None: ...
+
+    async def advance(self, seq: int, ts: int) -> None: ...
+
+
+class MarginWriter(Protocol):
+    async def offset(self, name: str) -> int: ...
+
+    def transaction(self, name: str) -> AbstractAsyncContextManager[MarginTx]: ...
+
+
+def record_of(seq: int, idx: int, ts: int, e: Event) -> MarginEventRecord | None:
+    """The history record of one event (``None`` for events that are not margin steps)."""
+    if isinstance(e, MarginTransferred):
+        return MarginEventRecord(
+            seq, idx, ts, e.wallet, e.user, "transfer", e.asset, e.amount,
+            {"direction": e.direction},
+        )  # fmt: skip
+    if isinstance(e, Borrowed):
+        data: dict[str, object] = {"principal": e.principal, "interest": e.interest}
+        if e.order_id is not None:
+            data["order_id"] = e.order_id
+        return MarginEventRecord(seq, idx, ts, e.wallet, e.user, "borrow", e.asset, e.amount, data)
+    if isinstance(e, Repaid):
+        data = {
+            "interest_paid": e.interest_paid,
+            "principal_paid": e.principal_paid,
+            "principal": e.principal,
+            "interest": e.interest,
+            "reason": e.reason,
+        }
+        return MarginEventRecord(seq, idx, ts, e.wallet, e.user, "repay", e.asset, e.amount, data)
+    if isinstance(e, InterestCharged):
+        data = {
+            "principal": e.principal,
+            "interest": e.interest,
+            "hours": e.hours,
+            "until_hour": e.until_hour,
+        }
+        return MarginEventRecord(
+            seq, idx, ts, e.wallet, e.user, "interest", e.asset, e.amount, data
+        )
+    if isinstance(e, MarginCall):
+        data = {
+            "level": e.level,
+            "margin_call_level": e.margin_call_level,
+            "liquidation_level": e.liquidation_level,
+        }
+        return MarginEventRecord(
+            seq, idx, ts, e.wallet, e.user, "margin_call", None, None, data, notify=True
+        )
+    if isinstance(e, LiquidationStarted):
+        data = {
+            "level": e.level,
+            "liquidation_level": e.liquidation_level,
+            "assets": e.assets,
+            "liabilities": e.liabilities,
+            "valuation_asset": e.valuation_asset,
+        }
+        return MarginEventRecord(
+            seq, idx, ts, e.wallet, e.user, "liquidation_started", None, None, data
+        )
+    if isinstance(e, LiquidationFill):
+        data = {
+            "order_id": e.order_id,
+            "symbol": e.symbol,
+            "side": e.side,
+            "limit": e.limit,
+            "qty": e.qty,
+            "filled": e.filled,
+        }
+        return MarginEventRecord(
+            seq, idx, ts, e.wallet, e.user, "liquidation_fill", None, None, data
+        )
+    if isinstance(e, LiquidationFinished):
+        data = {
+            "fee": e.fee,
+            "taken_over": dict(e.taken_over),
+            "insurance_paid": dict(e.insurance_paid),
+            "pool_loss": dict(e.pool_loss),
+            "left": dict(e.left),
+        }
+        return MarginEventRecord(
+            seq, idx, ts, e.wallet, e.user, "liquidation_finished", None, None, data, notify=True
+        )
+    return None
+
+
+class MarginProjector:
+    """Writes the margin history through a :class:`MarginWriter`."""
+
+    def __init__(self, store: MarginWriter, name: str = "margin") -> None:
+        self._store = store
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def offset(self) -> int:
+        return await self._store.offset(self._name)
+
+    async def apply(self, batches: Sequence[Batch]) -> int:
+        async with self._store.transaction(self._name) as tx:
+            last = await tx.offset()
+            todo = pending(self._name, last, batches)
+            if not todo:
+                return last
+            wallets: list[WalletRecord] = []
+            records: list[MarginEventRecord] = []
+            for batch in todo:
+                for idx, e in enumerate(batch.events):
+                    if isinstance(e, MarginWalletOpened):
+                        wallets.append(
+                            WalletRecord(e.wallet, e.user, e.kind, e.symbol, batch.seq, batch.ts)
+                        )
+                        continue
+                    rec = record_of(batch.seq, idx, batch.ts, e)
+                    if rec is not None:
+                        records.append(rec)
+            if wallets:
+                await tx.add_wallets(wallets)
+            if records:
+                await tx.add_events(records)
+            end = todo[-1]
+            await tx.advance(end.seq, end.ts)
+        return end.seq
