@@ -169,9 +169,16 @@ def signer(
     from tradewind.runtime.logging import configure_logging
     from tradewind.runtime.signer import run_signer
 
+    from tradewind.runtime.config import ConfigError
+
     settings = _settings(config, data_dir=data_dir)
     configure_logging(settings.log_level, settings.log_format)
-    raise typer.Exit(run_signer(settings, host=host, port=port))
+    try:
+        code = run_signer(settings, host=host, port=port)
+    except ConfigError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
 
 
 @app.command()

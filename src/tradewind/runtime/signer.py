@@ -29,7 +29,7 @@ def run_signer(settings: Settings, *, host: str | None = None, port: int | None 
     from tradewind.adapters.local import SystemClock
     from tradewind.adapters.sql import Database
     from tradewind.adapters.sql.audit import SqlAuditStore
-    from tradewind.adapters.sql.migrate import upgrade
+    from tradewind.adapters.sql.migrate import upgrade_async
     from tradewind.adapters.sql.withdrawals import SqlWithdrawalStore
     from tradewind.gateways.signer_api import create_signer_app
     from tradewind.runtime.funding import network_catalog
@@ -53,29 +53,46 @@ def run_signer(settings: Settings, *, host: str | None = None, port: int | None 
     bind = host or conf.host
     if bind not in ("127.0.0.1", "::1", "localhost"):
         log.warning("the signer listens beyond loopback", host=bind)
-    upgrade(settings.resolved_database_url)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     clock = SystemClock()
-    db = Database.from_url(settings.resolved_database_url)
-    custody = Pkcs11Custody(conf.library, conf.token_label, conf.pin)
-    service = SignerService(
-        store=SqlWithdrawalStore(db),
-        custody=custody,
-        codec=EvmTxCodec(),
-        audit=AuditLog(SqlAuditStore(db), clock),
-        catalog=catalog,
-        keys=conf.keys,
-        secret=conf.secret,
-        now_ms=clock.now_ms,
-    )
-    for network, address in service.ensure_keys().items():
-        print(f"hot wallet on {network}: {address}", flush=True)
-    app = create_signer_app(service)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=bind, port=port or conf.port, log_level="warning")
-    )
     try:
-        asyncio.run(server.serve())
+        custody = Pkcs11Custody(conf.library, conf.token_label, conf.pin)
+    except Exception as exc:  # no library, no such token, wrong PIN: say which
+        raise ConfigError(
+            f"the PKCS#11 token {conf.token_label!r} in {conf.library} cannot be opened: "
+            f"{type(exc).__name__} {exc}"
+        ) from None
+
+    async def serve() -> None:
+        await upgrade_async(settings.resolved_database_url)
+        db = Database.from_url(settings.resolved_database_url)
+        service = SignerService(
+            store=SqlWithdrawalStore(db),
+            custody=custody,
+            codec=EvmTxCodec(),
+            audit=AuditLog(SqlAuditStore(db), clock),
+            catalog=catalog,
+            keys=conf.keys,
+            secret=conf.secret or "",
+            now_ms=clock.now_ms,
+        )
+        for network, address in service.ensure_keys().items():
+            print(f"hot wallet on {network}: {address}", flush=True)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_signer_app(service),
+                host=bind,
+                port=port or conf.port,
+                log_level="warning",
+            )
+        )
+        try:
+            await server.serve()
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(serve())
     finally:
         custody.close()
-        asyncio.run(db.dispose())
     return 0
