@@ -166,10 +166,9 @@ def signer(
 ) -> None:
     """Run the withdrawal signer: hot-wallet keys in the PKCS#11 token ([funding.signer]),
     HMAC-authenticated requests from the payout processor, on loopback."""
+    from tradewind.runtime.config import ConfigError
     from tradewind.runtime.logging import configure_logging
     from tradewind.runtime.signer import run_signer
-
-    from tradewind.runtime.config import ConfigError
 
     settings = _settings(config, data_dir=data_dir)
     configure_logging(settings.log_level, settings.log_format)
