@@ -15,6 +15,8 @@ import type {
   Trade,
 } from "./types";
 import type { DepositAddress, FundingNetwork } from "./funding";
+import type { FiatInstructions, FiatLine } from "./fiat";
+import type { AddressEntry, Withdrawal } from "./withdraw";
 
 export class ApiError extends Error {
   constructor(
@@ -124,19 +126,27 @@ export class Api {
   /** Staff with 2FA on: the current code, sent as `TW-TOTP` with back-office calls. */
   staffCode: string | null = null;
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { Accept: "application/json" };
+  /** `extra`: headers of one call (`Idempotency-Key`, the user's `TW-TOTP`); a `Blob`
+   *  body is sent as it is, with its own type (a statement file). */
+  async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    extra: Record<string, string> = {},
+  ): Promise<T> {
+    const headers: Record<string, string> = { Accept: "application/json", ...extra };
     if (this.staffCode && path.startsWith("/api/v1/admin/") && method !== "GET") {
       headers["TW-TOTP"] = this.staffCode;
     }
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const raw = body instanceof Blob;
+    if (body !== undefined) headers["Content-Type"] = raw ? body.type : "application/json";
     if (this.token !== null) headers.Authorization = `Bearer ${this.token}`;
     let res: Response;
     try {
       res = await fetch(path, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
       });
     } catch {
       throw new ApiError(0, "network_error", "the exchange cannot be reached");
@@ -255,6 +265,65 @@ export class Api {
       `/api/v1/admin/markets/${encodeURIComponent(symbol)}/${halt ? "halt" : "resume"}`,
       { reason },
     );
+
+  // -- withdrawals (docs/funding.md): the 2FA code travels as TW-TOTP
+  withdrawals = (cursor?: string) =>
+    this.request<Page<Withdrawal>>(
+      "GET",
+      `/api/v1/withdrawals?limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
+    );
+  withdrawal = (id: number) => this.request<Withdrawal>("GET", `/api/v1/withdrawals/${id}`);
+  requestWithdrawal = (
+    body: { asset: string; network: string; address: string; amount: string },
+    idempotencyKey: string,
+    totp?: string,
+  ) =>
+    this.request<Withdrawal>("POST", "/api/v1/withdrawals", body, {
+      "Idempotency-Key": idempotencyKey,
+      ...(totp ? { "TW-TOTP": totp } : {}),
+    });
+  cancelWithdrawal = (id: number) =>
+    this.request<Withdrawal>("POST", `/api/v1/withdrawals/${id}/cancel`);
+  withdrawalAddresses = () => this.request<AddressEntry[]>("GET", "/api/v1/withdrawals/addresses");
+  addWithdrawalAddress = (body: { network: string; address: string; label: string }, totp?: string) =>
+    this.request<AddressEntry>(
+      "POST",
+      "/api/v1/withdrawals/addresses",
+      body,
+      totp ? { "TW-TOTP": totp } : {},
+    );
+  removeWithdrawalAddress = (id: number) =>
+    this.request<void>("DELETE", `/api/v1/withdrawals/addresses/${id}`);
+  adminWithdrawals = (status: string) =>
+    this.request<Withdrawal[]>(
+      "GET",
+      `/api/v1/admin/withdrawals?status=${encodeURIComponent(status)}&limit=200`,
+    );
+  adminApproveWithdrawal = (id: number) =>
+    this.request<Withdrawal>("POST", `/api/v1/admin/withdrawals/${id}/approve`);
+  adminRejectWithdrawal = (id: number, reason: string) =>
+    this.request<Withdrawal>("POST", `/api/v1/admin/withdrawals/${id}/reject`, { reason });
+
+  // -- fiat (docs/fiat.md)
+  fiatInstructions = (currency: string) =>
+    this.request<FiatInstructions>(
+      "GET",
+      `/api/v1/fiat/deposit-instructions?currency=${encodeURIComponent(currency)}`,
+    );
+  adminFiatLines = (status: string) =>
+    this.request<{ items: FiatLine[]; next_after: number | null }>(
+      "GET",
+      `/api/v1/admin/fiat/lines?status=${encodeURIComponent(status)}&limit=200`,
+    );
+  adminFiatAssign = (id: number, userId: number, note: string) =>
+    this.request<FiatLine>("POST", `/api/v1/admin/fiat/lines/${id}/assign`, {
+      user_id: userId,
+      note,
+    });
+  adminFiatReturn = (id: number, note: string) =>
+    this.request<FiatLine>("POST", `/api/v1/admin/fiat/lines/${id}/return`, { note });
+  adminFiatImport = (file: Blob) =>
+    this.request<Record<string, unknown>>("POST", "/api/v1/admin/fiat/statements", file);
 
   markets = () => this.request<Market[]>("GET", "/api/v1/markets");
   ticker = (s: string) => this.request<Ticker>("GET", `/api/v1/markets/${s}/ticker`);

@@ -17,7 +17,15 @@ import type { Balance, FeeRates, Fill, Market, Order, Ticker, Trade } from "./ty
 export type Route =
   | { page: "trade"; symbol: string | null }
   | {
-      page: "login" | "register" | "verify-email" | "security" | "api-keys" | "admin" | "deposit";
+      page:
+        | "login"
+        | "register"
+        | "verify-email"
+        | "security"
+        | "api-keys"
+        | "admin"
+        | "deposit"
+        | "withdraw";
     };
 
 export type Theme = "light" | "dark";
@@ -37,6 +45,7 @@ function parseRoute(path: string): Route {
   if (path === "/account/security") return { page: "security" };
   if (path === "/account/api-keys") return { page: "api-keys" };
   if (path === "/account/deposit") return { page: "deposit" };
+  if (path === "/account/withdraw") return { page: "withdraw" };
   if (path === "/admin" || path.startsWith("/admin/")) return { page: "admin" };
   const m = /^\/trade\/([A-Za-z0-9_]+-[A-Za-z0-9_]+)$/.exec(path);
   return { page: "trade", symbol: m ? m[1].toUpperCase() : null };

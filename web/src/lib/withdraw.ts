@@ -1,0 +1,309 @@
+/**
+ * The withdrawal page's logic, framework-free so Vitest covers it: which assets and
+ * networks take withdrawals, the minimum, fee and net amount of a request, the checks
+ * the server would make on the amount (with its codes), the address book's cooling-off,
+ * what each status and refusal means for a person, and the Idempotency-Key that makes
+ * a double click or a retry after a lost answer one withdrawal, not two.
+ *
+ * Amounts stay decimal strings and BigInt units (decimal.ts); the asset's decimals are
+ * those the server writes its amounts with (`withdrawal_fee` carries all of them).
+ */
+import { compare, fromUnits, parseDecimal, toUnits } from "./decimal";
+import type { AssetRules, FundingNetwork } from "./funding";
+
+/** A withdrawal as the API answers it (`timeline` on the detail only, `user_id` for staff). */
+export interface Withdrawal {
+  id: number;
+  asset: string;
+  network: string;
+  address: string;
+  amount: string;
+  fee: string;
+  net_amount: string;
+  status: string;
+  required_approvals: number;
+  /** How many staff approved so far, when the server says (it may not). */
+  approvals?: number;
+  txid: string | null;
+  block_number: number | null;
+  reason: string | null;
+  created_at: number;
+  updated_at: number;
+  user_id?: number;
+  timeline?: TimelineEvent[];
+}
+
+export interface TimelineEvent {
+  status: string;
+  at: number;
+  actor_id: number | null;
+  note: string | null;
+}
+
+/** An entry of the withdrawal address book. */
+export interface AddressEntry {
+  id: number;
+  network: string;
+  address: string;
+  label: string;
+  created_at: number;
+  /** From this time (ms) the address can be withdrawn to (the cooling-off's end). */
+  usable_from: number;
+  usable: boolean;
+}
+
+/** Rules of an asset on a network, with the withdrawal fields some servers add. */
+export type WithdrawalRules = AssetRules & { min_withdrawal?: string };
+
+/** The statuses a user may still cancel in (the server's `CANCELLABLE`). */
+export const CANCELLABLE = new Set(["pending_approval", "approved"]);
+
+/** Statuses after which nothing changes any more. */
+export const FINAL = new Set(["confirmed", "failed", "cancelled", "rejected", "refused"]);
+
+/** The asset's decimals: the server writes the fee with all of them ("5.000000": 6). */
+export function assetDecimals(rules: AssetRules): number {
+  const dot = rules.withdrawal_fee.indexOf(".");
+  return dot < 0 ? 0 : rules.withdrawal_fee.length - dot - 1;
+}
+
+/** The smallest amount the server takes: the configured minimum when it says it, and
+ *  always more than the fee (the net must be positive). */
+export function minimumWithdrawal(rules: WithdrawalRules): string {
+  const d = assetDecimals(rules);
+  const fee = toUnits(rules.withdrawal_fee, d) ?? 0n;
+  let min = fee + 1n;
+  const configured = rules.min_withdrawal != null ? toUnits(rules.min_withdrawal, d) : null;
+  if (configured !== null && configured > min) min = configured;
+  return fromUnits(min, d);
+}
+
+/** Every asset withdrawable on some network, sorted. */
+export function withdrawAssets(networks: FundingNetwork[]): string[] {
+  return [...new Set(networks.flatMap((n) => n.assets.map((a) => a.asset)))].sort();
+}
+
+export interface WithdrawNetworkChoice {
+  network: string;
+  rules: WithdrawalRules;
+  /** Why no withdrawal can be made there, or null. */
+  disabled: string | null;
+}
+
+/** The networks `asset` can leave on, in the server's order, each with why it is closed. */
+export function withdrawNetworksFor(
+  networks: FundingNetwork[],
+  asset: string,
+): WithdrawNetworkChoice[] {
+  const out: WithdrawNetworkChoice[] = [];
+  for (const n of networks) {
+    const rules = n.assets.find((a) => a.asset === asset);
+    if (rules === undefined) continue;
+    const disabled = rules.withdrawal_enabled
+      ? null
+      : `Withdrawals of ${asset} on ${n.network} are suspended for now. Choose another network or try later.`;
+    out.push({ network: n.network, rules, disabled });
+  }
+  return out;
+}
+
+/** The first network open for withdrawals, else the first one (to say why it is closed). */
+export function defaultWithdrawNetwork(choices: WithdrawNetworkChoice[]): string | null {
+  return (choices.find((c) => c.disabled === null) ?? choices[0])?.network ?? null;
+}
+
+export interface Quote {
+  /** The amount as typed, when it is a usable number; fee and net with the asset's decimals. */
+  fee: string;
+  net: string | null;
+  minimum: string;
+  /** The server's code for what is wrong with the amount, and a sentence; null when fine. */
+  error: { code: string; text: string } | null;
+}
+
+/**
+ * Fee, net amount and the checks the server makes on an amount (same codes), before any
+ * request: a plain positive decimal within the asset's decimals (`invalid_amount`), at
+ * least the minimum and more than the fee (`below_minimum`), not over what is available
+ * (`insufficient_balance`, when the balance is known). The fee is taken from the amount.
+ */
+export function quoteWithdrawal(
+  amountText: string,
+  rules: WithdrawalRules,
+  available: string | null,
+): Quote {
+  const d = assetDecimals(rules);
+  const fee = fromUnits(toUnits(rules.withdrawal_fee, d) ?? 0n, d);
+  const minimum = minimumWithdrawal(rules);
+  const text = amountText.trim();
+  const fail = (code: string, msg: string): Quote => ({
+    fee,
+    net: null,
+    minimum,
+    error: { code, text: msg },
+  });
+  if (text === "") return fail("amount_required", "Enter an amount.");
+  const parsed = parseDecimal(text);
+  if (parsed === null || text.startsWith("-") || text.startsWith("+")) {
+    return fail("invalid_amount", "Enter a plain number such as 25.5 (no commas or spaces).");
+  }
+  const units = toUnits(text, d);
+  if (units === null) {
+    return fail("invalid_amount", `${rules.asset} has at most ${d} decimals.`);
+  }
+  if (units <= 0n) return fail("invalid_amount", "The amount must be more than zero.");
+  const min = toUnits(minimum, d) ?? 0n;
+  if (units < min) {
+    return fail(
+      "below_minimum",
+      `The minimum withdrawal of ${rules.asset} on ${rules.network} is ${minimum} (the fee is ${fee}).`,
+    );
+  }
+  if (available !== null && compare(text, available) > 0) {
+    return fail("insufficient_balance", `You have ${available} ${rules.asset} available.`);
+  }
+  const net = fromUnits(units - (toUnits(fee, d) ?? 0n), d);
+  return { fee, net, minimum, error: null };
+}
+
+/** Time left before an address book entry can be used, in ms (0 when usable). */
+export function coolingLeft(entry: AddressEntry, nowMs: number): number {
+  return entry.usable ? 0 : Math.max(0, entry.usable_from - nowMs);
+}
+
+/** "23 h 59 min", "4 min", "40 s": rounded up, so "0" is never shown before it is true. */
+export function formatDuration(ms: number): string {
+  const s = Math.ceil(ms / 1000);
+  if (s < 60) return `${s} s`;
+  const m = Math.ceil(s / 60);
+  if (m < 60) return `${m} min`;
+  const h = Math.floor(m / 60);
+  const rest = m % 60;
+  return rest === 0 ? `${h} h` : `${h} h ${rest} min`;
+}
+
+/** What a status means, said for the user. */
+export function statusText(status: string): string {
+  switch (status) {
+    case "holding":
+      return "Requested: locking the funds";
+    case "pending_approval":
+      return "Waiting for review";
+    case "approved":
+      return "Approved: waiting to be sent";
+    case "signing":
+    case "signed":
+      return "Being signed";
+    case "broadcast":
+      return "Sent: waiting for confirmations";
+    case "settling":
+      return "Confirmed: settling";
+    case "confirmed":
+      return "Completed";
+    case "releasing":
+      return "Returning the funds";
+    case "failed":
+      return "Failed: funds returned";
+    case "cancelled":
+      return "Cancelled: funds returned";
+    case "rejected":
+      return "Rejected: funds returned";
+    case "refused":
+      return "Not accepted";
+    default:
+      return status;
+  }
+}
+
+/** The server's refusal codes, said for a person (others: the server's message and code). */
+export function withdrawErrorText(code: string, message: string): string {
+  switch (code) {
+    case "two_factor_required":
+      return "Withdrawals need two-factor authentication: turn it on on the Security page first.";
+    case "totp_required":
+      return "Enter the 6-digit code from your authenticator app.";
+    case "invalid_totp":
+      return "That 2FA code is wrong or was used already: wait for the next one and try again.";
+    case "login_locked":
+      return "Too many wrong 2FA codes: wait a few minutes before trying again.";
+    case "address_not_whitelisted":
+      return "This address is not in your address book for this network: add it first.";
+    case "address_cooling_off":
+      return "This address was added recently and cannot be used until its waiting time is over.";
+    case "address_blocked":
+      return "Withdrawals to this address are not allowed.";
+    case "address_exists":
+      return "This address is in your address book already.";
+    case "invalid_address":
+    case "address_checksum_mismatch":
+    case "address_wrong_network":
+      return `${message} Check the address: a mistyped one would lose the funds.`;
+    case "below_minimum":
+    case "invalid_amount":
+      return message.charAt(0).toUpperCase() + message.slice(1) + ".";
+    case "insufficient_balance":
+      return "Your available balance is too small for this amount.";
+    case "kyc_limit_exceeded":
+      return `${message.charAt(0).toUpperCase()}${message.slice(1)}. Complete verification to raise it.`;
+    case "withdrawals_disabled":
+      return `${message.charAt(0).toUpperCase()}${message.slice(1)}. Choose another network or try later.`;
+    case "account_frozen":
+      return "Your account is frozen: contact support.";
+    case "email_not_verified":
+      return "Confirm your email address first.";
+    case "withdrawal_not_cancellable":
+      return "This withdrawal is being sent or is finished: it cannot be cancelled now.";
+    case "funding_unavailable":
+      return "This exchange does not take crypto withdrawals.";
+    case "idempotency_mismatch":
+      return "This request clashed with an earlier one: check your history before trying again.";
+    default:
+      return `${message} (${code})`;
+  }
+}
+
+/** 32 hex characters from the browser's random source (works without a secure context,
+ *  unlike `crypto.randomUUID`). */
+export function randomKey(): string {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Idempotency keys for one form. The same request keeps its key until the server has
+ * answered it (a double click, or a retry after a lost answer, sends the same key, and
+ * the server answers the first withdrawal again instead of making a second); once the
+ * server answered (accepted or refused), the next submission is a new request with a
+ * new key, so a refused request can be tried again after fixing what was wrong.
+ */
+export class IdempotencyKeys {
+  private pending: { fingerprint: string; key: string } | null = null;
+
+  constructor(private readonly make: () => string = randomKey) {}
+
+  keyFor(request: { asset: string; network: string; address: string; amount: string }): string {
+    const fingerprint = JSON.stringify([request.asset, request.network, request.address, request.amount]);
+    if (this.pending === null || this.pending.fingerprint !== fingerprint) {
+      this.pending = { fingerprint, key: this.make() };
+    }
+    return this.pending.key;
+  }
+
+  /** The server answered (any HTTP status): the next submission gets a new key. Not
+   *  called when the answer was lost (network error, 5xx), so a retry reuses the key. */
+  answered(): void {
+    this.pending = null;
+  }
+}
+
+/** Was the outcome of a request unknown (so a retry must reuse its key)? */
+export function outcomeUnknown(status: number): boolean {
+  return status === 0 || status >= 500;
+}
+
+/** The amount shown with exactly the asset's decimals, or the raw text if malformed. */
+export function withDecimals(text: string, decimals: number): string {
+  const u = toUnits(text, decimals);
+  return u === null ? text : fromUnits(u, decimals);
+}
