@@ -516,3 +516,15 @@ async def test_the_runtime_refuses_a_node_of_another_chain_and_wrong_credentials
     with pytest.raises(BitcoindAuthError, match="refused the credentials"):
         await wrong.head()
     await wrong.aclose()
+
+
+@async_test
+async def test_owners_are_looked_up_per_block_in_chunks(db: Database) -> None:
+    """A block's outputs are matched to deposit addresses in one look-up (chunked):
+    more addresses than one chunk, most of them nobody's, find exactly the owners."""
+    users = [await user_address(db) for _ in range(3)]
+    strangers = [f"bcrt1qstranger{i}" for i in range(1_200)]
+    asked = strangers[:600] + [a for _, a in users] + strangers[600:]
+    owners = await SqlDepositAddressStore(db).owners_of(NET, asked)
+    assert owners == {address: user for user, address in users}
+    assert await SqlDepositAddressStore(db).owners_of("ethereum", asked) == {}

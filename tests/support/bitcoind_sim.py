@@ -784,6 +784,7 @@ def _handler_for(sim: BitcoindSim) -> type[BaseHTTPRequestHandler]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go in two writes: no 40 ms stall
 
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)

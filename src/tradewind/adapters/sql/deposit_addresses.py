@@ -11,6 +11,8 @@ Invariants:
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
@@ -30,6 +32,10 @@ class DepositAddressRow(Base):
     address: Mapped[str] = mapped_column(sa.String(100))
     path: Mapped[str] = mapped_column(sa.String(32))
     created_at_ms: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+_IN_CHUNK = 500
+"""Addresses per ``IN (...)`` query (SQLite and asyncpg cap bound parameters)."""
 
 
 def _record(row: DepositAddressRow) -> StoredDepositAddress:
@@ -74,3 +80,17 @@ class SqlDepositAddressStore:
                     DepositAddressRow.network == network, DepositAddressRow.address == address
                 )
             )
+
+    async def owners_of(self, network: str, addresses: Collection[str]) -> dict[str, int]:
+        wanted = sorted(set(addresses))
+        owners: dict[str, int] = {}
+        async with self._db.read() as session:
+            for i in range(0, len(wanted), _IN_CHUNK):
+                rows = await session.execute(
+                    sa.select(DepositAddressRow.address, DepositAddressRow.user_id).where(
+                        DepositAddressRow.network == network,
+                        DepositAddressRow.address.in_(wanted[i : i + _IN_CHUNK]),
+                    )
+                )
+                owners.update({address: user for address, user in rows})
+        return owners

@@ -6,6 +6,7 @@ BitGo) plug in at the composition root without the services importing any of the
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,6 +33,11 @@ class DepositAddressStore(Protocol):
 
     async def owner_of(self, network: str, address: str) -> int | None:
         """The user an address was given to (watchers map deposits back with it)."""
+        ...
+
+    async def owners_of(self, network: str, addresses: Collection[str]) -> dict[str, int]:
+        """The owners of those of ``addresses`` that are deposit addresses, in one
+        look-up (a Bitcoin block has thousands of outputs)."""
         ...
 
 

@@ -32,6 +32,7 @@ from tradewind.services.funding.chain_ports import (
     ChainBlock,
     ChainDeposit,
     ChainReader,
+    ChainTransfer,
     WatchedBlock,
     WatcherStore,
 )
@@ -130,6 +131,7 @@ class ChainWatcher:
 
     async def _record(self, block: ChainBlock) -> int:
         deposits: list[ChainDeposit] = []
+        candidates: list[tuple[ChainTransfer, AssetOnNetwork]] = []
         for t in block.transfers:
             asset = self._native if t.contract is None else self._tokens.get(t.contract)
             # recorded even while deposits are suspended: they wait, pending, for the
@@ -138,7 +140,14 @@ class ChainWatcher:
                 continue
             if not self._index_fits(t.contract, t.index):
                 continue
-            user = await self._addresses.owner_of(self.network.name, t.to)
+            candidates.append((t, asset))
+        owners = (
+            await self._addresses.owners_of(self.network.name, {t.to for t, _ in candidates})
+            if candidates
+            else {}
+        )
+        for t, asset in candidates:
+            user = owners.get(t.to)
             if user is None:
                 continue
             amount = to_core_units(t.value, asset)
