@@ -71,8 +71,9 @@ def test_deposit_page_shows_the_users_address_with_qr_and_rules(
     expect(qr).to_be_visible()
     assert qr.get_attribute("src").startswith("data:image/svg+xml;base64,")
 
-    page.get_by_role("button", name="Copy").click()
-    expect(page.get_by_role("button", name="Copied")).to_be_visible()
+    panel = page.get_by_test_id("deposit-address-panel")
+    panel.get_by_role("button", name="Copy").click()
+    expect(panel.get_by_role("button", name="Copied")).to_be_visible()
     assert page.evaluate("navigator.clipboard.readText()") == expected["address"]
 
     # another asset and network: another address, its own rules; the same after a reload
@@ -126,4 +127,38 @@ def test_a_closed_network_says_so_and_shows_no_address(browser: Any, server: Ser
     expect(page.get_by_test_id("deposit-address")).to_have_text(
         api_address(server, page, "ETH", "ethereum")["address"]
     )
+    page.context.close()
+
+
+def test_bank_transfer_instructions_with_the_users_reference(browser: Any, server: Server) -> None:
+    """The deposit page's bank-transfer section: the exchange's account and the user's
+    own RF reference (the one the API gives the same session), copied compact, with the
+    warning that it must be in the transfer's reference field."""
+    from playwright.sync_api import expect
+
+    page = new_user_page(browser, server, "fiona@example.com")
+    token = page.evaluate("JSON.parse(localStorage.getItem('tradewind.session')).token")
+    r = httpx.get(
+        f"{server.url}/api/v1/fiat/deposit-instructions",
+        params={"currency": "EUR"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    if r.status_code == 503:
+        pytest.skip("this server has no fiat rails")
+    assert r.status_code == 200, r.text
+    expected = r.json()
+    assert expected["reference"].startswith("RF")
+
+    page.goto(f"{server.url}/account/deposit")
+    section = page.get_by_test_id("fiat-deposit")
+    expect(section.get_by_test_id("fiat-reference")).to_have_text(expected["reference_display"])
+    expect(section.get_by_test_id("fiat-iban")).to_have_text("DE89 3704 0044 0532 0130 00")
+    expect(section.get_by_test_id("fiat-bic")).to_have_text(expected["bic"])
+    expect(section.get_by_test_id("fiat-beneficiary")).to_have_text(expected["beneficiary"])
+    expect(section.get_by_test_id("fiat-warning")).to_contain_text("reference")
+    expect(section.get_by_test_id("fiat-warning")).to_contain_text(expected["reference_display"])
+    section.get_by_role("button", name="Copy the reference").click()
+    expect(section.get_by_role("button", name="Copy the reference")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == expected["reference"]
     page.context.close()
