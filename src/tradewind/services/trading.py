@@ -35,6 +35,7 @@ from tradewind.core.commands import (
     Side,
     Stp,
     TimeInForce,
+    Wallet,
 )
 from tradewind.core.events import Event, OrderCancelled, Rejected
 from tradewind.services.errors import ServiceError
@@ -141,6 +142,17 @@ REJECTION_STATUS: dict[str, int] = {
     "duplicate_client_id": 409,
     "not_amendable": 409,
     "symbol_halted": 409,
+    # margin (docs/margin.md): a state to wait for, or a rule of the margin account
+    "no_margin_wallet": 404,
+    "margin_not_enabled": 409,
+    "no_mark_price": 409,
+    "no_index_price": 409,
+    "pool_insufficient": 409,
+    "borrow_limit_exceeded": 422,
+    "below_initial_margin": 422,
+    "repay_exceeds_debt": 422,
+    "leverage_too_high": 422,
+    "invalid_margin_terms": 422,
 }
 """Suggested HTTP status of a core rejection reason; every other reason is 400 (the
 request is well formed but the exchange's rules refuse it: ``insufficient_balance``,
@@ -258,8 +270,12 @@ class TradingService:
         display_qty: int | None = None,
         stp: Stp = "cancel_taker",
         client_id: str | None = None,
+        wallet: Wallet = "spot",
+        auto_borrow: bool = False,
+        auto_repay: bool = False,
     ) -> OrderView:
-        """Place an order; returns it as the placing command left it."""
+        """Place an order; returns it as the placing command left it. ``wallet``
+        ``cross``/``isolated`` places from a margin wallet (docs/margin.md)."""
         for guard in self._guards:
             await guard.check_order(user)
         cmd = Place(
@@ -278,6 +294,9 @@ class TradingService:
             display_qty=display_qty,
             stp=stp,
             client_id=client_id,
+            wallet=wallet,
+            auto_borrow=auto_borrow,
+            auto_repay=auto_repay,
         )
         applied = await self._submit(user, cmd)
         command = applied.command

@@ -490,6 +490,9 @@ def create_app(ctx: RestContext, *, lifespan: Lifespan | None = None) -> FastAPI
                 display_qty=display,
                 stp=body.self_trade_prevention,
                 client_id=body.client_order_id,
+                wallet=body.wallet,
+                auto_borrow=body.auto_borrow,
+                auto_repay=body.auto_repay,
             )
         except CoreRejected:
             metrics.orders.labels(result="rejected").inc()

@@ -74,6 +74,9 @@ class OrderBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     self_trade_prevention: Literal["cancel_taker", "cancel_maker", "cancel_both", "none"] = (
         "cancel_taker"
     )
+    wallet: Literal["spot", "cross", "isolated"] = "spot"
+    auto_borrow: bool = False
+    auto_repay: bool = False
 
 
 _decode_order = msgspec.json.Decoder(OrderBody).decode

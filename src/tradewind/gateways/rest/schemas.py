@@ -80,6 +80,17 @@ class OrderIn(_Request):
         default=None, description="Iceberg: the quantity shown in the book."
     )
     self_trade_prevention: Stp = "cancel_taker"
+    wallet: Literal["spot", "cross", "isolated"] = Field(
+        default="spot",
+        description="Margin: place from the cross wallet or the symbol's isolated wallet "
+        "(docs/margin.md).",
+    )
+    auto_borrow: bool = Field(
+        default=False, description="Margin: borrow what the order's hold lacks first."
+    )
+    auto_repay: bool = Field(
+        default=False, description="Margin: repay the wallet's debts after matching."
+    )
 
 
 class AmendIn(_Request):
