@@ -96,6 +96,7 @@ class Core:
         # Margin (docs/margin.md): all of it in ``margin``; ``next_hour`` is the ts of the
         # next interest charge (never while margin is off: one comparison per command).
         self.margin = MarginState()
+        self.margin_on = False  # the same as ``margin.on``, as a native attribute
         self.next_hour: int = NEVER
         self._handlers: dict[type, Callable[[Any, list[Event]], None]] = {
             C.Place: self._place,
@@ -160,7 +161,7 @@ class Core:
                     r.filter,
                 )
             )
-        if self.margin.on:
+        if self.margin_on:
             M.settle(self, ev)
         return ev
 
@@ -267,7 +268,7 @@ class Core:
             self.user_tiers[c.user] = c.tier
         else:
             self.user_tiers.pop(c.user, None)
-        if self.margin.on:
+        if self.margin_on:
             M.copy_tier(self, c.user)
         ev.append(TierSet(c.user, c.tier))
 
@@ -1003,7 +1004,7 @@ class Core:
         if s is not None and s.user == c.user and s.symbol == c.symbol:
             self._cancel_stop(self.markets[c.symbol], s, "user", ev)
             return
-        if self.margin.on:
+        if self.margin_on:
             wid = M.owned_order(self, c.id, c.user, c.symbol)
             if wid is not None:  # the owner cancels an order of their margin wallet
                 self._cancel(msgspec.structs.replace(c, user=wid), ev)
@@ -1013,7 +1014,7 @@ class Core:
     def _cancel_all(self, c: C.CancelAll, ev: list[Event]) -> None:
         if c.symbol is not None:
             self._market(c.symbol)
-        if self.margin.on and c.user > 0:
+        if self.margin_on and c.user > 0:
             for wid in self.margin.user_wallets.get(c.user, ()):
                 self._cancel_all(msgspec.structs.replace(c, user=wid), ev)
         uo = self.user_orders.get(c.user)
@@ -1032,7 +1033,7 @@ class Core:
     def _amend(self, c: C.Amend, ev: list[Event]) -> None:
         o = self.orders.get(c.id)
         if o is None or o.user != c.user or o.symbol != c.symbol:
-            if self.margin.on:
+            if self.margin_on:
                 wid = M.owned_order(self, c.id, c.user, c.symbol)
                 if wid is not None:  # the owner amends an order of their margin wallet
                     self._amend(msgspec.structs.replace(c, user=wid), ev)
@@ -1192,7 +1193,7 @@ class Core:
         }
         if self.deposit_refs:  # absent when unused: older snapshots and hashes stay valid
             st["deposit_refs"] = sorted(self.deposit_refs)
-        if self.margin.on:  # likewise
+        if self.margin_on:  # likewise
             st["margin"] = M.state_of(self.margin)
         return st
 

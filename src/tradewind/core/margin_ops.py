@@ -76,7 +76,7 @@ if TYPE_CHECKING:
 def enable(core: Core) -> None:
     m = core.margin
     if not m.on:
-        m.on = True
+        m.on = core.margin_on = True
         m.hour = core.ts // HOUR_MS
         core.next_hour = (m.hour + 1) * HOUR_MS
 
@@ -835,7 +835,7 @@ def state_of(m: MarginState) -> dict[str, object]:
 
 def restore(core: Core, st: dict[str, object]) -> None:
     m = core.margin
-    m.on = True
+    m.on = core.margin_on = True
     m.valuation = st["valuation"]  # type: ignore[assignment]
     m.assets = {a: (r, lim) for a, r, lim in st["assets"]}  # type: ignore[attr-defined]
     for s, lev, call, liq, fee, band, age, move in st["symbols"]:  # type: ignore[attr-defined]
