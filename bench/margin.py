@@ -127,9 +127,9 @@ def bench(per_symbol: int, updates: int) -> dict[str, Any]:
     do(mark(sym, 1000))
     do.seq += 1
     cmd = msgspec.structs.replace(mark(sym, cut), seq=do.seq, ts=1000)
-    t = time.perf_counter()
+    t1 = time.perf_counter()
     events = core.apply(cmd)
-    cascade_s = time.perf_counter() - t
+    cascade_s = time.perf_counter() - t1
     liquidated = sum(isinstance(e, LiquidationStarted) for e in events)
     print(f"cascade: {liquidated} liquidations in {cascade_s:.3f} s", file=sys.stderr)
     bad = check_invariants(core)
