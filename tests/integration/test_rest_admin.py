@@ -26,6 +26,7 @@ from fastapi.testclient import TestClient
 
 from tests.support.mail import verify_email
 from tradewind.core.invariants import check_invariants
+from tradewind.gateways.rest.middleware import UPLOAD_ROUTES
 from tradewind.runtime.admin_cli import create_user, verify_audit
 from tradewind.runtime.bootstrap import EmbeddedExchange, build_embedded
 from tradewind.runtime.config import Settings, load_settings
@@ -113,7 +114,8 @@ def admin_routes(app: Any) -> list[tuple[str, str]]:
         if path.startswith("/api/v1/admin"):
             concrete = path.replace("{user_id}", "1").replace("{approval_id}", "1")
             concrete = concrete.replace("{document_id}", "1")
-            concrete = concrete.replace("{symbol}", "BTC-USDT")
+            concrete = concrete.replace("{symbol}", "BTC-USDT").replace("{line_id}", "1")
+            concrete = concrete.replace("{withdrawal_id}", "1")
             routes += [(method.upper(), concrete) for method in sorted(operations)]
     return routes
 
@@ -141,6 +143,9 @@ def test_every_admin_route_refuses_users_anonymous_and_api_keys(desk: Desk) -> N
     for method, path in routes:
         content = body if method in ("POST", "PUT") else b""
         json_headers = {"Content-Type": "application/json"} if content else {}
+        if path in UPLOAD_ROUTES:  # a file upload (a bank statement): its own media type
+            media = sorted(UPLOAD_ROUTES[path][1])[0].decode()
+            json_headers = {"Content-Type": media} if content else {}
         r = desk.client.request(
             method, path, content=content, headers={**user.bearer, **json_headers}
         )

@@ -12,6 +12,7 @@ Invariants:
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import stripe
@@ -52,17 +53,22 @@ class StripeProcessor:
         if not signature:
             raise WebhookRefused("the Stripe-Signature header is missing")
         try:
-            event: Any = stripe.Webhook.construct_event(
-                payload.decode("utf-8"),
-                signature,
-                self._settings.webhook_secret,
-                tolerance=self._settings.tolerance_s,
+            text = payload.decode("utf-8")
+            stripe.Webhook.construct_event(
+                text, signature, self._settings.webhook_secret, tolerance=self._settings.tolerance_s
             )
+            # verified over exactly these bytes: read them as plain JSON
+            event: Any = json.loads(text)
         except stripe.SignatureVerificationError:
             raise WebhookRefused() from None
         except (ValueError, UnicodeDecodeError):
             raise WebhookRefused("the webhook body is not a JSON event") from None
-        obj = event["data"]["object"] if "data" in event else {}
+        if not isinstance(event, dict):
+            raise WebhookRefused("the webhook body is not a JSON event")
+        data = event.get("data")
+        obj = data.get("object") if isinstance(data, dict) else None
+        if not isinstance(obj, dict):
+            obj = {}
         is_intent = obj.get("object") == "payment_intent"
         received = obj.get("amount_received") if is_intent else None
         return CardEvent(

@@ -13,6 +13,8 @@ Invariants:
 - the event's amount received and currency must equal the stored intent's; otherwise
   the intent becomes ``mismatch`` (logged at critical level and audited), and nothing
   is credited;
+- an intent closed as ``mismatch`` or ``failed`` (cancelled, or refused by the core) is
+  never credited by a later event: a person looks at it;
 - a core that does not answer makes the webhook fail (5xx), so the processor delivers
   it again later; nothing is marked before the core answered.
 """
@@ -176,11 +178,13 @@ class CardDeposits:
             log.warning("webhook for an unknown payment intent", intent=event.intent_id)
             return WebhookOutcome("unknown_intent", event.intent_id)
         now = self._clock.now_ms()
-        if event.type in ("payment_intent.payment_failed", "payment_intent.canceled"):
+        if event.type == "payment_intent.canceled":
             await self._store.settle_intent(intent.id, "failed", at_ms=now, note=event.type)
             return WebhookOutcome("failed", intent.id)
-        if event.type != "payment_intent.succeeded":
+        if event.type != "payment_intent.succeeded":  # a failed attempt may be retried
             return WebhookOutcome("ignored", intent.id)
+        if intent.status in ("mismatch", "failed"):  # closed: a person looks at it
+            return WebhookOutcome(intent.status, intent.id)
         if (
             event.amount_received != intent.processor_amount
             or (event.currency or "").upper() != intent.currency
