@@ -59,7 +59,9 @@ from tradewind.services.marketdata import (
 )
 
 PUBLIC_CHANNELS: Final = frozenset({"trades", "book", "ticker", "candles"})
-PRIVATE_CHANNELS: Final = frozenset({"orders", "fills", "balances"})
+PRIVATE_CHANNELS: Final = frozenset({"orders", "fills", "balances", "margin"})
+"""``margin``: level updates and margin-call / liquidation notices, published by
+:class:`~tradewind.gateways.ws.margin.MarginChannel` through :meth:`Hub.send_private`."""
 
 Key = tuple[str, str | int, str]
 """``(channel, symbol or user id, candle interval or "")``."""
@@ -495,6 +497,23 @@ class Hub:
             subs = subs_of.get((m.channel, m.user, ""))
             if subs:
                 self._fanout(subs, encode({"channel": m.channel, "data": m.data}))
+
+    def subscribed(self, channel: str, user: int) -> bool:
+        """Whether some client of ``user`` subscribed to private ``channel``."""
+        return bool(self._subs.get((channel, user, "")))
+
+    def subscribers(self, channel: str) -> list[int]:
+        """The users with a subscription to private ``channel``."""
+        return [k[1] for k, subs in self._subs.items() if k[0] == channel and subs]  # type: ignore[misc]
+
+    def send_private(self, channel: str, user: int, data: dict[str, Any]) -> bool:
+        """Send ``data`` on private ``channel`` to ``user``'s subscribed clients (built
+        elsewhere, e.g. the margin channel); ``False`` if nobody listens."""
+        subs = self._subs.get((channel, user, ""))
+        if not subs:
+            return False
+        self._fanout(subs, encode({"channel": channel, "data": data}))
+        return True
 
     # ------------------------------------------------------------------ message shapes
 
