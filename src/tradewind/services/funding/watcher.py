@@ -230,6 +230,7 @@ class ChainWatcher:
     async def _credit(self, head: int) -> int:
         name = self.network.name
         credited = 0
+        hashes: dict[int, str | None] = {}  # one look-up per block per pass, not per deposit
         for d in await self._store.pending(name):
             asset = self.network.asset(d.asset)
             if asset is None:
@@ -237,7 +238,9 @@ class ChainWatcher:
             if head - d.block_number + 1 < asset.confirmations or not asset.deposit_enabled:
                 continue
             # the block must still be ours (a reorg not yet scanned would show here)
-            if await self._reader.block_hash(d.block_number) != d.block_hash:
+            if d.block_number not in hashes:
+                hashes[d.block_number] = await self._reader.block_hash(d.block_number)
+            if hashes[d.block_number] != d.block_hash:
                 continue
             if d.amount < asset.min_deposit or d.amount <= 0:
                 await self._store.finish(
