@@ -77,3 +77,43 @@ describe("api client", () => {
     await expect(new Api().markets()).rejects.toMatchObject({ code: "network_error" });
   });
 });
+
+describe("withdrawal and fiat calls", () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it("sends the Idempotency-Key and the user's 2FA code as headers of one call", async () => {
+    const calls = stubFetch(201, { id: 1 });
+    const api = new Api();
+    const body = { asset: "USDT", network: "ethereum", address: "0xabc", amount: "10" };
+    await api.requestWithdrawal(body, "k".repeat(32), "123456");
+    await api.requestWithdrawal(body, "k".repeat(32));
+    await api.withdrawals();
+    const h = calls.map((c) => c.init.headers as Record<string, string>);
+    expect(h[0]["Idempotency-Key"]).toBe("k".repeat(32));
+    expect(h[0]["TW-TOTP"]).toBe("123456");
+    expect(h[1]["TW-TOTP"]).toBeUndefined();
+    expect(h[2]["Idempotency-Key"]).toBeUndefined();
+    expect(JSON.parse(calls[0].init.body as string)).toEqual(body);
+  });
+
+  it("sends the staff code with withdrawal decisions and a statement as raw XML", async () => {
+    const calls = stubFetch(200, {});
+    const api = new Api();
+    api.staffCode = "222333";
+    await api.adminApproveWithdrawal(4);
+    await api.adminRejectWithdrawal(5, "sanctions hit");
+    await api.adminWithdrawals("pending_approval");
+    const xml = new Blob(["<Document/>"], { type: "application/xml" });
+    await api.adminFiatImport(xml);
+    expect(calls.map((c) => `${c.init.method} ${c.url}`)).toEqual([
+      "POST /api/v1/admin/withdrawals/4/approve",
+      "POST /api/v1/admin/withdrawals/5/reject",
+      "GET /api/v1/admin/withdrawals?status=pending_approval&limit=200",
+      "POST /api/v1/admin/fiat/statements",
+    ]);
+    const h = calls.map((c) => c.init.headers as Record<string, string>);
+    expect(h.map((x) => x["TW-TOTP"])).toEqual(["222333", "222333", undefined, "222333"]);
+    expect(h[3]["Content-Type"]).toBe("application/xml");
+    expect(calls[3].init.body).toBe(xml);
+  });
+});

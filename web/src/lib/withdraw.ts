@@ -307,3 +307,37 @@ export function withDecimals(text: string, decimals: number): string {
   const u = toUnits(text, decimals);
   return u === null ? text : fromUnits(u, decimals);
 }
+
+/** The approvals a withdrawal in the queue needs, said for the reviewer; `approvedByMe`
+ *  is what this page knows (the API lists no approvers; `approvals` when it does). */
+export function approvalText(w: Withdrawal, approvedByMe: boolean): string {
+  const need = w.required_approvals;
+  if (need === 0) return "automatic (small amount)";
+  if (need === 1) return w.status === "pending_approval" ? "1 person" : "1 person: done";
+  if (w.status !== "pending_approval") return "2 people: done";
+  const got = w.approvals ?? (approvedByMe ? 1 : 0);
+  if (approvedByMe) return `2 people: ${got} of 2, you approved; a second person must`;
+  return got > 0 ? `2 people: ${got} of 2` : "2 different people";
+}
+
+/** The queue's refusals, said for a reviewer. */
+export function reviewErrorText(code: string, message: string): string {
+  switch (code) {
+    case "already_approved":
+      return "You approved this withdrawal already: a second, different person must approve it.";
+    case "self_approval":
+      return "Nobody approves their own withdrawal.";
+    case "withdrawal_not_pending":
+      return "This withdrawal is no longer waiting for approval (refresh the list).";
+    case "role_required":
+      return "Withdrawal approvals need the compliance or admin role.";
+    case "totp_required":
+    case "invalid_totp":
+      return "Enter a current code from your authenticator app above (one code per action).";
+    case "reason_required":
+    case "invalid_reason":
+      return "Give a reason of at least 3 characters to reject: the user is told it.";
+    default:
+      return `${message} (${code})`;
+  }
+}
