@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 START_TIMEOUT_S = 60.0
+_NOT_INHERITED = ("TRADEWIND_DATABASE_URL", "TRADEWIND_CONFIG")
 
 
 def free_port() -> int:
@@ -34,8 +35,11 @@ class Server:
         self.log = data_dir.parent / f"serve-{port}.log"
 
     def start(self, **extra_env: str) -> None:
+        # a config file or database of the caller's shell is not inherited; one given
+        # in extra_env is used (e.g. TRADEWIND_CONFIG for a [funding] table)
+        inherited = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
         env = {
-            **os.environ,
+            **inherited,
             "TRADEWIND_DATA_DIR": str(self.data_dir),
             "TRADEWIND_HOST": "127.0.0.1",
             "TRADEWIND_PORT": str(self.port),
@@ -44,8 +48,6 @@ class Server:
             "TRADEWIND_LOG_LEVEL": "warning",
             **extra_env,
         }
-        env.pop("TRADEWIND_DATABASE_URL", None)
-        env.pop("TRADEWIND_CONFIG", None)
         code = "from tradewind.runtime.cli import main; main()"
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
