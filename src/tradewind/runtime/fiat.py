@@ -29,6 +29,7 @@ from tradewind.adapters.sql import Database
 from tradewind.adapters.sql.admin import SqlAdminStore
 from tradewind.adapters.sql.fiat import SqlFiatStore
 from tradewind.core.commands import AddAsset
+from tradewind.core.events import Rejected
 from tradewind.gateways.rest.fiat import install_fiat
 from tradewind.runtime.config import Settings
 from tradewind.runtime.protection import Protection
@@ -86,7 +87,12 @@ class FiatWiring:
                 return False
             if known is None:
                 applied = await self.bus.submit(AddAsset(asset=currency, decimals=decimals))
-                log.info("fiat currency added to the core", asset=currency, seq=applied.seq)
+                refused = next((e for e in applied.events if type(e) is Rejected), None)
+                if refused is None:
+                    log.info("fiat currency added to the core", asset=currency, seq=applied.seq)
+                elif refused.reason != "asset_exists":  # another process added it first
+                    log.error("fiat currency refused by the core", asset=currency)
+                    return False
             elif known.decimals != decimals:
                 log.error(
                     "fiat currency has other decimals in the core; the core's are used",

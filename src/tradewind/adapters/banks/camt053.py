@@ -219,7 +219,7 @@ class Camt053Reader:
             amount=amount,
             currency=currency,
             remittance=tuple(text[:500] for text in remittance),
-            booking_date=booking or None,
+            booking_date=booking[:10] or None,
             debtor_name=None if debtor_name is None else debtor_name[:140],
             debtor_iban=None if debtor_iban is None else debtor_iban[:34],
             line_no=line_no,
