@@ -260,6 +260,38 @@ def verify(
     raise typer.Exit(run_verify(chosen))
 
 
+@app.command()
+def reconcile(
+    rpc: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rpc", help="NETWORK=URL: read custody balances of that EVM network's node."
+        ),
+    ] = None,
+    address: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--address", help="NETWORK=ADDRESS: a hot or cold wallet to count as custody."
+        ),
+    ] = None,
+    json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Compare the core with the SQL ledger at one seq, and with custody balances on
+    chain; exit 1 naming each difference with its numbers."""
+    import asyncio
+
+    from tradewind.runtime.reconcile import run_reconcile
+
+    settings = _settings(config, data_dir=data_dir)
+    code, text = asyncio.run(
+        run_reconcile(settings, as_json=json, rpc=rpc or (), addresses=address or ())
+    )
+    typer.echo(text)
+    raise typer.Exit(code)
+
+
 admin_app = typer.Typer(no_args_is_help=True, help="Back office: staff accounts.")
 app.add_typer(admin_app, name="admin")
 audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log.")

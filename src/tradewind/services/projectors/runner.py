@@ -60,15 +60,35 @@ def journal_batches(data_dir: Path, *, after: int = 0, until: int | None = None)
     :class:`~tradewind.journal.journal.JournalSeqError` if the journal does not reach
     back to the chosen snapshot (or to seq 1).
     """
-    core = Core()
+    return _replay(_restored(data_dir, after), data_dir, after, until)
+
+
+def core_at(data_dir: Path, seq: int) -> Core:
+    """The core as it was right after command ``seq`` (read only, like
+    :func:`journal_batches`), for comparing it with a projection at that seq. Raises
+    :class:`~tradewind.journal.journal.JournalSeqError` if the journal ends before."""
+    core = _restored(data_dir, seq)
+    for _ in _replay(core, data_dir, seq, seq):
+        pass
+    if core.seq != seq:
+        raise JournalSeqError(
+            data_dir / JOURNAL_FILE, 0, f"the journal ends at seq {core.seq}, before seq {seq}"
+        )
+    return core
+
+
+def _restored(data_dir: Path, at_most: int) -> Core:
     for seq, path in list_snapshots(data_dir):
-        if seq > after:
+        if seq > at_most:
             continue
         try:
-            core = Core.restore(read_snapshot(path).state)
-            break
+            return Core.restore(read_snapshot(path).state)
         except (SnapshotError, OSError, ValueError, TypeError, KeyError, msgspec.DecodeError) as e:
             log.warning("snapshot skipped for projector replay", path=str(path), error=str(e))
+    return Core()
+
+
+def _replay(core: Core, data_dir: Path, after: int, until: int | None) -> Iterator[Batch]:
     journal = data_dir / JOURNAL_FILE
     expected = core.seq + 1
     for offset, seq, payload in read_journal(journal):

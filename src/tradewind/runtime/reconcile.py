@@ -1,0 +1,211 @@
+"""``tradewind reconcile``: the core against the SQL ledger and against custody.
+
+Read-only, like ``tradewind verify``: the journal and snapshots are read, never cut, so
+it is safe next to a running exchange. The core and the ledger are compared at the same
+seq: the ledger's offset and sums are read until two offset reads agree around the
+sums (the projector commits legs and offset together), then the core is rebuilt from
+the newest snapshot at or before that seq and the journal up to exactly it.
+
+Custody, per EVM network given with ``--rpc NETWORK=URL``: the chain balance of every
+deposit address the exchange handed out (the SQL table) and of every address given with
+``--address NETWORK=ADDRESS`` (hot and cold wallets), for each asset configured on that
+network (the native coin with ``eth_getBalance``, tokens with ERC-20 ``balanceOf``),
+converted to the core's decimals (rounded down), summed per asset over networks.
+
+Exit codes: 0 nothing wrong (a custody surplus is reported, not wrong), 1 a difference
+(the findings say where, with the numbers), 2 the inputs cannot be read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from tradewind.adapters.sql import Database
+from tradewind.adapters.sql.deposit_addresses import DepositAddressRow
+from tradewind.adapters.sql.projections import SqlProjectionStore
+from tradewind.core.engine import Core
+from tradewind.journal.journal import JournalError, JournalSeqError
+from tradewind.journal.snapshot import SnapshotError
+from tradewind.runtime.config import Settings
+from tradewind.runtime.funding import network_catalog
+from tradewind.services.projectors.ports import LedgerBalance
+from tradewind.services.projectors.runner import core_at as replay_to
+from tradewind.services.reconcile import Holdings, Report, reconcile
+
+if TYPE_CHECKING:
+    from web3 import Web3
+
+ERC20_BALANCE_OF = "0x70a08231"
+"""Selector of ``balanceOf(address)``."""
+
+
+class ReconcileError(Exception):
+    """An input cannot be read (exit code 2)."""
+
+
+def core_at(data_dir: Path, seq: int) -> Core:
+    """The core as it was after command ``seq``, rebuilt from ``data_dir``."""
+    try:
+        return replay_to(data_dir, seq)
+    except JournalSeqError as e:
+        raise ReconcileError(
+            f"the ledger is at seq {seq} but the journal in {data_dir} cannot give it: {e}"
+        ) from e
+    except (JournalError, SnapshotError, OSError) as e:
+        raise ReconcileError(f"cannot read the core's data in {data_dir}: {e}") from e
+
+
+async def ledger_at_one_seq(
+    store: SqlProjectionStore, tries: int = 20
+) -> tuple[int, Mapping[tuple[int, str], LedgerBalance]]:
+    for _ in range(tries):
+        before = (await store.offsets()).get("ledger", 0)
+        sums = await store.balances()
+        after = (await store.offsets()).get("ledger", 0)
+        if before == after:
+            return before, sums
+        await asyncio.sleep(0.05)
+    raise ReconcileError("the ledger kept moving while it was read; try again")
+
+
+def parse_pairs(values: Sequence[str], what: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for v in values:
+        name, sep, rest = v.partition("=")
+        if not sep or not name or not rest:
+            raise ReconcileError(f"{what}: expected NETWORK=VALUE, got {v!r}")
+        out.setdefault(name, []).append(rest)
+    return out
+
+
+def http_node(url: str) -> Web3:
+    import web3
+
+    return web3.Web3(web3.HTTPProvider(url))
+
+
+def _evm_holdings(
+    w3: Web3, addresses: Sequence[str], assets: Sequence[tuple[str, str | None, int]]
+) -> dict[str, int]:
+    """``assets``: (asset, token contract or None, chain decimals - core decimals)."""
+    from eth_typing import HexStr
+    from eth_utils.address import to_checksum_address
+
+    out: dict[str, int] = {}
+    for asset, contract, shift in assets:
+        total = 0
+        for address in addresses:
+            who = to_checksum_address(address)
+            if contract is None:
+                raw = int(w3.eth.get_balance(who))
+            else:
+                data = HexStr(ERC20_BALANCE_OF + who[2:].lower().rjust(64, "0"))
+                answer = w3.eth.call({"to": to_checksum_address(contract), "data": data})
+                raw = int.from_bytes(bytes(answer), "big") if answer else 0
+            total += raw
+        out[asset] = total // 10**shift if shift > 0 else total * 10 ** (-shift)
+    return out
+
+
+async def custody(
+    settings: Settings,
+    db: Database,
+    rpc: Mapping[str, list[str]],
+    extra: Mapping[str, list[str]],
+    connect: Callable[[str], Web3] = http_node,
+) -> dict[str, Holdings]:
+    catalog = network_catalog(settings)
+    if catalog is None:
+        raise ReconcileError("no [funding] networks are configured")
+    amounts: dict[str, int] = {}
+    sources: dict[str, list[str]] = {}
+    for name, urls in sorted(rpc.items()):
+        net = catalog.network(name)
+        if net is None:
+            raise ReconcileError(f"--rpc {name}: no such network in the config")
+        if net.kind != "evm":
+            raise ReconcileError(f"--rpc {name}: only EVM networks are read here so far")
+        async with db.read() as session:
+            rows = await session.execute(
+                sa.select(DepositAddressRow.address).where(DepositAddressRow.network == name)
+            )
+            addresses = sorted({str(a) for (a,) in rows} | set(extra.get(name, ())))
+        assets = [(a.asset, a.contract, a.chain_decimals - a.decimals) for a in net.assets]
+        try:
+            held = await asyncio.to_thread(_evm_holdings, connect(urls[-1]), addresses, assets)
+        except Exception as e:  # a node that cannot be read is an input error
+            raise ReconcileError(f"--rpc {name}: cannot read balances: {e}") from e
+        for asset, amount in held.items():
+            amounts[asset] = amounts.get(asset, 0) + amount
+            sources.setdefault(asset, []).append(f"{name}: {len(addresses)} addresses")
+    return {a: Holdings(a, amounts[a], tuple(sources[a])) for a in sorted(amounts)}
+
+
+def render(report: Report, as_json: bool) -> str:
+    if as_json:
+        return json.dumps(
+            {
+                "ok": report.ok,
+                "seq": report.seq,
+                "checks": list(report.checks),
+                "liabilities": dict(report.liabilities),
+                "holdings": {a: h.amount for a, h in report.holdings.items()},
+                "findings": [
+                    {
+                        "check": f.check,
+                        "severity": f.severity,
+                        "message": f.message,
+                        "asset": f.asset,
+                        "account": f.account,
+                        "expected": f.expected,
+                        "actual": f.actual,
+                        "difference": f.difference,
+                    }
+                    for f in report.findings
+                ],
+            },
+            sort_keys=True,
+        )
+    lines = [f"reconciled at seq {report.seq}: {', '.join(report.checks)}"]
+    for f in report.findings:
+        lines.append(f"{f.severity.upper():8} {f.check:7} {f.message}")
+    lines.append("OK" if report.ok else "DIFFERENCES FOUND")
+    return "\n".join(lines)
+
+
+async def run_reconcile(
+    settings: Settings,
+    *,
+    as_json: bool = False,
+    rpc: Sequence[str] = (),
+    addresses: Sequence[str] = (),
+    connect: Callable[[str], Web3] = http_node,
+) -> tuple[int, str]:
+    """Returns ``(exit code, text to print)``."""
+    try:
+        rpc_map = parse_pairs(rpc, "--rpc")
+        extra = parse_pairs(addresses, "--address")
+        unknown = sorted(set(extra) - set(rpc_map))
+        if unknown:
+            raise ReconcileError(f"--address {unknown[0]}: give that network's --rpc too")
+        if not settings.data_dir.is_dir():
+            raise ReconcileError(f"{settings.data_dir} is not a directory")
+        db = Database.from_url(settings.resolved_database_url)
+        try:
+            seq, ledger = await ledger_at_one_seq(SqlProjectionStore(db))
+            core = await asyncio.to_thread(core_at, settings.data_dir, seq)
+            held = await custody(settings, db, rpc_map, extra, connect) if rpc_map else None
+        finally:
+            await db.dispose()
+    except ReconcileError as e:
+        return 2, f"error: {e}"
+    except sa.exc.SQLAlchemyError as e:
+        return 2, f"error: cannot read the database: {e}"
+    report = reconcile(core, ledger, held)
+    return (0 if report.ok else 1), render(report, as_json)
