@@ -77,6 +77,7 @@ from tradewind.runtime.fiat import build_fiat
 from tradewind.runtime.funding import build_funding
 from tradewind.runtime.identity import build_identity
 from tradewind.runtime.keycache import CachedApiKeyRepository
+from tradewind.runtime.margin import MarginWiring
 from tradewind.runtime.protection import build_protection
 from tradewind.runtime.withdrawals import PayoutLoop, build_processor, build_withdrawals
 from tradewind.services.catalog import CoreCatalog, ProjectedBalances
@@ -282,6 +283,24 @@ class EmbeddedExchange:
         self.fanout.add("marketdata", self._market_data_apply)
         self.fanout.add("projectors", self.projectors.publish)
         self.fanout.add("ws", self.hub.publish_events)
+        # margin for users (docs/margin.md): routes, history projector, WS channel,
+        # margin-call mail, mark feeder
+        self.margin = MarginWiring(
+            settings,
+            self.db,
+            self.bus,
+            self.trading,
+            self.catalog,
+            self.clock,
+            self.trading.marks,
+            core=lambda: self.jcore.core if self.jcore is not None else None,
+            hub=self.hub,
+            formatter=self.hub.fmt,
+            journal_dir=self.data_dir,
+            run_projector=True,
+            run_feeder=True,
+        )
+        self.fanout.add("margin", self.margin.publish)
         self.market_maker: MarketMaker | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
@@ -313,6 +332,7 @@ class EmbeddedExchange:
                 self.identity.install,
                 self._install_withdrawals,
                 self.fiat.install,
+                self.margin.install,
             ],
             fee_rates=self._fee_rates,
             funding=build_funding(settings, self.db, self.clock),
@@ -394,6 +414,7 @@ class EmbeddedExchange:
         low = await self.projectors.catch_up(self.data_dir, until_seq=last)
         log.info("projectors caught up", seq=low)
         self.projectors.start()
+        await self.margin.catch_up(self.data_dir, last)
         self.runner = sequencer.CoreRunner(
             self.jcore, clock_ms=self.clock.now_ms, publish=self.fanout.publish
         )
@@ -408,10 +429,13 @@ class EmbeddedExchange:
             self._tasks.append(asyncio.create_task(self.payout_loop.run(), name="payouts"))
         if settings.demo:
             from tradewind.runtime.demo import seed_demo
+            from tradewind.runtime.margin import seed_margin_demo
 
             await seed_demo(self)
+            await seed_margin_demo(self)
             if settings.demo_bot:
                 self.market_maker = await self._start_market_maker()
+        self.margin.start_tasks()
         log.info("exchange started", url=settings.url, demo=settings.demo)
 
     async def stop(self) -> None:
@@ -421,6 +445,7 @@ class EmbeddedExchange:
         if self.market_maker is not None:
             await self.market_maker.stop()
             self.market_maker = None
+        await self.margin.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

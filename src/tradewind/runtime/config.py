@@ -98,6 +98,10 @@ class Settings:
     """The config file's ``[fiat]`` table: fiat currencies, the bank account shown in
     deposit instructions, the card processor's keys (docs/fiat.md); unset: EUR on a
     made-up account in demo mode, no fiat rails otherwise."""
+    margin: Mapping[str, object] | None = None
+    """The config file's ``[margin]`` table: ``mark_interval_ms``, ``feed_timeout_ms`` and
+    ``feeds`` (symbol -> ``["static:<price>" | URL[#field], ...]``) of the mark-price
+    feeder (docs/margin.md "Using margin"); unset: marks from the book's mid only."""
     bitcoin_rpc_url: str | None = field(default=None, repr=False)
     """``tradewind watcher --network bitcoin``: bitcoind's JSON-RPC URL
     (``http://host:8332``; ``--rpc-url`` wins over it). Hidden: it may carry user:password."""
@@ -279,6 +283,15 @@ def _funding(value: object) -> Mapping[str, object]:
     return value
 
 
+def _margin(value: object) -> Mapping[str, object]:
+    from tradewind.services.margin_feed import parse_margin_config
+
+    if not isinstance(value, Mapping):
+        raise ValueError("set it as a [margin] table in the config file")
+    parse_margin_config(value)  # MarginFeedError (a ValueError) names the key
+    return value
+
+
 def _fiat(value: object) -> Mapping[str, object]:
     from tradewind.services.fiat.config import parse_fiat
 
@@ -317,6 +330,7 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "core_lease_ms": _ranged(_as_int, 100, 600_000),
     "funding": _funding,
     "fiat": _fiat,
+    "margin": _margin,
     "bitcoin_rpc_url": _rpc_url,
     "bitcoin_rpc_user": _as_opt_str,
     "bitcoin_rpc_password": _as_opt_str,

@@ -111,3 +111,8 @@ def reset_mail(to: str, token: str, ttl_minutes: int, code: str | None, user_id:
 
 def notice_mail(to: str, subject: str, text: str, code: str | None, user_id: int) -> Mail:
     return _compose(to, subject, text, "security_notice", code, user_id)
+
+
+def margin_mail(to: str, subject: str, text: str, code: str | None, user_id: int) -> Mail:
+    """A margin call or liquidation notice (services/margin_notices.py)."""
+    return _compose(to, subject, text, "margin_notice", code, user_id)

@@ -156,11 +156,42 @@ class MarginStateReader(Protocol):
 
     def wallet_ids(self, user: int) -> list[int]: ...
 
+    def owner(self, wallet: int) -> int | None:
+        """The user who owns margin wallet ``wallet`` (an account id < 0)."""
+        ...
+
     def max_borrowable(self, user: int, kind: str, symbol: str | None, asset: str) -> int: ...
 
     def max_transferable(self, user: int, kind: str, symbol: str | None, asset: str) -> int:
         """The most of ``asset`` a transfer out of the wallet would accept now."""
         ...
+
+
+class NoMarginState:
+    """The :class:`MarginStateReader` of a process without the core (a distributed API
+    replica): figures answer ``503 margin_unavailable``."""
+
+    @property
+    def available(self) -> bool:
+        return False
+
+    def config(self) -> MarginConfig:
+        raise MarginUnavailable()
+
+    def wallets(self, user: int) -> list[WalletState]:
+        raise MarginUnavailable()
+
+    def wallet_ids(self, user: int) -> list[int]:
+        return []
+
+    def owner(self, wallet: int) -> int | None:
+        return None
+
+    def max_borrowable(self, user: int, kind: str, symbol: str | None, asset: str) -> int:
+        raise MarginUnavailable()
+
+    def max_transferable(self, user: int, kind: str, symbol: str | None, asset: str) -> int:
+        raise MarginUnavailable()
 
 
 class MarginHistoryStore(Protocol):

@@ -76,6 +76,11 @@ class CoreMarginState:
             return []
         return list(core.margin.user_wallets.get(user, ()))
 
+    def owner(self, wallet: int) -> int | None:
+        core = self._core()
+        w = None if core is None else core.margin.wallets.get(wallet)
+        return None if w is None else w.user
+
     def wallets(self, user: int) -> list[WalletState]:
         core = self._get()
         m = core.margin

@@ -237,3 +237,10 @@ class SqlMarginStore:
                     )
                 )
             return True
+
+    async def user_of(self, record_id: int) -> int | None:
+        async with self._db.read() as session:
+            value = await session.scalar(
+                sa.select(MarginEventRow.user_id).where(MarginEventRow.id == record_id)
+            )
+            return None if value is None else int(value)
