@@ -58,3 +58,5 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
         lg.propagate = True
     logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # one line per request otherwise: a chain watcher polls its node every few seconds
+    logging.getLogger("httpx").setLevel(max(numeric, logging.WARNING))
