@@ -276,3 +276,22 @@ async def test_the_node_must_follow_the_configured_chain() -> None:
     node.answers = {"getblockchaininfo": {"chain": "signet"}}
     await reader.check_chain("testnet")  # tb1 addresses on signet too
     await reader.aclose()
+
+
+def test_bitcoin_chain_amounts_are_satoshi_whatever_the_core_decimals() -> None:
+    """A BTC listed with 6 core decimals still reads 8-decimal satoshi from the chain:
+    a deposit of 1.23456789 BTC credits 1.234567 (the rest is dust left on the address),
+    never 123.456789."""
+    from tradewind.services.funding.networks import NetworkConfigError, parse_networks
+    from tradewind.services.funding.watcher import to_core_units
+
+    def btc(**extra: object) -> dict[str, object]:
+        asset = {"decimals": 6, "confirmations": 2, "min_deposit": "0.001"}
+        asset |= {"withdrawal_fee": "0.0002", **extra}
+        return {"networks": {"bitcoin": {"chain": "regtest", "assets": {"BTC": asset}}}}
+
+    rules = parse_networks(btc()).asset_on("BTC", "bitcoin")
+    assert rules is not None and rules.chain_decimals == 8
+    assert to_core_units(123_456_789, rules) == 1_234_567
+    with pytest.raises(NetworkConfigError, match=r"BTC\.chain_decimals: Bitcoin amounts have 8"):
+        parse_networks(btc(chain_decimals=6))

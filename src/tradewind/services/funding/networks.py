@@ -36,6 +36,8 @@ BITCOIN_CHAINS: tuple[BitcoinChain, ...] = ("mainnet", "testnet", "regtest")
 _ASSET = re.compile(r"[A-Z][A-Z0-9]{1,15}")
 _AMOUNT = re.compile(r"(0|[1-9][0-9]{0,29})(?:\.([0-9]{1,30}))?")
 _MAX_CONFIRMATIONS = 10_000
+SATOSHI_DECIMALS = 8
+"""Bitcoin's chain unit is the satoshi, whatever the core's decimals of BTC."""
 
 
 class NetworkConfigError(ValueError):
@@ -183,7 +185,13 @@ def _parse_asset(name: str, net: Network, table: Mapping[str, object]) -> AssetO
     if unknown:
         raise NetworkConfigError(f"{where}: unknown key {unknown[0]!r}")
     decimals = _int(_get(table, "decimals", where), f"{where}.decimals", 0, 18)
-    chain_decimals = _int(table.get("chain_decimals", decimals), f"{where}.chain_decimals", 0, 36)
+    default_chain = SATOSHI_DECIMALS if net.kind == "utxo" else decimals
+    chain_decimals = _int(
+        table.get("chain_decimals", default_chain), f"{where}.chain_decimals", 0, 36
+    )
+    if net.kind == "utxo" and chain_decimals != SATOSHI_DECIMALS:
+        # the watcher reads satoshi: any other scale would credit 10^k times the deposit
+        raise NetworkConfigError(f"{where}.chain_decimals: Bitcoin amounts have 8 decimals")
     if chain_decimals < decimals:
         raise NetworkConfigError(
             f"{where}.chain_decimals: the chain must be at least as precise as the core"
