@@ -65,7 +65,7 @@ WS_FLUSH_S = 1.0
 def feeder_for(
     settings: Settings,
     bus: CommandBus,
-    state: MarginStateReader,
+    state: CoreMarginState,
     catalog: MarketCatalog,
     clock: Clock,
     feeds: dict[str, Sequence[PriceFeed]] | None = None,
@@ -88,6 +88,10 @@ def feeder_for(
         feeds,
         interval_s=config.mark_interval_ms / 1000,
         timeout_s=config.feed_timeout_ms / 1000,
+        now_ms=clock.now_ms,
+        preview=state.mark_preview,
+        current=state.mark_of,
+        interest_due=state.interest_due,
     )
 
 
@@ -113,9 +117,8 @@ class MarginWiring:
     ) -> None:
         self.settings = settings
         self.store = SqlMarginStore(db)
-        self.state: MarginStateReader = (
-            CoreMarginState(core) if core is not None else NoMarginState()
-        )
+        local = CoreMarginState(core) if core is not None else None
+        self.state: MarginStateReader = local if local is not None else NoMarginState()
         self.projectors = ProjectorRunner([MarginProjector(self.store)], journal_dir=journal_dir)
         self.service = MarginService(bus, self.state, self.store, self.projectors, marks)
         self.trading = trading
@@ -125,7 +128,11 @@ class MarginWiring:
             owner = self.state.owner if core is not None else None
             self.channel = MarginChannel(hub, self.state, formatter, owner)
         self.mailer = MarginMailer(self.store, SqlUserRepository(db), clock, self._amount)
-        self.feeder = feeder_for(settings, bus, self.state, catalog, clock) if run_feeder else None
+        self.feeder = (
+            feeder_for(settings, bus, local, catalog, clock)
+            if run_feeder and local is not None
+            else None
+        )
         self.run_projector = run_projector
         self._tasks: list[asyncio.Task[None]] = []
 

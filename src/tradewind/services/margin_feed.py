@@ -12,8 +12,10 @@ Invariants:
 - a failing or slow feed (``timeout_s``) is skipped for that round, never blocks the
   others or the core; a rejected mark (``no_index_price``: no book and no feed) is
   logged and retried at the next round;
-- interest needs no command of its own: the core charges every hour boundary that a
-  command's ts crosses, and the marks (every ``interval_s``) cross them.
+- a round sends a symbol's mark only when it would change it (previewed with the
+  core's own functions where the core is in this process), so an idle exchange is not
+  filled with no-op commands; interest is charged by the core at every hour boundary a
+  command's ts crosses, and when nothing else crossed it the feeder sends a ``tick``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Protocol
 
 import structlog
 
-from tradewind.core.commands import MAX_INT, Mark
+from tradewind.core.commands import MAX_INT, Mark, Tick
 from tradewind.core.events import MarkPrice, Rejected
 from tradewind.services.catalog import MarketInfo
 from tradewind.services.trading import CommandBus, CoreFailure
@@ -132,14 +134,27 @@ class MarkFeeder:
         *,
         interval_s: float = 2.0,
         timeout_s: float = 1.0,
+        now_ms: Callable[[], int] | None = None,
+        preview: Callable[[str, tuple[tuple[int, int], ...], int], int | None] | None = None,
+        current: Callable[[str], int | None] | None = None,
+        interest_due: Callable[[int], bool] | None = None,
     ) -> None:
+        """With ``preview`` (the mark a command would set), ``current`` (the mark now)
+        and ``now_ms``, a round sends a symbol's mark only when it would change it, and
+        a ``tick`` when only interest is due (``interest_due``): an idle exchange is not
+        filled with commands that change nothing."""
         self._bus = bus
         self._symbols = symbols
         self._market = market
         self._feeds = feeds
         self.interval_s = interval_s
         self.timeout_s = timeout_s
+        self._now_ms = now_ms
+        self._preview = preview
+        self._current = current
+        self._interest_due = interest_due
         self.marks_sent = 0
+        self.ticks_sent = 0
         self.rejected = 0
         self.last_marks: dict[str, int] = {}
 
@@ -170,8 +185,14 @@ class MarkFeeder:
         if not self._bus.available:
             return 0
         accepted = 0
+        sent = False
         for symbol in self._symbols():
             feeds = await self.feed_prices(symbol)
+            if self._preview is not None and self._current is not None and self._now_ms:
+                new = self._preview(symbol, feeds, self._now_ms())
+                if new is None or new == self._current(symbol):
+                    continue  # would be rejected, or would change nothing
+            sent = True
             try:
                 applied = await self._bus.submit(Mark(symbol=symbol, feeds=feeds))
             except CoreFailure as e:
@@ -185,6 +206,13 @@ class MarkFeeder:
                     self.rejected += 1
                     log.debug("mark rejected", symbol=symbol, reason=ev.reason)
         self.marks_sent += accepted
+        due = self._interest_due
+        if not sent and due is not None and self._now_ms is not None and due(self._now_ms()):
+            try:
+                await self._bus.submit(Tick())
+                self.ticks_sent += 1
+            except CoreFailure as e:
+                log.warning("interest tick not sent", error=e.code)
         return accepted
 
     async def run(self) -> None:

@@ -14,6 +14,7 @@ from tradewind.core import margin_ops as M
 from tradewind.core.engine import Core
 from tradewind.core.errors import Reject
 from tradewind.core.margin import LEVEL_ONE, POOL_ACCOUNT
+from tradewind.core.marks import clamp_move, index_inputs, median
 from tradewind.services.margin import (
     AssetTermsView,
     LoanState,
@@ -75,6 +76,32 @@ class CoreMarginState:
         if core is None:
             return []
         return list(core.margin.user_wallets.get(user, ()))
+
+    def mark_preview(
+        self, symbol: str, feeds: tuple[tuple[int, int], ...], now_ms: int
+    ) -> int | None:
+        """The mark a ``mark`` command with ``feeds`` at ``now_ms`` would set (the core's
+        own functions), or ``None`` when it would be rejected (no inputs)."""
+        core = self._core()
+        if core is None:
+            return None
+        t = core.margin.symbols.get(symbol)
+        if t is None:
+            return None
+        ts = max(now_ms, core.ts)
+        inputs = index_inputs(core.markets[symbol].book, feeds, ts, t.max_age_ms)
+        if not inputs:
+            return None
+        return clamp_move(core.margin.marks.get(symbol), median(inputs), t.max_move_bps)
+
+    def mark_of(self, symbol: str) -> int | None:
+        core = self._core()
+        return None if core is None else core.margin.marks.get(symbol)
+
+    def interest_due(self, now_ms: int) -> bool:
+        """Whether a command stamped ``now_ms`` would charge an hour's interest."""
+        core = self._core()
+        return core is not None and core.margin.on and max(now_ms, core.ts) >= core.next_hour
 
     def owner(self, wallet: int) -> int | None:
         core = self._core()
