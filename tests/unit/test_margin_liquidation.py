@@ -217,3 +217,63 @@ def test_one_mark_liquidates_every_wallet_under_it() -> None:
     started = [e[1] for e in events if e[0] == "liquidation_started"]
     assert started == [wids[0], wids[1]]
     assert wallet_view(ex.core, wids[2])["loans"] == {"USDT": (3500, 0)}
+
+
+def test_cross_wallet_with_two_exposures_is_checked_on_every_mark() -> None:
+    ex = margin_market(mark_max_move_bps=5000)
+    ex.ok({"op": "asset", "asset": "ETH", "decimals": 8})
+    eth = "ETH-USDT"
+    ex.ok(
+        {
+            "op": "symbol",
+            "symbol": eth,
+            "base": "ETH",
+            "quote": "USDT",
+            "tick_size": 10_000,
+            "lot_size": 10_000,
+        }
+    )
+    ex.ok(
+        {
+            "op": "margin_symbol",
+            "symbol": eth,
+            "max_leverage": 5,
+            "margin_call_level": 11_500,
+            "liquidation_level": 11_000,
+        }
+    )
+    mark(ex, 100, eth)
+    ex.ok({"op": "deposit", "user": 1, "asset": "ETH", "amount": 500_000})
+    into(ex, 1, "BTC", 500_000, wallet="cross")
+    into(ex, 1, "ETH", 500_000, wallet="cross")
+    wid = wallet_id(ex, 1, "")
+    # 10,000 of assets; borrow 6666 and take it out: level 10000 / 6666 = 1.5002 (3x)
+    ex.ok(borrow(1, "USDT", 6666, wallet="cross"))
+    ex.ok(
+        {
+            "op": "margin_transfer",
+            "user": 1,
+            "asset": "USDT",
+            "amount": 6666,
+            "direction": "out",
+            "wallet": "cross",
+        }
+    )
+    assert wid in ex.core.margin.multi
+    assert wallet_view(ex.core, wid)["liquidation_price"] is None  # two prices move it
+    bid(ex, 60, 3, 44, 50)
+    ex.ok(
+        {"op": "place", "id": 61, "user": 3, "symbol": eth, "side": "buy", "price": 96, "qty": 50}
+    )
+    # BTC at 50: 2500 + 5000 = 7500, level 1.1251 <= the cross call level 1.3
+    assert [brief(e)[0] for e in mark(ex, 50)] == ["mark_price", "margin_call"]
+    # BTC at 45: 2250 + 5000 = 7250 <= 1.1 * 6666 = 7332.6: liquidated, both sold
+    events = [brief(e) for e in mark(ex, 45)]
+    fills = [e for e in events if e[0] == "liquidation_fill"]
+    assert [(f[4], f[5], f[7], f[8]) for f in fills] == [
+        (SYM, "sell", 50, 50),
+        (eth, "sell", 50, 50),
+    ]
+    # 50 lots at 44 + 50 lots at 96 = 7000; 6666 repaid; no fee on cross; 334 left
+    assert events[-1] == ("liquidation_finished", wid, 1, 0, {}, {}, {}, {"USDT": 334})
+    assert wid not in ex.core.margin.multi
