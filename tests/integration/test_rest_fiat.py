@@ -319,9 +319,21 @@ def test_without_fiat_the_routes_say_so(tmp_path: Path) -> None:
         None, environ={}, overrides={"data_dir": tmp_path, "rate_limits": "off"}
     )
     with TestClient(build_embedded(settings).app) as client:
+        r = client.get("/api/v1/fiat/deposit-instructions?currency=EUR")
+        assert r.status_code == 401  # authentication comes first
+        email = f"nofiat-{time.monotonic_ns()}@example.com"
+        client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
+        token = client.post(
+            "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
+        ).json()["token"]
+        r = client.get(
+            "/api/v1/fiat/deposit-instructions?currency=EUR",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert r.status_code == 503 and r.json()["code"] == "fiat_unavailable"
         r = client.post(
             "/api/v1/fiat/stripe/webhook",
             content=b"{}",
             headers={"Content-Type": "application/json"},
         )
-        assert r.status_code == 503 and r.json()["code"] == "cards_unavailable"
+        assert r.status_code == 404  # no card processor: no webhook endpoint

@@ -13,11 +13,13 @@ Invariants:
   most 20 MiB: the body-limit middleware's upload route) by compliance or admin,
   confirmed with 2FA like every back-office change; support may read the lines;
 - amounts leave as decimal strings; without ``[fiat]`` every route answers ``503
-  fiat_unavailable``.
+  fiat_unavailable``; the card routes exist only with ``[fiat.stripe]`` (an endpoint
+  nobody configured is not there to be probed).
 
 (No ``from __future__ import annotations``: FastAPI reads the signatures at runtime.)
 """
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
@@ -124,11 +126,6 @@ def install_fiat(
             raise ApiError(503, "fiat_unavailable", "no fiat rails are configured")
         return bank
 
-    def card_service() -> CardDeposits:
-        if bank is None or cards is None:
-            raise ApiError(503, "cards_unavailable", "card deposits are not configured")
-        return cards
-
     async def fiat_allowed(user_id: int) -> None:
         if kyc is not None and service().config.require_kyc:
             await kyc.check_fiat(user_id)
@@ -151,35 +148,8 @@ def install_fiat(
             }
         )
 
-    @user.post("/card-deposits", status_code=201, summary="Start a card deposit (Stripe)")
-    async def card_deposit(principal: SessionUser, body: CardDepositIn) -> Response:
-        cards_ = card_service()
-        decimals = cards_.card_decimals(body.currency)
-        await fiat_allowed(principal.user_id)
-        amount = to_minor(body.amount, decimals, "amount")
-        created = await cards_.create(principal.user_id, body.currency, amount)
-        out = intent_out(created.intent, decimals)
-        out["client_secret"] = created.client_secret
-        return JSON(out, status_code=201)
-
-    @user.get("/card-deposits/{intent_id}", summary="A card deposit's status")
-    async def card_deposit_status(
-        principal: Reader,
-        intent_id: Annotated[str, Path(max_length=80, pattern=r"^[A-Za-z0-9_]+$")],
-    ) -> Response:
-        cards_ = card_service()
-        intent = await cards_.intent_of(principal.user_id, intent_id)
-        if intent is None:
-            raise ApiError(404, "unknown_card_deposit", "no such card deposit")
-        return JSON(intent_out(intent, cards_.card_decimals(intent.currency)))
-
-    @user.post("/stripe/webhook", summary="Stripe's webhook (signed; not for clients)")
-    async def stripe_webhook(request: Request) -> Response:
-        cards_ = card_service()
-        outcome = await cards_.webhook(
-            await request.body(), request.headers.get("stripe-signature")
-        )
-        return JSON({"status": outcome.status, "intent": outcome.intent_id})
+    if cards is not None:  # without [fiat.stripe] the card routes do not exist
+        _card_routes(user, cards, fiat_allowed)
 
     app.include_router(user)
     if admin is None:
@@ -231,3 +201,32 @@ def install_fiat(
         return JSON(line_out(await service().return_line(actor, line_id, body.note)))
 
     app.include_router(back)
+
+
+def _card_routes(
+    user: APIRouter, cards: CardDeposits, fiat_allowed: Callable[[int], Awaitable[None]]
+) -> None:
+    @user.post("/card-deposits", status_code=201, summary="Start a card deposit (Stripe)")
+    async def card_deposit(principal: SessionUser, body: CardDepositIn) -> Response:
+        decimals = cards.card_decimals(body.currency)
+        await fiat_allowed(principal.user_id)
+        amount = to_minor(body.amount, decimals, "amount")
+        created = await cards.create(principal.user_id, body.currency, amount)
+        out = intent_out(created.intent, decimals)
+        out["client_secret"] = created.client_secret
+        return JSON(out, status_code=201)
+
+    @user.get("/card-deposits/{intent_id}", summary="A card deposit's status")
+    async def card_deposit_status(
+        principal: Reader,
+        intent_id: Annotated[str, Path(max_length=80, pattern=r"^[A-Za-z0-9_]+$")],
+    ) -> Response:
+        intent = await cards.intent_of(principal.user_id, intent_id)
+        if intent is None:
+            raise ApiError(404, "unknown_card_deposit", "no such card deposit")
+        return JSON(intent_out(intent, cards.card_decimals(intent.currency)))
+
+    @user.post("/stripe/webhook", summary="Stripe's webhook (signed; not for clients)")
+    async def stripe_webhook(request: Request) -> Response:
+        outcome = await cards.webhook(await request.body(), request.headers.get("stripe-signature"))
+        return JSON({"status": outcome.status, "intent": outcome.intent_id})
