@@ -70,6 +70,11 @@ def test_deposit_page_shows_the_users_address_with_qr_and_rules(
     qr = page.get_by_alt_text("QR code of the deposit address")
     expect(qr).to_be_visible()
     assert qr.get_attribute("src").startswith("data:image/svg+xml;base64,")
+    # it draws (an SVG without its namespace would be a broken image)
+    page.wait_for_function(
+        "() => { const i = document.querySelector('img.qr'); return i && i.complete; }"
+    )
+    assert qr.evaluate("img => img.naturalWidth") > 0
 
     panel = page.get_by_test_id("deposit-address-panel")
     panel.get_by_role("button", name="Copy").click()

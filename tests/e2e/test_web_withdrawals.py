@@ -15,13 +15,12 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.browser import PASSWORD, email_token, new_page
+from tests.support.browser import ARTIFACTS, PASSWORD, email_token, new_page
 from tests.support.server import Server, running_server
 
 ADDRESS = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"  # an EIP-55 test vector
@@ -141,9 +140,7 @@ def usdt_available(server: Server, bearer: dict[str, str]) -> str:
     return str({b["asset"]: b["available"] for b in rows}.get("USDT", "0"))
 
 
-def test_address_book_withdraw_cancel_and_two_person_approval(
-    browser: Any, server: Server, tmp_path: Path
-) -> None:
+def test_address_book_withdraw_cancel_and_two_person_approval(browser: Any, server: Server) -> None:
     from playwright.sync_api import expect
 
     admin = first_admin(server, "wd-admin1@example.com")
@@ -242,7 +239,6 @@ def test_address_book_withdraw_cancel_and_two_person_approval(
     page.get_by_role("button", name="Withdraw", exact=True).click()
     expect(rows).to_have_count(2)
     expect(rows.first.get_by_test_id("withdrawal-status")).to_have_text("Waiting for review")
-    page.screenshot(path=str(tmp_path / "withdraw.png"))
 
     a1 = log_in(browser, server, "wd-admin1@example.com")
     a1.goto(f"{server.url}/admin")
@@ -272,5 +268,13 @@ def test_address_book_withdraw_cancel_and_two_person_approval(
     expect(rows.first.get_by_test_id("withdrawal-status")).to_have_text(
         "Approved: waiting to be sent"
     )
+
+    # a phone: no sideways scrolling, in both themes
+    page.set_viewport_size({"width": 390, "height": 844})
+    for _ in range(2):
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.get_by_test_id("theme-toggle").click()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "withdraw-390.png"), full_page=True)
     for p in (page, a1, a2):
         p.context.close()

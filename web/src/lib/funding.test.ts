@@ -5,6 +5,7 @@ import {
   depositErrorText,
   type FundingNetwork,
   networksFor,
+  svgDataUri,
 } from "./funding";
 
 const rules = (asset: string, network: string, deposit_enabled = true) => ({
@@ -76,5 +77,15 @@ describe("deposit choices", () => {
     expect(depositErrorText("deposits_disabled", "x")).toMatch(/not offered/);
     expect(depositErrorText("funding_unavailable", "x")).toMatch(/does not take/);
     expect(depositErrorText("rate_limited", "slow down")).toBe("slow down (rate_limited)");
+  });
+});
+
+describe("QR images", () => {
+  it("adds the SVG namespace an inline SVG leaves out (else the image is broken)", () => {
+    const uri = svgDataUri('<svg width="76" height="76" class="segno"><path d="M2 2h1"/></svg>');
+    const svg = atob(uri.slice("data:image/svg+xml;base64,".length));
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg" width="76"')).toBe(true);
+    const kept = '<svg xmlns="http://www.w3.org/2000/svg" width="1"></svg>';
+    expect(atob(svgDataUri(kept).split(",")[1])).toBe(kept);
   });
 });

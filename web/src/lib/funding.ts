@@ -86,3 +86,15 @@ export function depositErrorText(code: string, message: string): string {
       return `${message} (${code})`;
   }
 }
+
+/** An inline SVG (as the server sends QR codes) as an image `src`. An SVG shown as an
+ *  image needs its namespace, which an inline SVG may leave out (segno's does): without
+ *  it the browser shows a broken image. */
+export function svgDataUri(svg: string): string {
+  const s = svg.trimStart();
+  const withNs =
+    s.startsWith("<svg") && !/^<svg[^>]*\sxmlns=/.test(s)
+      ? `<svg xmlns="http://www.w3.org/2000/svg"${s.slice(4)}`
+      : s;
+  return `data:image/svg+xml;base64,${btoa(withNs)}`;
+}
