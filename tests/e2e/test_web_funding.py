@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.browser import new_page, register_in_browser
+from tests.support.browser import PASSWORD, new_page, register_in_browser
+from tests.support.camt import Entry, camt053
 from tests.support.server import Server, running_server
 
 
@@ -167,3 +171,75 @@ def test_bank_transfer_instructions_with_the_users_reference(browser: Any, serve
     expect(section.get_by_role("button", name="Copy the reference")).to_have_text("Copied")
     assert page.evaluate("navigator.clipboard.readText()") == expected["reference"]
     page.context.close()
+
+
+def test_back_office_imports_a_statement_and_credits_a_review_line(
+    browser: Any, server: Server
+) -> None:
+    """A compliance officer imports a camt.053 file on the Bank statements tab: the line
+    with the user's reference is matched, the one without waits for review, and crediting
+    it to the user (with a note) moves their EUR balance."""
+    from playwright.sync_api import expect
+
+    code = "from tradewind.runtime.cli import main; main()"
+    args = ["admin", "create-user", "--email", "cora@example.com", "--role", "compliance"]
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args, "--password-stdin", "--data-dir", str(server.data_dir)],
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    payer = new_user_page(browser, server, "gil@example.com")
+    token = payer.evaluate("JSON.parse(localStorage.getItem('tradewind.session')).token")
+    bearer = {"Authorization": f"Bearer {token}"}
+    r = httpx.get(
+        f"{server.url}/api/v1/fiat/deposit-instructions",
+        params={"currency": "EUR"},
+        headers=bearer,
+        timeout=10,
+    )
+    if r.status_code == 503:
+        pytest.skip("this server has no fiat rails")
+    reference = r.json()["reference"]
+    user_id = httpx.get(f"{server.url}/api/v1/account", headers=bearer, timeout=10).json()[
+        "user_id"
+    ]
+    statement = camt053(
+        [
+            Entry("25.00", ustrd=[reference], ref="WEB-1"),
+            Entry("6.00", ustrd=["for gil, forgot the reference"], ref="WEB-2"),
+        ],
+        message_id="WEB-MSG-1",
+    )
+
+    staff = new_page(browser, f"{server.url}/login")
+    staff.get_by_label("Email").fill("cora@example.com")
+    staff.get_by_label("Password").fill(PASSWORD)
+    staff.get_by_role("button", name="Log in").click()
+    expect(staff.get_by_test_id("user-email")).to_have_text("cora@example.com")
+    staff.goto(f"{server.url}/admin")
+    staff.get_by_role("tab", name="Bank statements").click()
+    staff.get_by_label("camt.053 statement").set_input_files(
+        files=[{"name": "statement.xml", "mimeType": "application/xml", "buffer": statement}]
+    )
+    staff.get_by_role("button", name="Import").click()
+    expect(staff.get_by_test_id("fiat-report")).to_contain_text("1 matched, 1 for review")
+    row = staff.get_by_test_id("fiat-line-row").filter(has_text="forgot the reference")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("6.00 EUR")
+    row.get_by_role("button", name="Credit").click()  # no user id yet: stopped on the page
+    expect(staff.get_by_test_id("fiat-admin-error")).to_contain_text("user id")
+    row.get_by_label(re.compile(r"User id for line")).fill(str(user_id))
+    row.get_by_label(re.compile(r"Note for line")).fill("gil called us")
+    row.get_by_role("button", name="Credit").click()
+    expect(staff.get_by_test_id("fiat-line-row")).to_have_count(0)  # the queue is empty
+    staff.get_by_label("Show").select_option("credited")
+    expect(staff.get_by_test_id("fiat-line-row").filter(has_text="gil called us")).to_have_count(1)
+    balances = httpx.get(f"{server.url}/api/v1/balances", headers=bearer, timeout=10).json()
+    eur = {b["asset"]: b["available"] for b in balances}.get("EUR", "0")
+    assert Decimal(eur) >= Decimal("6")  # the matched 25.00 follows with the crediting pass
+    for p in (payer, staff):
+        p.context.close()
