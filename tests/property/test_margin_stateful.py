@@ -252,7 +252,7 @@ def run(cmds: list[C.Command]) -> tuple[Core, list[list[Event]]]:
     return core, out
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(commands(), min_size=20, max_size=60))
 def test_margin_random_streams(stream: list[dict[str, Any]]) -> None:
     cmds: list[C.Command] = []

@@ -18,7 +18,7 @@ from tests.unit.margin_setup import (
     mark,
     wallet_id,
 )
-from tradewind.core.margin import INSURANCE_ACCOUNT, POOL_ACCOUNT
+from tradewind.core.margin import HOUR_MS, INSURANCE_ACCOUNT, POOL_ACCOUNT
 from tradewind.core.margin_ops import wallet_view
 
 
@@ -277,3 +277,21 @@ def test_cross_wallet_with_two_exposures_is_checked_on_every_mark() -> None:
     # 50 lots at 44 + 50 lots at 96 = 7000; 6666 repaid; no fee on cross; 334 left
     assert events[-1] == ("liquidation_finished", wid, 1, 0, {}, {}, {}, {"USDT": 334})
     assert wid not in ex.core.margin.multi
+
+
+def test_interest_alone_can_trigger_the_liquidation() -> None:
+    ex = margin_market()
+    wid = long_position(ex)
+    mark(ex, 90)  # 4500 / 4000 = 1.125: called, not liquidated
+    bid(ex, 61, 3, 86, 50)
+    # 1 USDT of interest an hour (4000 at 1000 ppb, rounded up): after 90 hours
+    # 4500 / 4090 = 1.10024 is still above 1.1; the 91st makes it 4500 / 4091 <= 1.1
+    events = [brief(e) for e in ex.ok({"op": "tick"}, ts=90 * HOUR_MS)]
+    assert events == [("interest_charged", wid, 1, "USDT", 90, 4000, 90, 90, 90)]
+    events = [brief(e) for e in ex.ok({"op": "tick"}, ts=91 * HOUR_MS)]
+    assert events[0] == ("interest_charged", wid, 1, "USDT", 1, 4000, 91, 1, 91)
+    assert events[1][:2] == ("liquidation_started", wid)
+    # 50 lots at 86 = 4300: interest first (91), then the principal; fee 1 % of 4091 =
+    # 40.91, rounded up to 41; 4300 - 4091 - 41 = 168 left
+    assert ("repaid", wid, 1, "USDT", 4091, 91, 4000, 0, 0, "liquidation") in events
+    assert events[-1] == ("liquidation_finished", wid, 1, 41, {}, {}, {}, {"USDT": 168})
