@@ -141,7 +141,30 @@ def run_watcher(
     from tradewind.runtime.server import _run
 
     process = WatcherProcess(settings, network, rpc_url, start_height=start_height, poll_s=poll_s)
+    asyncio.run(preflight(settings, network, process.rpc_url))
     return _run(lambda: _serve(process))
+
+
+async def preflight(settings: Settings, network: str, rpc_url: str) -> Network:
+    """Before any lease or connection: the network is configured and, for Bitcoin, its
+    node answers with these credentials on the configured chain. A plain error message
+    (``SystemExit``) otherwise, not a traceback from inside the event loop."""
+    from tradewind.adapters.chain.bitcoind_reader import BitcoindError
+    from tradewind.runtime.funding import network_catalog
+
+    catalog = network_catalog(settings)
+    net = None if catalog is None else catalog.network(network)
+    if net is None:
+        raise SystemExit(f"error: no network {network!r} in the config")
+    if net.kind == "utxo":
+        try:
+            reader = await open_reader(settings, net, rpc_url)
+        except BitcoindError as exc:  # wrong chain, refused credentials, node away
+            raise SystemExit(f"error: {exc}") from None
+        aclose = getattr(reader, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    return net
 
 
 class WatcherProcess:
