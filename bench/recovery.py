@@ -5,7 +5,10 @@ Invariant measured: ``recover()`` from no snapshot replays every record of an
 written once with the real writer; only ``recover()`` is timed. Commands come from
 ``random.Random(seed)``, so the same ``n`` and ``seed`` always give the same journal.
 
-Run: ``.venv/bin/python bench/recovery.py [N]``; prints one JSON object.
+The journal is written as ``JournaledCore`` writes it (batch records, ADR 0026);
+``--command-records`` writes one record per command instead, as journals before it were.
+
+Run: ``.venv/bin/python bench/recovery.py [N] [--command-records]``; prints one JSON object.
 """
 
 from __future__ import annotations
@@ -88,18 +91,25 @@ def generate(n: int, seed: int = 1) -> Iterator[AnyCommand]:
         )
 
 
-def write_journal(data_dir: Path, n: int, seed: int = 1, group: int = 10_000) -> int:
-    """Writes the journal with group commits of ``group`` records; returns its size."""
+def write_journal(
+    data_dir: Path, n: int, seed: int = 1, group: int = 10_000, batch: bool = True
+) -> int:
+    """Writes the journal with group commits of ``group`` commands, as batch records
+    (what ``JournaledCore`` writes) or, with ``batch=False``, one command record per
+    command (the format before ADR 0026); returns its size."""
     with JournalWriter(data_dir / JOURNAL_FILE) as writer:
         for cmd in generate(n, seed):
-            writer.append(cmd.seq, encode_command(cmd))
+            if batch:
+                writer.append_command(cmd.seq, cmd)
+            else:
+                writer.append(cmd.seq, encode_command(cmd))
             if writer.pending >= group:
                 writer.commit()
         writer.commit()
     return (data_dir / JOURNAL_FILE).stat().st_size
 
 
-def measure_recovery(n: int = 1_000_000, seed: int = 1) -> dict[str, Any]:
+def measure_recovery(n: int = 1_000_000, seed: int = 1, batch: bool = True) -> dict[str, Any]:
     """Times ``recover()`` of an ``n``-record journal with no snapshot.
 
     Besides the wall and CPU time of the whole recovery, two extra passes over the same
@@ -108,19 +118,20 @@ def measure_recovery(n: int = 1_000_000, seed: int = 1) -> dict[str, Any]:
     """
     with tempfile.TemporaryDirectory(prefix="tw-bench-recovery-") as tmp:
         data_dir = Path(tmp)
-        size = write_journal(data_dir, n, seed)
+        size = write_journal(data_dir, n, seed, batch=batch)
         path = data_dir / JOURNAL_FILE
 
         start = time.process_time()
         data = path.read_bytes()
-        for _ in JournalReader(data, path):
+        for _ in JournalReader(data, path).walk():
             pass
         scan = time.process_time() - start
 
         start = time.process_time()
         data = path.read_bytes()
-        for _offset, _seq, payload in JournalReader(data, path):
-            decode_command(payload)
+        decode_batch = msgspec.msgpack.Decoder(list[AnyCommand]).decode
+        for _offset, _seq, _n, payload, batch in JournalReader(data, path).walk():
+            decode_batch(payload) if batch else decode_command(payload)
         scan_decode = time.process_time() - start
         del data
 
@@ -133,6 +144,7 @@ def measure_recovery(n: int = 1_000_000, seed: int = 1) -> dict[str, Any]:
             raise RuntimeError(f"recovered {result.replayed} of {n} records")
         return {
             "records": n,
+            "format": "batch records" if batch else "command records (before ADR 0026)",
             "journal_bytes": size,
             "seconds": round(seconds, 3),
             "records_per_sec": round(n / seconds),
@@ -144,4 +156,11 @@ def measure_recovery(n: int = 1_000_000, seed: int = 1) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(measure_recovery(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)))
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    print(
+        json.dumps(
+            measure_recovery(
+                int(args[0]) if args else 1_000_000, batch="--command-records" not in sys.argv
+            )
+        )
+    )

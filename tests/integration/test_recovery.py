@@ -30,13 +30,14 @@ from tradewind.journal import (
     JOURNAL_FILE,
     JournalCorruptError,
     JournaledCore,
+    JournalReader,
     JournalSeqError,
     JournalWriter,
     read_journal,
     recover,
     write_snapshot,
 )
-from tradewind.journal.journal import HEADER_SIZE, encode_record
+from tradewind.journal.journal import HEADER_SIZE, encode_batch_record, encode_record
 from tradewind.journal.snapshot import list_snapshots
 from tradewind.runtime.cli import app
 from tradewind.runtime.verify import run_verify
@@ -195,25 +196,27 @@ def test_invalid_command_is_refused_before_the_journal(tmp_path: Path) -> None:
 
 
 def test_torn_tail_at_every_byte_of_the_last_record(tmp_path: Path, cmds: list[AnyCommand]) -> None:
-    """A crash while writing the last group: recovery gives the acknowledged prefix,
-    cuts the torn bytes, and the exchange can go on appending."""
+    """A crash while writing the last group (one batch record, seqs 36-40): recovery gives
+    the acknowledged prefix, cuts the torn bytes, and the exchange can go on appending."""
     run(tmp_path, cmds[:40])
     path = tmp_path / JOURNAL_FILE
     full = path.read_bytes()
-    last_offset = list(read_journal(path))[-1][0]
-    prefix_hash = reference(cmds[:39]).state_hash()
+    last_offset, first, count, _, batch = list(JournalReader(full).walk())[-1]
+    assert (first, count, batch) == (36, 5, True)
+    prefix_hash = reference(cmds[:35]).state_hash()
     for cut in range(last_offset + 1, len(full)):
         path.write_bytes(full[:cut])
         with capture_logs() as logs:
             result = recover(tmp_path)
-        assert (result.last_seq, result.truncated_bytes) == (39, cut - last_offset)
+        assert (result.last_seq, result.truncated_bytes) == (35, cut - last_offset)
         assert result.core.state_hash() == prefix_hash
         assert path.stat().st_size == last_offset
         assert [(e["offset"], e["dropped_bytes"]) for e in logs] == [
             (last_offset, cut - last_offset)
         ]
     with JournaledCore(tmp_path) as jc:
-        jc.submit(cmds[39])
+        for c in cmds[35:40]:
+            jc.submit(c)
     assert recover(tmp_path).core.state_hash() == reference(cmds[:40]).state_hash()
 
 
@@ -249,7 +252,11 @@ def test_flipped_bit_in_a_middle_record_stops_recovery(
 
 
 def test_seq_gap_stops_recovery(tmp_path: Path, cmds: list[AnyCommand]) -> None:
-    run(tmp_path, cmds[:10])
+    """Old journals (one command record per command) are still read, and checked."""
+    with JournalWriter(tmp_path / JOURNAL_FILE) as w:
+        for c in cmds[:10]:
+            w.append(c.seq, encode_command(c))
+    assert recover(tmp_path).core.state_hash() == reference(cmds[:10]).state_hash()
     path = tmp_path / JOURNAL_FILE
     records = list(read_journal(path))
     with open(path, "r+b") as f:  # rewrite record 6 as seq 7: seq 5 is followed by 7
@@ -257,6 +264,59 @@ def test_seq_gap_stops_recovery(tmp_path: Path, cmds: list[AnyCommand]) -> None:
         f.write(encode_record(7, records[5][2]))
     with pytest.raises(JournalSeqError, match=f"byte offset {records[5][0]}: seq gap"):
         recover(tmp_path)
+
+
+def test_seq_gap_between_batch_records_stops_recovery(
+    tmp_path: Path, cmds: list[AnyCommand]
+) -> None:
+    run(tmp_path, cmds[:21], batch=7)
+    path = tmp_path / JOURNAL_FILE
+    offset, first, _, _, _ = list(JournalReader(path.read_bytes()).walk())[1]
+    payloads = [p for o, _, p in read_journal(path) if o == offset]
+    with open(path, "r+b") as f:  # the second batch claims seqs 9-15: seq 7 is followed by 9
+        f.seek(offset)
+        f.write(encode_batch_record(first + 1, payloads))
+    with pytest.raises(JournalSeqError, match=f"byte offset {offset}: seq gap"):
+        recover(tmp_path)
+
+
+def test_batch_whose_commands_carry_other_seqs_stops_recovery(
+    tmp_path: Path, cmds: list[AnyCommand]
+) -> None:
+    """The header's seqs and the commands' own stamps must agree."""
+    with open(tmp_path / JOURNAL_FILE, "wb") as f:
+        f.write(encode_batch_record(1, [encode_command(c) for c in cmds[:5]]))
+        f.write(encode_batch_record(6, [encode_command(c) for c in cmds[6:11]]))
+    with pytest.raises(JournalSeqError, match=r"byte offset \d+: record seq 6 holds a command"):
+        recover(tmp_path)
+
+
+def test_old_and_new_records_mixed(tmp_path: Path, cmds: list[AnyCommand]) -> None:
+    """A journal written before batch records (ADR 0026) and continued by this version:
+    command records, then batch records, recover as one stream, with or without a
+    snapshot falling inside a batch record."""
+    with JournalWriter(tmp_path / JOURNAL_FILE) as w:
+        for c in cmds[:30]:
+            w.append(c.seq, encode_command(c))
+    run(tmp_path, cmds[30:100], batch=9)
+    with JournalWriter(tmp_path / JOURNAL_FILE) as w:  # and a tool's command record again
+        w.append(101, encode_command(cmds[100]))
+        for c in cmds[101:120]:
+            w.append_command(c.seq, c)
+    kinds = [
+        batch for _, _, _, _, batch in JournalReader((tmp_path / JOURNAL_FILE).read_bytes()).walk()
+    ]
+    assert kinds[:30] == [False] * 30 and kinds[30] is True and False in kinds[31:]
+    assert [s for _, s, _ in read_journal(tmp_path / JOURNAL_FILE)] == list(range(1, 121))
+    result = recover(tmp_path)
+    assert (result.last_seq, result.replayed) == (120, 120)
+    assert result.core.state_hash() == reference(cmds[:120]).state_hash()
+
+    write_snapshot(tmp_path, 34, reference(cmds[:34]).snapshot())  # inside seqs 31-39
+    result = recover(tmp_path)
+    assert (result.snapshot_seq, result.replayed) == (34, 86)
+    assert result.core.state_hash() == reference(cmds[:120]).state_hash()
+    assert check_invariants(result.core) == []
 
 
 def test_snapshot_plus_replay_equals_full_replay(tmp_path: Path, cmds: list[AnyCommand]) -> None:

@@ -1,4 +1,5 @@
-"""The journal file: framing, group commit, torn tails cut, damage in the middle refused."""
+"""The journal file: framing (command records and batch records), group commit, torn tails
+cut, damage in the middle refused."""
 
 from __future__ import annotations
 
@@ -7,17 +8,24 @@ import struct
 import zlib
 from pathlib import Path
 
+import msgspec
 import pytest
 from structlog.testing import capture_logs
 
+import tradewind.journal.journal as journal_module
+from tradewind.core.codec import encode_command
+from tradewind.core.commands import Deposit
 from tradewind.journal.journal import (
+    BATCH_HEADER_SIZE,
     HEADER_SIZE,
     JOURNAL_FILE,
     JournalCorruptError,
     JournalLockedError,
+    JournalReader,
     JournalSeqError,
     JournalWriteError,
     JournalWriter,
+    encode_batch_record,
     encode_record,
     read_journal,
     scan_journal,
@@ -259,6 +267,7 @@ def test_recovery_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path, wa
     with JournaledCore(tmp_path) as jc:
         jc.submit(AddAsset(asset="USDT", decimals=6))
         for user in range(1, 6):
+            jc.flush()  # one batch record per command: a damaged one is in the middle
             jc.submit(Deposit(user=user, asset="USDT", amount=1_000))
     path = tmp_path / JOURNAL_FILE
     offsets = [o for o, _, _ in records(path)]
@@ -269,7 +278,7 @@ def test_recovery_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path, wa
         assert recover(tmp_path, repair=False).replayed == 6
         assert gc.isenabled() is was_on
         data = bytearray(path.read_bytes())
-        data[offsets[2] + HEADER_SIZE] ^= 0xFF  # a middle record: valid ones follow
+        data[offsets[2] + BATCH_HEADER_SIZE] ^= 0xFF  # a middle record: valid ones follow
         path.write_bytes(bytes(data))
         with pytest.raises(JournalCorruptError):
             recover(tmp_path, repair=False)
@@ -279,3 +288,178 @@ def test_recovery_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path, wa
             gc.enable()
         else:
             gc.disable()
+
+
+# ---------------------------------------------------------------- batch records (ADR 0026)
+
+
+def deposits(first: int, n: int) -> list[Deposit]:
+    return [Deposit(seq=s, user=s, asset="USDT", amount=1_000 + s) for s in range(first, first + n)]
+
+
+def write_batches(path: Path, groups: list[int]) -> list[int]:
+    """One commit per group size, seqs from 1; returns the record offsets."""
+    offsets, seq = [], 1
+    with JournalWriter(path) as w:
+        for n in groups:
+            offsets.append(w.end_offset)
+            for cmd in deposits(seq, n):
+                w.append_command(cmd.seq, cmd)
+            seq += n
+            w.commit()
+    return offsets
+
+
+def test_batch_record_layout_is_flagged_length_first_seq_count_crc_array() -> None:
+    payloads = [encode_command(c) for c in deposits(7, 3)]
+    rec = encode_batch_record(7, payloads)
+    word, first, count, crc = struct.unpack_from("<IQII", rec)
+    body = rec[BATCH_HEADER_SIZE:]
+    assert (word, first, count) == (0x8000_0000 | len(body), 7, 3)
+    assert crc == zlib.crc32(struct.pack("<QI", 7, 3) + body)
+    assert body == b"\x93" + b"".join(payloads)  # a msgpack array of the three commands
+
+
+def test_a_commit_writes_one_batch_record_read_back_per_command(tmp_path: Path) -> None:
+    """Structs and already-encoded commands (``Raw``) mix in a group; readers still get
+    one ``(offset, seq, payload)`` per command, the offset being its record's."""
+    path = tmp_path / JOURNAL_FILE
+    cmds = deposits(1, 5)
+    with JournalWriter(path) as w:
+        w.append_command(1, cmds[0])
+        w.append_command(2, msgspec.Raw(encode_command(cmds[1])))
+        assert (w.pending, w.last_seq, w.committed_seq) == (2, 2, None)
+        assert records(path) == []  # nothing before the commit
+        assert w.commit() == 2
+        second = w.end_offset
+        w.append_batch(3, [cmds[2], msgspec.Raw(encode_command(cmds[3])), cmds[4]])
+    assert path.stat().st_size == second + BATCH_HEADER_SIZE + 1 + sum(
+        len(encode_command(c)) for c in cmds[2:]
+    )
+    assert records(path) == [(0 if c.seq <= 2 else second, c.seq, encode_command(c)) for c in cmds]
+    assert scan_journal(path).records == 5
+
+
+def test_a_group_larger_than_max_batch_is_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal_module, "MAX_BATCH", 3)
+    path = tmp_path / JOURNAL_FILE
+    with JournalWriter(path) as w:
+        w.append_batch(1, list(deposits(1, 7)))
+        for cmd in deposits(8, 4):
+            w.append_command(cmd.seq, cmd)
+    walked = [(first, n) for _, first, n, _, _ in JournalReader(path.read_bytes()).walk()]
+    assert walked == [(1, 3), (4, 3), (7, 1), (8, 3), (11, 1)]
+    assert [s for _, s, _ in records(path)] == list(range(1, 12))
+
+
+@pytest.mark.parametrize("extra", [0, 5])
+def test_torn_tail_at_every_byte_of_the_last_batch_record_is_cut(
+    tmp_path: Path, extra: int
+) -> None:
+    """A crash mid-write of the last group leaves a prefix of its one record: the whole
+    group goes (none of it was acknowledged), with a warning naming offset and size."""
+    path = tmp_path / JOURNAL_FILE
+    last = write_batches(path, [3, 4, 5])[-1]
+    full = path.read_bytes()
+    for cut in range(last + 1, len(full)):
+        torn = full[:cut] + b"\x00" * extra
+        path.write_bytes(torn)
+        assert [s for _, s, _ in records(path)] == list(range(1, 8))
+        with capture_logs() as logs, JournalWriter(path) as w:
+            assert w.committed_seq == 7
+            w.append_command(8, deposits(8, 1)[0])
+        assert [(e["event"], e["offset"], e["dropped_bytes"]) for e in logs] == [
+            ("journal torn tail truncated", last, len(torn) - last)
+        ]
+        assert records(path)[-1][:2] == (last, 8)
+
+
+@pytest.mark.parametrize(
+    ("field", "byte"),
+    [("flag", 3), ("length", 0), ("seq", 4), ("count", 12), ("crc", 16), ("payload", 23)],
+)
+def test_flipped_bit_in_a_middle_batch_record_names_its_offset(
+    tmp_path: Path, field: str, byte: int
+) -> None:
+    path = tmp_path / JOURNAL_FILE
+    offsets = write_batches(path, [3, 4, 5, 2])
+    bad = offsets[1]
+    data = bytearray(path.read_bytes())
+    data[bad + byte] ^= 0x10 if byte != 3 else 0x80  # "flag": it reads as a command record
+    path.write_bytes(data)
+    for action in (lambda: records(path), lambda: JournalWriter(path), lambda: scan_journal(path)):
+        with pytest.raises(JournalCorruptError, match=f"byte offset {bad}:") as info:
+            action()
+        assert info.value.offset == bad
+    assert path.read_bytes() == data
+
+
+def test_command_records_and_batch_records_mix(tmp_path: Path) -> None:
+    """A journal of the old format goes on with batch records, and may go back."""
+    path = tmp_path / JOURNAL_FILE
+    cmds = deposits(1, 9)
+    with JournalWriter(path) as w:
+        for c in cmds[:3]:
+            w.append(c.seq, encode_command(c))
+    with JournalWriter(path) as w:
+        assert w.committed_seq == 3
+        w.append_batch(4, list(cmds[3:6]))
+        w.append_command(7, cmds[6])
+        w.append(8, encode_command(cmds[7]))  # seals the open batch first
+        w.append_command(9, cmds[8])
+    walked = [(f, n, b) for _, f, n, _, b in JournalReader(path.read_bytes()).walk()]
+    assert walked == [
+        (1, 1, False),
+        (2, 1, False),
+        (3, 1, False),
+        (4, 3, True),
+        (7, 1, True),
+        (8, 1, False),
+        (9, 1, True),
+    ]
+    assert [p for _, _, p in records(path)] == [encode_command(c) for c in cmds]
+
+
+def test_a_command_that_cannot_be_encoded_fails_the_writer(tmp_path: Path) -> None:
+    """Structs are encoded at the commit, after the caller applied them: the writer
+    stops for good (fail-stop) rather than journal part of a group."""
+    path = tmp_path / JOURNAL_FILE
+    w = JournalWriter(path)
+    w.append_command(1, deposits(1, 1)[0])
+    w.commit()
+    w.append_command(2, Deposit(seq=2, user=1, asset="USDT", amount=2**70))
+    with pytest.raises(JournalWriteError, match="cannot be journaled"):
+        w.commit()
+    with pytest.raises(JournalWriteError):
+        w.append_command(3, deposits(3, 1)[0])
+    w.close()
+    assert [s for _, s, _ in records(path)] == [1]
+
+
+def test_journaled_core_refuses_submits_after_a_failed_flush(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tradewind.core.commands import AddAsset
+    from tradewind.journal.recovery import JournaledCore, recover
+
+    jc = JournaledCore(tmp_path)
+    jc.submit(AddAsset(asset="USDT", decimals=6))
+    jc.flush()
+    jc.submit(Deposit(user=1, asset="USDT", amount=5), validated=True)
+
+    def full_disk(fd: int, data: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full_disk)
+    with pytest.raises(JournalWriteError):
+        jc.flush()
+    monkeypatch.undo()
+    seq = jc.last_seq
+    for validated in (True, False):
+        with pytest.raises(JournalWriteError, match="earlier journal write failed"):
+            jc.submit(Deposit(seq=seq + 1, user=1, asset="USDT", amount=5), validated=validated)
+    assert jc.last_seq == seq  # refused before the core applied it
+    jc.abandon()
+    assert recover(tmp_path).last_seq == 1

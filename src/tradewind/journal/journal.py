@@ -1,13 +1,26 @@
 """Append-only command journal with group commit.
 
-Invariant kept: ``journal.twj`` is a run of records, each ``[length u32][seq u64][crc u32]``
-(little-endian) followed by ``length`` payload bytes, where ``crc`` is the CRC32 of the
-eight seq bytes followed by the payload, and each record's seq is exactly one more than
-the previous record's. Everything up to the last ``commit()`` that returned is durable
-(written and fsynced). Only the tail after the last commit may be damaged by a crash; a
-damaged tail is cut off with a warning, while damage that a valid record follows means
-data that was once acknowledged is broken, and that raises :class:`JournalCorruptError`
-naming the byte offset; it is never skipped.
+Invariant kept: ``journal.twj`` is a run of records of two kinds (little-endian), each
+covering a run of consecutive seqs, each run starting exactly one after the previous
+record's last seq:
+
+- a **command record** (format 1, every journal before ADR 0026):
+  ``[length u32][seq u64][crc u32]`` then ``length`` payload bytes, the msgpack of one
+  command; ``crc`` is the CRC32 of the eight seq bytes followed by the payload;
+- a **batch record** (format 2, ADR 0026): ``[0x80000000 | length u32][first_seq u64]
+  [count u32][crc u32]`` then ``length`` payload bytes, a msgpack array of ``count``
+  commands with seqs ``first_seq .. first_seq + count - 1``; ``crc`` is the CRC32 of the
+  seq and count bytes followed by the payload. A group commit writes its commands as one
+  batch record (more if it holds over ``MAX_BATCH`` commands).
+
+The top bit of the first word tells the kinds apart (a command record's length is at most
+``MAX_PAYLOAD``, 2**24), so old journals read as before and a journal may mix both.
+Everything up to the last ``commit()`` that returned is durable (written and fsynced).
+Only the tail after the last commit may be damaged by a crash; a damaged tail is cut off
+with a warning (a torn batch record goes as a whole: none of its commands was
+acknowledged), while damage that a valid record follows means data that was once
+acknowledged is broken, and that raises :class:`JournalCorruptError` naming the byte
+offset; it is never skipped.
 
 The first record may carry any seq >= 1, so a journal can later be restarted after a
 snapshot; recovery checks that the snapshot and the journal leave no hole between them.
@@ -26,22 +39,40 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+import msgspec
 import structlog
 
 JOURNAL_FILE = "journal.twj"
 """File name of the journal inside a data directory."""
 
 HEADER = struct.Struct("<IQI")
-"""Record header: payload length, seq, CRC32 of seq bytes + payload."""
+"""Command record header: payload length, seq, CRC32 of seq bytes + payload."""
 HEADER_SIZE = HEADER.size
 MAX_PAYLOAD = 16 * 1024 * 1024
 """A length field above this is damage, not a command (commands are tens of bytes)."""
+BATCH_HEADER = struct.Struct("<IQII")
+"""Batch record header: BATCH_FLAG | payload length, first seq, count, CRC32 of the seq
+and count bytes + payload."""
+BATCH_HEADER_SIZE = BATCH_HEADER.size
+BATCH_FLAG = 0x8000_0000
+MAX_BATCH = 4096
+"""Commands per batch record at most: a record stays far below ``MAX_PAYLOAD`` (a
+command's strings are bounded by the schema, so it encodes to well under 1 KiB)."""
 
 _SEQ = struct.Struct("<Q")
 _SEQ_PACK = _SEQ.pack
+_SEQ_COUNT = struct.Struct("<QI")
+_SEQ_COUNT_PACK = _SEQ_COUNT.pack
 _HEADER_PACK = HEADER.pack
+_BATCH_HEADER_PACK = BATCH_HEADER.pack
 _CRC32 = zlib.crc32
 _ZEROS = bytes(65536)
+_LENGTH_MASK = BATCH_FLAG - 1
+_encode_batch = msgspec.msgpack.Encoder().encode
+"""Encodes a list of command structs (and ``msgspec.Raw`` already-encoded ones) as one
+msgpack array, in one C call."""
+_split_batch = msgspec.msgpack.Decoder(list[msgspec.Raw]).decode
+"""A batch payload as one ``Raw`` (the exact msgpack bytes) per command."""
 
 log = structlog.get_logger(__name__)
 
@@ -81,18 +112,30 @@ def record_crc(seq: int, payload: bytes | memoryview) -> int:
 
 
 def encode_record(seq: int, payload: bytes | memoryview) -> bytes:
-    """One framed record, as it is stored in the file."""
+    """One framed command record (format 1), as it is stored in the file."""
     return HEADER.pack(len(payload), seq, record_crc(seq, payload)) + payload
+
+
+def encode_batch_record(first_seq: int, payloads: list[bytes]) -> bytes:
+    """One framed batch record (format 2) of already-encoded commands, seqs from
+    ``first_seq`` on."""
+    payload = _encode_batch([msgspec.Raw(p) for p in payloads])
+    n = len(payloads)
+    crc = _CRC32(payload, _CRC32(_SEQ_COUNT_PACK(first_seq, n)))
+    return _BATCH_HEADER_PACK(BATCH_FLAG | len(payload), first_seq, n, crc) + payload
 
 
 class JournalReader:
     """Walks the records of a journal image held in memory.
 
-    Iterating yields ``(offset, seq, payload)`` with ``payload`` a memoryview into the
-    image (no copy: recovery decodes straight from it). Iteration stops at a torn tail and
-    raises :class:`JournalCorruptError` for damage in the middle or :class:`JournalSeqError`
-    for a seq gap or regression. After a complete iteration ``valid_end``, ``first_seq``,
-    ``last_seq``, ``records`` and ``tail_bytes`` describe what was found.
+    Iterating yields ``(offset, seq, payload)`` per command, ``payload`` being a
+    memoryview of that command's msgpack bytes (no copy) and ``offset`` the byte offset
+    of the record holding it (a batch record's commands share its offset).
+    :meth:`records` yields whole records instead, which is what recovery decodes.
+    Iteration stops at a torn tail and raises :class:`JournalCorruptError` for damage in
+    the middle or :class:`JournalSeqError` for a seq gap or regression. After a complete
+    iteration ``valid_end``, ``first_seq``, ``last_seq``, ``records`` (commands) and
+    ``tail_bytes`` describe what was found.
     """
 
     def __init__(self, data: bytes | bytearray | memoryview, path: str | os.PathLike[str] = "-"):
@@ -107,11 +150,36 @@ class JournalReader:
         self.tail_reason = ""
 
     def __iter__(self) -> Iterator[tuple[int, int, memoryview]]:
+        for offset, first, count, payload, batch in self.walk():
+            if not batch:
+                yield offset, first, payload
+                continue
+            try:
+                items = _split_batch(payload)
+            except msgspec.DecodeError as e:
+                raise JournalCorruptError(
+                    self.path, offset, f"batch record seq {first} is not a msgpack array: {e}"
+                ) from e
+            if len(items) != count:
+                raise JournalCorruptError(
+                    self.path, offset, f"batch record holds {len(items)} commands, not {count}"
+                )
+            seq = first
+            for raw in items:
+                yield offset, seq, memoryview(raw)
+                seq += 1
+
+    def walk(self) -> Iterator[tuple[int, int, int, memoryview, bool]]:
+        """Yields ``(offset, first_seq, count, payload, is_batch)`` per verified record:
+        a command record has ``count`` 1 and one command's msgpack as payload, a batch
+        record the msgpack array of its ``count`` commands."""
         mv = memoryview(self._data)
         end = len(mv)
         unpack = HEADER.unpack_from
+        unpack_batch = BATCH_HEADER.unpack_from
         crc32 = zlib.crc32
         pack_seq = _SEQ_PACK  # the seq's own 8 bytes: cheaper than a view of the file's
+        pack_seq_count = _SEQ_COUNT_PACK
         pos = 0
         prev: int | None = None
         count = 0
@@ -122,7 +190,18 @@ class JournalReader:
                     reason = "incomplete record header"
                     break
                 length, seq, crc = unpack(mv, pos)
-                body = pos + HEADER_SIZE
+                if length & BATCH_FLAG:
+                    if end - pos < BATCH_HEADER_SIZE:
+                        reason = "incomplete record header"
+                        break
+                    length, seq, n, crc = unpack_batch(mv, pos)
+                    length &= _LENGTH_MASK
+                    body = pos + BATCH_HEADER_SIZE
+                    batch = True
+                else:
+                    n = 1
+                    body = pos + HEADER_SIZE
+                    batch = False
                 stop = body + length
                 if length > MAX_PAYLOAD:
                     reason = f"record length {length} exceeds the maximum"
@@ -131,7 +210,13 @@ class JournalReader:
                     reason = "incomplete record payload"
                     break
                 payload = mv[body:stop]
-                if crc32(payload, crc32(pack_seq(seq))) != crc:
+                if batch:
+                    if crc32(payload, crc32(pack_seq_count(seq, n))) != crc:
+                        reason = "record CRC mismatch"
+                        break
+                    if n < 1:
+                        raise JournalCorruptError(self.path, pos, "batch record of no command")
+                elif crc32(payload, crc32(pack_seq(seq))) != crc:
                     reason = "record CRC mismatch"
                     break
                 if prev is None:
@@ -143,9 +228,9 @@ class JournalReader:
                     raise JournalSeqError(
                         self.path, pos, f"seq {kind}: record seq {seq} follows seq {prev}"
                     )
-                yield pos, seq, payload
-                prev = seq
-                count += 1
+                yield pos, seq, n, payload, batch
+                prev = seq + n - 1
+                count += n
                 pos = stop
         finally:
             self.valid_end = pos
@@ -170,13 +255,15 @@ def find_valid_record(
     """First position at or after ``start`` holding a record that verifies, or None.
 
     Decides whether damage at ``bad_offset`` is a torn tail (nothing valid after it) or a
-    hole in the middle. A candidate must pass its CRC and carry a seq that could follow
-    ``prev_seq`` given the room between the damage and the candidate; runs of zero bytes,
-    which never hold a header (seq >= 1), are skipped at C speed.
+    hole in the middle. A candidate (of either kind) must pass its CRC and carry a seq
+    that could follow ``prev_seq`` given the room between the damage and the candidate
+    (a lost command takes at least one byte); runs of zero bytes, which never hold a
+    header (seq >= 1), are skipped at C speed.
     """
     end = len(mv)
     limit = end - HEADER_SIZE
     unpack = HEADER.unpack_from
+    unpack_batch = BATCH_HEADER.unpack_from
     crc32 = zlib.crc32
     pos = start
     while pos <= limit:
@@ -187,17 +274,32 @@ def find_valid_record(
                 return None
             pos = max(pos + 1, nonzero - 11)
             continue
-        stop = pos + HEADER_SIZE + length
-        if (
-            length <= MAX_PAYLOAD
-            and stop <= end
-            and (
-                prev_seq is None
-                or prev_seq < seq <= prev_seq + 1 + (pos - bad_offset) // HEADER_SIZE
-            )
-            and crc32(mv[pos + HEADER_SIZE : stop], crc32(mv[pos + 4 : pos + 12])) == crc
-        ):
-            return pos, seq
+        if length & BATCH_FLAG:
+            if pos + BATCH_HEADER_SIZE <= end:
+                length, seq, n, crc = unpack_batch(mv, pos)
+                length &= _LENGTH_MASK
+                stop = pos + BATCH_HEADER_SIZE + length
+                if (
+                    n >= 1
+                    and length <= MAX_PAYLOAD
+                    and stop <= end
+                    and (prev_seq is None or prev_seq < seq <= prev_seq + 1 + pos - bad_offset)
+                    and crc32(mv[pos + BATCH_HEADER_SIZE : stop], crc32(mv[pos + 4 : pos + 16]))
+                    == crc
+                ):
+                    return pos, seq
+        else:
+            stop = pos + HEADER_SIZE + length
+            if (
+                length <= MAX_PAYLOAD
+                and stop <= end
+                and (
+                    prev_seq is None
+                    or prev_seq < seq <= prev_seq + 1 + (pos - bad_offset) // HEADER_SIZE
+                )
+                and crc32(mv[pos + HEADER_SIZE : stop], crc32(mv[pos + 4 : pos + 12])) == crc
+            ):
+                return pos, seq
         pos += 1
     return None
 
@@ -257,7 +359,7 @@ def scan_journal(path: str | os.PathLike[str]) -> JournalScan:
 
 def _scan(data: bytes, path: str | os.PathLike[str]) -> JournalScan:
     reader = JournalReader(data, path)
-    for _ in reader:
+    for _ in reader.walk():
         pass
     return JournalScan(
         str(path),
@@ -321,9 +423,15 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
 class JournalWriter:
     """The single writer of a journal file: buffers records and commits them in groups.
 
-    ``append`` only buffers; ``commit`` writes the whole group with one ``write`` and one
-    ``fsync``, so a batch costs one disk flush however many commands it holds. A command
-    may be acknowledged only after the ``commit`` that covers it returned. The writer holds
+    ``append_command`` only buffers a command (a struct, or its msgpack as
+    ``msgspec.Raw``); ``commit`` encodes the buffered commands as one batch record
+    (format 2: one msgpack array, one CRC) and writes the whole group with one ``write``
+    and one ``fsync``, so a group costs one disk flush and one framing however many
+    commands it holds. ``append`` buffers one command record of format 1 (already-encoded
+    bytes; tools and tests). A command may be acknowledged only after the ``commit`` that
+    covers it returned. A command that fails to encode at commit (a struct built in
+    Python with an int beyond 64 bits: callers must append decoded or checked commands)
+    fails the writer like a failed write. The writer holds
     an exclusive ``flock`` on the file. After a failed write or fsync the file may hold a
     partial group and the page cache state is unknown, so the writer refuses further use
     (fail-stop): the process must restart and recover.
@@ -374,6 +482,7 @@ class JournalWriter:
         self._committed_seq = last_seq
         self._last_seq = last_seq
         self._buf = bytearray()
+        self._batch: list[object] = []
         self._pending = 0
         self._failed: BaseException | None = None
         self._closed = False
@@ -406,14 +515,81 @@ class JournalWriter:
                 f"{self.path}: an earlier write failed ({self._failed}); restart and recover"
             )
 
-    def append(self, seq: int, payload: bytes | memoryview) -> None:
-        """Buffers one record. ``seq`` must be exactly the previous seq + 1 (>= 1 if first)."""
+    def append_command(self, seq: int, cmd: object) -> None:
+        """Buffers one command for the group's batch record: a command struct (encoded
+        at commit, with the rest of the group, in one call) or ``msgspec.Raw`` of its
+        msgpack. ``seq`` must be exactly the previous seq + 1 (>= 1 if first) and the
+        command must carry it."""
         # Written out (no helper calls): with the journal on, this runs once per command.
         if self._failed is not None or self._closed:
             self._check_usable()
         last = self._last_seq
         if (seq != last + 1) if last is not None else (seq < 1):
             raise ValueError(f"journal append: seq {seq} does not follow seq {last}")
+        batch = self._batch
+        batch.append(cmd)  # seqs last_seq - len(batch) + 1 .. last_seq
+        self._last_seq = seq
+        self._pending += 1
+        if len(batch) >= MAX_BATCH:
+            self._seal()
+
+    def append_batch(self, first_seq: int, cmds: list[object]) -> None:
+        """Buffers consecutive commands with seqs ``first_seq ..`` (structs or
+        ``msgspec.Raw``, each carrying its seq) as batch records, encoded now in one call
+        per record (``MAX_BATCH`` commands per record at most). ``first_seq`` must be
+        exactly the previous seq + 1 (>= 1 if first)."""
+        if self._failed is not None or self._closed:
+            self._check_usable()
+        last = self._last_seq
+        if (first_seq != last + 1) if last is not None else (first_seq < 1):
+            raise ValueError(f"journal append: seq {first_seq} does not follow seq {last}")
+        if self._batch:
+            self._seal()
+        n = len(cmds)
+        for start in range(0, n, MAX_BATCH):
+            self._frame(
+                first_seq + start, cmds[start : start + MAX_BATCH] if n > MAX_BATCH else cmds
+            )
+        if n:
+            self._last_seq = first_seq + n - 1
+            self._pending += n
+
+    def _seal(self) -> None:
+        """Frames the commands ``append_command`` buffered as one batch record."""
+        batch = self._batch
+        self._frame(self._last_seq - len(batch) + 1, batch)  # type: ignore[operator]
+        batch.clear()
+
+    def _frame(self, first: int, batch: list[object]) -> None:
+        """Encodes ``batch`` (seqs ``first ..``) as one batch record at the buffer's end."""
+        n = len(batch)
+        try:
+            payload = _encode_batch(batch)
+            if len(payload) > MAX_PAYLOAD:
+                raise ValueError(f"batch of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
+        except (TypeError, ValueError, OverflowError, msgspec.EncodeError) as e:
+            # The caller applied these commands already and can neither journal nor
+            # take them back: fail-stop, as after a failed write.
+            self._failed = e
+            raise JournalWriteError(
+                f"{self.path}: a command of seq {first}.. cannot be journaled: {e}"
+            ) from e
+        buf = self._buf
+        buf += _BATCH_HEADER_PACK(
+            BATCH_FLAG | len(payload), first, n, _CRC32(payload, _CRC32(_SEQ_COUNT_PACK(first, n)))
+        )
+        buf += payload
+
+    def append(self, seq: int, payload: bytes | memoryview) -> None:
+        """Buffers one command record (format 1) of already-encoded bytes. ``seq`` must be
+        exactly the previous seq + 1 (>= 1 if first)."""
+        if self._failed is not None or self._closed:
+            self._check_usable()
+        last = self._last_seq
+        if (seq != last + 1) if last is not None else (seq < 1):
+            raise ValueError(f"journal append: seq {seq} does not follow seq {last}")
+        if self._batch:
+            self._seal()
         n = len(payload)
         if n > MAX_PAYLOAD:
             raise ValueError(f"journal append: payload of {n} bytes exceeds {MAX_PAYLOAD}")
@@ -433,6 +609,8 @@ class JournalWriter:
         self._check_usable()
         if not self._pending:
             return self._committed_seq
+        if self._batch:
+            self._seal()
         data = memoryview(self._buf)
         try:
             written = 0
@@ -456,7 +634,8 @@ class JournalWriter:
     def discard(self) -> int:
         """Drops the uncommitted group (what a crash does); returns how many records."""
         dropped = self._pending
-        self._buf.clear()
+        self._buf = bytearray()  # not clear(): a failed write's traceback may still view it
+        self._batch.clear()
         self._pending = 0
         self._last_seq = self._committed_seq
         return dropped

@@ -12,6 +12,7 @@ rather than producing a state that silently misses commands.
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -28,6 +29,7 @@ from tradewind.journal.journal import (
     JournalReader,
     JournalScan,
     JournalSeqError,
+    JournalWriteError,
     JournalWriter,
     truncate_tail,
 )
@@ -41,6 +43,11 @@ from tradewind.journal.snapshot import (
 DEFAULT_SNAPSHOT_EVERY = 100_000
 
 _encode = encode_command_raw
+_decode_batch: Callable[[bytes | memoryview], list[AnyCommand]] = msgspec.msgpack.Decoder(
+    list[AnyCommand]
+).decode
+"""A batch record's payload, every command in one decoder call."""
+_Raw = msgspec.Raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,26 +142,54 @@ def recover(data_dir: Path, *, repair: bool = True) -> RecoveryResult:
 def _replay(
     reader: JournalReader, core: Core, expected: int, path: Path, snap_seq: int | None
 ) -> int:
-    """Applies the reader's records from seq ``expected`` on; returns the next seq due."""
+    """Applies the reader's records from seq ``expected`` on; returns the next seq due.
+
+    A batch record is decoded in one call (a msgpack array of commands: one decoder
+    entry, no per-command framing); a command record of an old journal one by one.
+    """
     apply = core.apply
     decode = decode_command_raw
-    for offset, seq, payload in reader:
-        if seq < expected:
+    decode_batch = _decode_batch
+    for offset, first, count, payload, batch in reader.walk():
+        if first + count <= expected:
             continue  # already in the snapshot
-        if seq != expected:
+        if first > expected:
             raise JournalSeqError(
                 path,
                 offset,
-                f"journal resumes at seq {seq} but the state is at seq {expected - 1} "
+                f"journal resumes at seq {first} but the state is at seq {expected - 1} "
                 f"(snapshot seq {snap_seq}): commands are missing",
             )
+        if batch:
+            try:
+                cmds = decode_batch(payload)
+            except (msgspec.DecodeError, msgspec.ValidationError) as e:
+                raise JournalCorruptError(
+                    path, offset, f"batch record seq {first} does not decode: {e}"
+                ) from e
+            if len(cmds) != count:
+                raise JournalCorruptError(
+                    path, offset, f"batch record holds {len(cmds)} commands, not {count}"
+                )
+            if first < expected:  # a snapshot taken inside the batch
+                del cmds[: expected - first]
+            for cmd in cmds:
+                if cmd.seq != expected:
+                    raise JournalSeqError(
+                        path, offset, f"record seq {expected} holds a command stamped seq {cmd.seq}"
+                    )
+                apply(cmd)
+                expected += 1
+            continue
         try:
             cmd = decode(payload)
         except (msgspec.DecodeError, msgspec.ValidationError) as e:
-            raise JournalCorruptError(path, offset, f"record seq {seq} does not decode: {e}") from e
-        if cmd.seq != seq:
+            raise JournalCorruptError(
+                path, offset, f"record seq {first} does not decode: {e}"
+            ) from e
+        if cmd.seq != first:
             raise JournalSeqError(
-                path, offset, f"record seq {seq} holds a command stamped seq {cmd.seq}"
+                path, offset, f"record seq {first} holds a command stamped seq {cmd.seq}"
             )
         apply(cmd)
         expected += 1
@@ -190,6 +225,11 @@ class JournaledCore:
         self._core = self.recovery.core
         self._writer = JournalWriter(data_dir / JOURNAL_FILE, expect=self.recovery.journal)
         self._snapshot_seq = self.recovery.snapshot_seq or 0
+        # Commands submitted since the last flush, handed to the writer as one batch
+        # record at the flush: a list append per command is all the journal costs
+        # before it. After a failed flush, appending raises instead.
+        self._batch: list[object] = []
+        self._append: Callable[[object], None] = self._batch.append
 
     @property
     def core(self) -> Core:
@@ -213,43 +253,71 @@ class JournaledCore:
         Raises ValueError, changing nothing, for a command that is out of seq or fails
         the command schema (which the journal could not replay). ``validated=True`` says
         the command came out of a msgspec decoder (command file, bus message), which
-        already enforced the schema, and skips the re-decode.
+        already enforced the schema, and skips the re-decode; such a command is encoded
+        only at the ``flush``, with its group, so one that cannot be encoded after all
+        fails that flush and the journal for good (fail-stop), never a replay.
         """
         core = self._core
         seq = core.seq + 1
+        if validated and cmd.seq == seq:  # the hot path: a decoded command, stamped
+            # Encoded at the flush with the rest of the group (one call for the batch).
+            self._append(cmd)
+            return core.apply(cmd)
         if cmd.seq != seq:
             if cmd.seq:
                 raise ValueError(f"command seq {cmd.seq} is not the next seq {seq}")
             cmd = msgspec.structs.replace(cmd, seq=seq)
+        if validated:
+            self._append(cmd)
+            return core.apply(cmd)
         try:
             payload = _encode(cmd)
         except (OverflowError, msgspec.EncodeError) as e:  # e.g. an int beyond 64 bits
             raise ValueError(f"invalid command: {e}") from e
-        if validated:
-            self._writer.append(seq, payload)
-            return core.apply(cmd)
         try:
             # Apply exactly what replay will decode; a struct built in Python skips
             # msgspec's checks, and a record that cannot decode would stop every restart.
             cmd = decode_command(payload)
         except msgspec.ValidationError as e:
             raise ValueError(f"invalid command: {e}") from e
-        self._writer.append(seq, payload)
-        return self._core.apply(cmd)
+        self._append(_Raw(payload))
+        return core.apply(cmd)
 
     def flush(self) -> int:
         """Makes every submitted command durable (group commit); returns the durable seq.
 
         Takes a snapshot afterwards when ``snapshot_every`` commands passed since the last.
         """
-        self._writer.commit()
+        self._commit()
         if self._core.seq - self._snapshot_seq >= self.snapshot_every:
             self.snapshot_now()
         return self.durable_seq
 
+    def _commit(self) -> None:
+        """Hands the submitted batch to the writer and commits it (write + fsync)."""
+        batch = self._batch
+        try:
+            if batch:
+                self._writer.append_batch(self._core.seq - len(batch) + 1, batch)
+                batch.clear()
+            self._writer.commit()
+        except BaseException as e:
+            self._fail(e)
+            raise
+
+    def _fail(self, error: BaseException) -> None:
+        """The core is ahead of the disk for good: every later submit raises."""
+        self._batch.clear()
+        path = self._writer.path
+
+        def refuse(_cmd: object) -> None:
+            raise JournalWriteError(f"{path}: an earlier journal write failed ({error})")
+
+        self._append = refuse
+
     def snapshot_now(self) -> Path:
         """Commits the journal, then writes a snapshot of the current state."""
-        self._writer.commit()
+        self._commit()
         seq = self._core.seq
         path = write_snapshot(self.data_dir, seq, self._core.snapshot(), keep=self.keep_snapshots)
         self._snapshot_seq = seq
@@ -257,11 +325,16 @@ class JournaledCore:
 
     def close(self) -> None:
         """Commits what is pending and releases the journal."""
-        self._writer.close(commit=True)
+        try:
+            if self._batch:
+                self._commit()
+        finally:
+            self._writer.close(commit=True)
 
     def abandon(self) -> int:
         """Releases the journal without committing (as a crash would); returns dropped count."""
-        dropped = self._writer.discard()
+        dropped = len(self._batch) + self._writer.discard()
+        self._batch.clear()
         self._writer.close(commit=False)
         return dropped
 

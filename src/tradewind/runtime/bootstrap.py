@@ -662,7 +662,7 @@ class CoreProcess:
             clock_ms=self.clock.now_ms,
         )
         self.commands = AmqpCommandServer(
-            self.link, self.names, self._submit, clock_ms=self.clock.now_ms
+            self.link, self.names, self._submit_decoded, clock_ms=self.clock.now_ms
         )
         self.replay = AmqpReplayServer(
             self.link, self.names, self._replay_source, durable_seq=self._durable_seq
@@ -704,6 +704,16 @@ class CoreProcess:
             raise CoreUnavailable()
         try:
             return await runner.submit(cmd)
+        except sequencer.CoreUnavailable as e:
+            raise CoreUnavailable(str(e)) from None
+
+    async def _submit_decoded(self, cmd: AnyCommand) -> sequencer.Applied:
+        """A command the bus server decoded (schema checked): the journal skips the check."""
+        runner = self.runner
+        if runner is None or not runner.running:
+            raise CoreUnavailable()
+        try:
+            return await runner.submit(cmd, validated=True)
         except sequencer.CoreUnavailable as e:
             raise CoreUnavailable(str(e)) from None
 
