@@ -27,6 +27,7 @@ from tradewind.services.audit import AuditLog
 from tradewind.services.errors import ServiceError
 from tradewind.services.funding.addresses import evm_address
 from tradewind.services.funding.networks import NetworkConfigError, parse_networks
+from tradewind.services.funding.payouts import PayoutProcessor
 from tradewind.services.funding.withdrawal_config import (
     parse_signer_settings,
     parse_withdrawal_policy,
@@ -34,6 +35,9 @@ from tradewind.services.funding.withdrawal_config import (
 from tradewind.services.funding.withdrawal_ports import (
     NOT_COUNTED,
     IdempotencyConflict,
+    SignedTx,
+    SignerRefused,
+    TxState,
     WhitelistedAddress,
     Withdrawal,
     WithdrawalEvent,
@@ -570,3 +574,59 @@ def test_a_digest_signed_elsewhere_assembles_into_a_transaction_from_the_key() -
     signed = codec.assemble(tx, r, s, v)
     assert Account.recover_transaction(signed.raw) == sender
     assert signed.txid.startswith("0x") and len(signed.txid) == 66
+
+
+class RecordingChain:
+    """A chain that records what the processor asks (no node)."""
+
+    def __init__(self) -> None:
+        self.built = 0
+        self.sent: list[str] = []
+
+    async def build(
+        self, sender: str, to: str, contract: str | None, value: int, nonce_floor: int
+    ) -> Mapping[str, object]:
+        self.built += 1
+        return base_tx(**{"from": sender, "to": to, "value": value, "nonce": nonce_floor})
+
+    async def broadcast(self, raw: str) -> str | None:
+        self.sent.append(raw)
+        return None
+
+    async def state(self, txid: str) -> TxState:
+        return TxState("pending")
+
+
+class RefusingSigner:
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def address(self, network: str) -> str:
+        return TO
+
+    async def sign(self, withdrawal_id: int, network: str, tx: Mapping[str, object]) -> SignedTx:
+        self.asked += 1
+        raise SignerRefused("terms_mismatch", "the transaction does not pay the withdrawal")
+
+
+def test_the_processor_pays_no_frozen_account_and_fails_a_refused_signature_once(
+    desk: Desk,
+) -> None:
+    desk.whitelist()
+    w = desk.ask("0.5", key="frozen-01")
+    assert w.status == "approved"
+    chain, signer = RecordingChain(), RefusingSigner()
+    processor = PayoutProcessor(desk.service, {"ethereum": chain}, signer)
+    desk.admin.frozen = True
+    desk.run(processor.step())
+    assert desk.run(desk.service.get_any(w.id)).status == "approved"
+    assert chain.built == 0 and signer.asked == 0
+    desk.admin.frozen = False
+    desk.run(processor.step())
+    failed = desk.run(desk.service.get_any(w.id))
+    assert failed.status == "failed" and signer.asked == 1 and chain.sent == []
+    assert failed.reason is not None and "terms_mismatch" in failed.reason
+    desk.run(processor.step())
+    assert signer.asked == 1 and desk.bus.balance() == (50 * 10**8, 0)
+    releases = [c for c in desk.bus.commands if type(c).__name__ == "WithdrawRelease"]
+    assert len(releases) == 1

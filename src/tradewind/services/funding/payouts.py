@@ -7,9 +7,9 @@ One :meth:`PayoutProcessor.step` looks at every unfinished withdrawal once:
 - ``holding``: lock the funds (again; the core says if it happened already);
 - ``releasing`` / ``settling``: the core's release / settle (again: the core refuses a
   repeat with ``unknown_withdrawal``, the fee credit with ``duplicate_deposit``);
-- ``approved``: build the transaction (nonce, gas, chain id) and store it with the
-  status ``signing`` BEFORE asking for a signature, so every retry signs the same
-  transaction;
+- ``approved``: unless the account was frozen meanwhile (then it waits), build the
+  transaction (nonce, gas, chain id) and store it with the status ``signing`` BEFORE
+  asking for a signature, so every retry signs the same transaction;
 - ``signing``: ask the signer; it stores the signed transaction (``signed``) itself.
   Signer down: try again next step. Signer refused (deterministic): ``failed``;
 - ``signed``: broadcast the stored raw transaction (the same bytes every time, so a
@@ -117,6 +117,9 @@ class PayoutProcessor:
             counts.waiting += 1
             return
         if w.status == "approved":
+            if not await s.payable(w):  # frozen since it was approved: not paid out
+                counts.waiting += 1
+                return
             await self._fix_tx(w, chain)
             w = await s.get_any(w.id)
         if w.status == "signing":

@@ -45,7 +45,7 @@ import structlog
 
 from tradewind.core.commands import MAX_INT, Deposit, WithdrawHold, WithdrawRelease, WithdrawSettle
 from tradewind.core.events import Rejected
-from tradewind.services.admin import Actor, AdminService, RoleRequired
+from tradewind.services.admin import AccountFrozen, Actor, AdminService, RoleRequired
 from tradewind.services.audit import AuditLog, DetailValue
 from tradewind.services.errors import ServiceError
 from tradewind.services.funding.addresses import validate_address
@@ -551,6 +551,15 @@ class WithdrawalService:
             if bad is not None and bad.reason != "duplicate_deposit":
                 log.error("withdrawal fee not booked", withdrawal=w.id, reason=bad.reason)
         return await self.move(w, ("settling",), "confirmed")
+
+    async def payable(self, w: Withdrawal) -> bool:
+        """``False`` while the account is frozen: an approved withdrawal then waits
+        (unsigned, cancellable by compliance) instead of being paid out."""
+        try:
+            await self._admin.check_withdrawal(w.user_id)
+        except AccountFrozen:
+            return False
+        return True
 
     # -- the user's view and cancel -----------------------------------------------------
 
