@@ -21,6 +21,7 @@ from tests.support.mail import verify_email
 from tradewind.runtime.admin_cli import create_user
 from tradewind.runtime.bootstrap import EmbeddedExchange, build_embedded
 from tradewind.runtime.config import Settings, load_settings
+from tradewind.services.accounts import sign_request
 from tradewind.services.funding.defaults import TEST_MNEMONIC_XPUB_EVM
 from tradewind.services.kyc import sign_webhook
 
@@ -375,3 +376,50 @@ def test_the_address_book_needs_2fa_cools_off_and_sends_a_notice(desk: Desk) -> 
     assert p.get("/api/v1/withdrawals/addresses").json() == []
     r = desk.client.delete(f"/api/v1/withdrawals/addresses/{entry['id']}", headers=p.bearer)
     assert codes(r) == (404, "unknown_address")
+
+
+def test_api_keys_need_the_withdraw_permission_and_never_manage_addresses(desk: Desk) -> None:
+    p = desk.person()
+    desk.fund(p, "5")
+    desk.whitelist(p, TO)
+
+    def key(*permissions: str) -> tuple[str, str]:
+        r = p.post(
+            "/api/v1/api-keys",
+            {"label": "bot", "permissions": list(permissions), "totp": desk.code(p)},
+        )
+        assert r.status_code == 201, r.text
+        return r.json()["key_id"], r.json()["secret"]
+
+    def signed(key_id: str, secret: str, path: str, body: dict[str, Any], **extra: str) -> Any:
+        content = json.dumps(body).encode()
+        ts = desk.clock.now_ms()
+        headers = {
+            "TW-KEY": key_id,
+            "TW-TIMESTAMP": str(ts),
+            "TW-SIGNATURE": sign_request(secret, ts, "POST", path, content),
+            "Content-Type": "application/json",
+            **extra,
+        }
+        return desk.client.post(path, content=content, headers=headers)
+
+    body = {"asset": "ETH", "network": "ethereum", "address": TO, "amount": "0.5"}
+    trader = key("read", "trade")
+    r = signed(*trader, "/api/v1/withdrawals", body, **{"Idempotency-Key": "api-key-0001"})
+    assert codes(r) == (403, "permission_denied")
+    withdrawer = key("read", "withdraw")
+    r = signed(
+        *withdrawer,
+        "/api/v1/withdrawals",
+        body,
+        **{"Idempotency-Key": "api-key-0002", "TW-TOTP": desk.code(p)},
+    )
+    assert r.status_code == 201 and r.json()["status"] == "approved", r.text
+    r = signed(
+        *withdrawer,
+        "/api/v1/withdrawals/addresses",
+        {"network": "ethereum", "address": OTHER, "label": "x"},
+        **{"TW-TOTP": desk.code(p)},
+    )
+    assert codes(r) == (403, "session_required")
+    assert desk.balance(p.user_id) == (450_000_000, 50_000_000)
