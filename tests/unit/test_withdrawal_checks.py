@@ -630,3 +630,18 @@ def test_the_processor_pays_no_frozen_account_and_fails_a_refused_signature_once
     assert signer.asked == 1 and desk.bus.balance() == (50 * 10**8, 0)
     releases = [c for c in desk.bus.commands if type(c).__name__ == "WithdrawRelease"]
     assert len(releases) == 1
+
+
+class BrokenSigner(RefusingSigner):
+    async def address(self, network: str) -> str:
+        raise SignerRefused("unknown_network", f"no hot-wallet key for {network!r}")
+
+
+def test_a_withdrawal_that_cannot_proceed_does_not_stop_the_others(desk: Desk) -> None:
+    desk.whitelist()
+    first, second = desk.ask("0.5", key="broken-01"), desk.ask("0.5", key="broken-02")
+    chain = RecordingChain()
+    counts = desk.run(PayoutProcessor(desk.service, {"ethereum": chain}, BrokenSigner()).step())
+    assert counts.waiting == 2
+    for w in (first, second):
+        assert desk.run(desk.service.get_any(w.id)).status == "approved"

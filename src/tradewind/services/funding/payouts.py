@@ -93,6 +93,9 @@ class PayoutProcessor:
                 log.warning(
                     "payout step postponed", withdrawal=w.id, status=w.status, error=str(exc)
                 )
+            except Exception:  # e.g. a network the signer has no key for: the others go on
+                counts.waiting += 1
+                log.exception("payout step failed", withdrawal=w.id, status=w.status)
         return counts
 
     async def _advance(self, w: Withdrawal, counts: StepCounts) -> None:
