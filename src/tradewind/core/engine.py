@@ -318,6 +318,25 @@ class Core:
     def _mark(self, c: C.Mark, ev: list[Event]) -> None:
         M.mark(self, c, ev)
 
+    def _take_ioc(
+        self,
+        mk: Market,
+        oid: int,
+        user: int,
+        buy: bool,
+        limit: int,
+        qty: int,
+        lock: int,
+        ev: list[Event],
+    ) -> int:
+        """A liquidation's IOC order of ``user`` (a wallet) whose ``lock`` is already
+        held: match it, release the rest; returns the lots left unfilled. Built here so
+        that it is this build's ``Order`` and ``Balance``."""
+        bal = self.accounts[user][mk.quote if buy else mk.base]
+        o = Order(oid, user, mk.name, buy, limit, qty, lock, bal, None, None, "none")
+        self._run_taker(mk, o, False, "ioc", ev)
+        return o.qty
+
     # ------------------------------------------------------------------ funds
 
     def _deposit(self, c: C.Deposit, ev: list[Event]) -> None:
