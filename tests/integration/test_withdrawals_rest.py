@@ -319,6 +319,9 @@ def test_large_withdrawals_need_one_or_two_approvers_and_a_rejection_releases(
 
     r = c1.post(f"/api/v1/admin/withdrawals/{two['id']}/approve")
     assert r.status_code == 200 and r.json()["status"] == "pending_approval", r.text
+    assert r.json()["approved_by"] == [c1.user_id]
+    queued = {w["id"]: w for w in c2.get("/api/v1/admin/withdrawals").json()}
+    assert queued[two["id"]]["approved_by"] == [c1.user_id]
     assert codes(c1.post(f"/api/v1/admin/withdrawals/{two['id']}/approve")) == (
         409,
         "already_approved",
@@ -423,3 +426,22 @@ def test_api_keys_need_the_withdraw_permission_and_never_manage_addresses(desk: 
     )
     assert codes(r) == (403, "session_required")
     assert desk.balance(p.user_id) == (450_000_000, 50_000_000)
+
+
+def test_the_rules_a_form_needs_are_public(desk: Desk) -> None:
+    r = desk.client.get("/api/v1/withdrawals/rules")
+    assert r.status_code == 200, r.text
+    rules = r.json()
+    assert rules["require_2fa"] is True and rules["cooling_off_hours"] == 1
+    (eth_net,) = [n for n in rules["networks"] if n["network"] == "ethereum"]
+    assert eth_net["payouts"] is True
+    (eth,) = eth_net["assets"]
+    assert eth == {
+        "asset": "ETH",
+        "decimals": 8,
+        "withdrawal_enabled": True,
+        "fee": "0.00200000",
+        "minimum": "0.01000000",
+        "auto_approve_below": "1.00000000",
+        "two_person_above": "10.00000000",
+    }

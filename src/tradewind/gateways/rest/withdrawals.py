@@ -109,6 +109,11 @@ def install_withdrawals(app: FastAPI, service: WithdrawalService, admin: AdminSe
             out["user_id"] = w.user_id
         return out
 
+    async def staff_out(w: Withdrawal) -> dict[str, Any]:
+        out = withdrawal_out(w, staff=True)
+        out["approved_by"] = list(await service.store.approvers(w.id))
+        return out
+
     def event_out(e: WithdrawalEvent) -> dict[str, Any]:
         return {"status": e.status, "at": e.at_ms, "actor_id": e.actor_id, "note": e.note}
 
@@ -124,6 +129,41 @@ def install_withdrawals(app: FastAPI, service: WithdrawalService, admin: AdminSe
         }
 
     user = APIRouter(prefix="/api/v1/withdrawals", tags=["funding"])
+
+    @user.get("/rules")
+    async def rules() -> Response:
+        """Public: what a withdrawal form needs to check before asking."""
+        policy = service.policy
+        return JSON(
+            {
+                "require_2fa": policy.require_2fa,
+                "cooling_off_hours": policy.cooling_off_ms / 3_600_000,
+                "networks": [
+                    {
+                        "network": n.name,
+                        "payouts": n.name in service.payout_networks,
+                        "assets": [
+                            {
+                                "asset": a.asset,
+                                "decimals": a.decimals,
+                                "withdrawal_enabled": a.withdrawal_enabled
+                                and n.name in service.payout_networks,
+                                "fee": format_minor(a.withdrawal_fee, a.decimals),
+                                "minimum": format_minor(service.minimum(a), a.decimals),
+                                "auto_approve_below": format_minor(
+                                    a.auto_approve_below, a.decimals
+                                ),
+                                "two_person_above": None
+                                if a.two_person_above is None
+                                else format_minor(a.two_person_above, a.decimals),
+                            }
+                            for a in n.assets
+                        ],
+                    }
+                    for n in service.catalog.networks
+                ],
+            }
+        )
 
     # the address book first: "/addresses" must not be read as a withdrawal id
     @user.get("/addresses")
@@ -219,16 +259,15 @@ def install_withdrawals(app: FastAPI, service: WithdrawalService, admin: AdminSe
         if not statuses or any(s not in STATUSES.split(",") for s in statuses):
             raise ApiError(400, "invalid_status", f"status is one or more of {STATUSES}")
         found = await service.review_queue(actor, statuses=statuses, limit=limit)
-        return JSON([withdrawal_out(w, staff=True) for w in found])
+        return JSON([await staff_out(w) for w in found])
 
     @review.post("/{withdrawal_id}/approve")
     async def approve(withdrawal_id: WithdrawalId, actor: Confirmed) -> Response:
-        return JSON(withdrawal_out(await service.approve(actor, withdrawal_id), staff=True))
+        return JSON(await staff_out(await service.approve(actor, withdrawal_id)))
 
     @review.post("/{withdrawal_id}/reject")
     async def reject(withdrawal_id: WithdrawalId, body: RejectIn, actor: Confirmed) -> Response:
-        w = await service.reject(actor, withdrawal_id, body.reason)
-        return JSON(withdrawal_out(w, staff=True))
+        return JSON(await staff_out(await service.reject(actor, withdrawal_id, body.reason)))
 
     app.include_router(user)
     app.include_router(review)
