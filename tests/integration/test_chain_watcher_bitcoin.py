@@ -13,9 +13,11 @@ watcher killed between seeing and crediting credits once after a restart."""
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -528,3 +530,76 @@ async def test_owners_are_looked_up_per_block_in_chunks(db: Database) -> None:
     owners = await SqlDepositAddressStore(db).owners_of(NET, asked)
     assert owners == {address: user for user, address in users}
     assert await SqlDepositAddressStore(db).owners_of("ethereum", asked) == {}
+
+
+@pytest.mark.parametrize("seed", [12, 14, 17])  # with orphaned rows and alerts among them
+@async_test
+async def test_a_storm_of_reorgs_and_double_spends_credits_each_surviving_deposit_once(
+    seed: int, node: BitcoindSim, reader: BitcoindReader, db: Database, exchange: Exchange
+) -> None:
+    """Random deposits (some dust), blocks, reorgs 1-4 deep (the deposits mined again, or
+    double-spent away) and watcher steps in between. After the storm and enough blocks:
+    every deposit on the final chain is credited (or below the minimum), each user's
+    balance is exactly the sum of their credited rows (so nothing was credited twice),
+    and a credit whose transaction left the chain came with a deep-reorg alert."""
+    assert exchange.runner is not None
+    rng = random.Random(seed)
+    users = [await user_address(db) for _ in range(3)]
+    funder = SimWallet(node, b"\x0c" * 32)
+    funder.fund(40)
+    floor = node.height  # reorgs stay above the funding blocks
+    coins = sorted(
+        (c for c in node.coins_of(funder.script) if c[1].height <= 30),
+        key=lambda c: c[1].height,
+    )
+    w = make_watcher(node, reader, db, RunnerBus(exchange.runner))
+    sent: dict[str, tuple[Any, list[tuple[int, int, int]]]] = {}  # txid: coin, outputs
+    for _ in range(40):
+        roll = rng.random()
+        if roll < 0.35 and coins:
+            coin = coins.pop(0)
+            outputs = [
+                (rng.randrange(3), rng.choice([5_000, 10_000, rng.randrange(10_000, 10**8)]))
+                for _ in range(rng.randint(1, 2))
+            ]
+            tx = funder.build([(users[u][1], v) for u, v in outputs], coins=[coin])
+            txid = str(node.rpc("sendrawtransaction", tx.serialize().hex()))
+            sent[txid] = (coin, [(n, u, v) for n, (u, v) in enumerate(outputs)])
+        elif roll < 0.55:
+            mine(node, rng.randint(1, 2))
+        elif roll < 0.75 and node.height - floor >= 1:
+            depth = rng.randint(1, min(4, node.height - floor))
+            cut = node.height - depth + 1
+            mined = {t: node.block_of(t) for t in sent}
+            dropped = [t for t, b in mined.items() if b and node.blocks[b].height >= cut]
+            node.rpc("invalidateblock", node.chain[cut])
+            if dropped and rng.random() < 0.6:  # a mined deposit double-spent away
+                coin, outs = sent[rng.choice(dropped)]
+                rival = funder.build([(STRANGER, sum(v for _, _, v in outs))], coins=[coin])
+                node.rpc("generateblock", MINER, [rival.serialize().hex()])
+            mine(node, depth + 1)
+        else:
+            await w.step()
+    mine(node, CONFIRMATIONS)
+    await w.step()
+    await w.step()
+
+    store = SqlWatcherStore(db)
+    rows = {(r.txid, r.index): r for r in await store.deposits(NET)}
+    alerts = await store.alerts(NET)
+    assert all(kind == "deep_reorg" for kind, _, _ in alerts)
+    for txid, (_, outputs) in sent.items():
+        on_chain = node.block_of(txid) is not None
+        for n, u, v in outputs:
+            row = rows.get((txid, n))
+            if on_chain:
+                assert row is not None and row.user_id == users[u][0]
+                assert row.status == ("credited" if v >= 10_000 else "below_minimum"), row
+            elif row is not None and row.status == "credited":
+                assert any(txid in message for _, message, _ in alerts), (txid, alerts)
+    await exchange.stop()
+    for user, _ in users:
+        credited = sum(
+            r.amount for r in rows.values() if r.user_id == user and r.status == "credited"
+        )
+        assert exchange.balance(user) == credited
