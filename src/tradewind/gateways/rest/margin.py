@@ -205,13 +205,16 @@ def install_margin_routes(
                 if key in d:
                     d[key] = amount(r.asset, int(d[key]))  # type: ignore[call-overload]
         if r.kind in ("margin_call", "liquidation_started"):
-            for key in ("level", "margin_call_level", "liquidation_level"):
+            # the same names as the account view and the WebSocket notices
+            if "level" in d:
+                d["margin_level"] = _level(int(d.pop("level")))  # type: ignore[call-overload]
+            for key in ("margin_call_level", "liquidation_level"):
                 if key in d:
                     d[key] = _level(int(d[key]))  # type: ignore[call-overload]
             if "valuation_asset" in d:
                 val = str(d["valuation_asset"])
                 for key in ("assets", "liabilities"):
-                    d[key] = amount(val, int(d[key]))  # type: ignore[call-overload]
+                    d[f"{key}_value"] = amount(val, int(d.pop(key)))  # type: ignore[call-overload]
         elif r.kind == "liquidation_fill":
             m = market(str(d.get("symbol")))
             if m is not None:
