@@ -35,9 +35,15 @@ from tradewind.adapters.sql.chain_watch import ChainBlockRow, ChainDepositRow, S
 from tradewind.adapters.sql.deposit_addresses import SqlDepositAddressStore
 from tradewind.core.commands import AddAsset, AnyCommand
 from tradewind.journal.recovery import JournaledCore, recover
-from tradewind.runtime.config import load_settings
+from tradewind.runtime.config import Settings, load_settings
 from tradewind.runtime.sequencer import Applied, CoreRunner
-from tradewind.runtime.watcher import WatchLoop, alert_counter, count_alerts, open_reader
+from tradewind.runtime.watcher import (
+    WatchLoop,
+    alert_counter,
+    count_alerts,
+    open_reader,
+    preflight,
+)
 from tradewind.services.funding.defaults import TEST_MNEMONIC_ZPUB_REGTEST
 from tradewind.services.funding.deposit_addresses import DepositAddressService
 from tradewind.services.funding.networks import Network, parse_networks
@@ -603,3 +609,29 @@ async def test_a_storm_of_reorgs_and_double_spends_credits_each_surviving_deposi
             r.amount for r in rows.values() if r.user_id == user and r.status == "credited"
         )
         assert exchange.balance(user) == credited
+
+
+@async_test
+async def test_the_watcher_command_stops_with_one_line_before_starting_anything(
+    node: BitcoindSim, tmp_path: Path
+) -> None:
+    """``tradewind watcher``'s pre-flight: an unknown network, refused credentials or a
+    node that is away end the command with a plain message, before any lease."""
+
+    def settings(password: str) -> Settings:
+        return load_settings(
+            environ={
+                "TRADEWIND_DATA_DIR": str(tmp_path),
+                "TRADEWIND_DEMO": "1",  # the demo's networks: Bitcoin regtest
+                "TRADEWIND_BITCOIN_RPC_USER": "watcher",
+                "TRADEWIND_BITCOIN_RPC_PASSWORD": password,
+            }
+        )
+
+    assert (await preflight(settings("s3cret-rpc"), NET, node.url)).chain == "regtest"
+    with pytest.raises(SystemExit, match="no network 'dogecoin' in the config"):
+        await preflight(settings("s3cret-rpc"), "dogecoin", node.url)
+    with pytest.raises(SystemExit, match=r"^error: bitcoind at .* refused the credentials"):
+        await preflight(settings("guess"), NET, node.url)
+    with pytest.raises(SystemExit, match="ConnectError"):
+        await preflight(settings("s3cret-rpc"), NET, "http://127.0.0.1:1")
