@@ -60,6 +60,7 @@ from tradewind.adapters.sql import (
     upgrade_async,
 )
 from tradewind.adapters.sql.engine import is_sqlite
+from tradewind.adapters.sql.margin import SqlMarginStore
 from tradewind.adapters.sql.projection_writer import ThreadProjectionStore
 from tradewind.adapters.sql.projections import SqlProjectionStore
 from tradewind.core.commands import AnyCommand
@@ -77,7 +78,7 @@ from tradewind.runtime.fiat import build_fiat
 from tradewind.runtime.funding import build_funding
 from tradewind.runtime.identity import build_identity
 from tradewind.runtime.keycache import CachedApiKeyRepository
-from tradewind.runtime.margin import MarginWiring
+from tradewind.runtime.margin import MarginWiring, core_feeder
 from tradewind.runtime.protection import build_protection
 from tradewind.runtime.withdrawals import PayoutLoop, build_processor, build_withdrawals
 from tradewind.services.catalog import CoreCatalog, ProjectedBalances
@@ -93,6 +94,7 @@ from tradewind.services.projectors import (
     TradesProjector,
     journal_batches,
 )
+from tradewind.services.projectors.margin import MarginProjector
 from tradewind.services.projectors.ports import Batch
 from tradewind.services.projectors.writer_thread import WriterThread
 from tradewind.services.trading import CoreTimeout, CoreUnavailable, InvalidCommand, TradingService
@@ -785,6 +787,9 @@ class CoreProcess:
         await self.commands.start()
         self._tasks.append(asyncio.create_task(self._catalog_loop(), name="catalog-writer"))
         self._tasks.append(asyncio.create_task(self._market_clock(), name="market-clock"))
+        # the mark feeder runs next to the core, once per deployment (docs/margin.md)
+        feeder = core_feeder(settings, self._submit, self._core, self.catalog, self.clock)
+        self._tasks.append(asyncio.create_task(feeder.run(), name="mark-feeder"))
         log.info(
             "core started",
             instance=self.instance,
@@ -942,6 +947,24 @@ class ApiReplica:
             book_snapshot=self.books.snapshot,
             assets_of=self._assets_of,
         )
+        # margin (docs/margin.md): routes, WS notices, mail; the history from the
+        # projector process; account figures need the core (503 here)
+        self.margin = MarginWiring(
+            settings,
+            self.db,
+            self.bus,
+            self.trading,
+            self.catalog,
+            self.clock,
+            self.marks,
+            core=None,
+            hub=self.hub,
+            formatter=self.hub.fmt,
+            journal_dir=None,
+            run_projector=False,
+            run_feeder=False,
+            progress=ProjectionProgress(self.store.offsets, ("margin",)),
+        )
         self.follower = AmqpEventFollower(self.link, self.names, self._on_batch)
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
@@ -970,6 +993,7 @@ class ApiReplica:
                 self.identity.install,
                 self._install_withdrawals,
                 self.fiat.install,
+                self.margin.install,
             ],
             funding=build_funding(settings, self.db, self.clock),
         )
@@ -1003,6 +1027,7 @@ class ApiReplica:
         self.watch.touch()
         self.catalog.on_events(seq, ts, events)
         self.hub.publish_events(seq, ts, events)
+        self.margin.publish(seq, ts, events)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
@@ -1028,6 +1053,7 @@ class ApiReplica:
         self._tasks.append(asyncio.create_task(self._heartbeats(), name="ws-heartbeats"))
         self.identity.start()
         self.fiat.start()
+        self.margin.start_tasks()
         log.info(
             "api replica started",
             instance=self.instance,
@@ -1047,6 +1073,7 @@ class ApiReplica:
                 await task
         self._tasks.clear()
         self.hub.close_all()
+        await self.margin.stop()
         await self.fiat.stop()
         await self.identity.stop()
         await self.watch.stop()
@@ -1119,7 +1146,12 @@ class ProjectorProcess:
         self.db = Database.from_url(settings.resolved_database_url)
         self.store = SqlProjectionStore(self.db)
         self.runner = ProjectorRunner(
-            [LedgerProjector(self.store), OrdersProjector(self.store), TradesProjector(self.store)]
+            [
+                LedgerProjector(self.store),
+                OrdersProjector(self.store),
+                TradesProjector(self.store),
+                MarginProjector(SqlMarginStore(self.db)),
+            ]
         )
         self.names = AmqpNames(settings.amqp_prefix)
         self.link = AmqpLink(settings.amqp_url, name=f"tradewind-projector-{self.instance}")

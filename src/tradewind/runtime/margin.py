@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,14 +44,19 @@ from tradewind.gateways.ws.hub import Hub
 from tradewind.gateways.ws.margin import MarginChannel
 from tradewind.runtime.config import Settings
 from tradewind.services.catalog import MarketCatalog
-from tradewind.services.margin import MarginService, MarginStateReader, NoMarginState
+from tradewind.services.margin import (
+    MarginService,
+    MarginStateReader,
+    NoMarginState,
+    Watermark,
+)
 from tradewind.services.margin_feed import MarkFeeder, PriceFeed, parse_margin_config
 from tradewind.services.margin_notices import MarginMailer
 from tradewind.services.margin_state import CoreMarginState
 from tradewind.services.ports import Clock, WriteMarks
 from tradewind.services.projectors import ProjectorRunner
 from tradewind.services.projectors.margin import MarginProjector
-from tradewind.services.trading import CommandBus, TradingService
+from tradewind.services.trading import AppliedCommand, CommandBus, TradingService
 
 if TYPE_CHECKING:
     from tradewind.runtime.bootstrap import EmbeddedExchange
@@ -95,6 +100,32 @@ def feeder_for(
     )
 
 
+class _SubmitBus:
+    """A :class:`CommandBus` over a process's own submit function (the core process)."""
+
+    def __init__(self, submit: Callable[[AnyCommand], Awaitable[AppliedCommand]]) -> None:
+        self._submit = submit
+
+    @property
+    def available(self) -> bool:
+        return True
+
+    async def submit(self, cmd: AnyCommand) -> AppliedCommand:
+        return await self._submit(cmd)
+
+
+def core_feeder(
+    settings: Settings,
+    submit: Callable[[AnyCommand], Awaitable[AppliedCommand]],
+    core: Callable[[], Core],
+    catalog: MarketCatalog,
+    clock: Clock,
+) -> MarkFeeder:
+    """The feeder of ``tradewind core`` (distributed mode): marks straight into the
+    process's own runner."""
+    return feeder_for(settings, _SubmitBus(submit), CoreMarginState(core), catalog, clock)
+
+
 class MarginWiring:
     """Margin's parts for one process; ``start``/``stop`` with the process."""
 
@@ -114,13 +145,18 @@ class MarginWiring:
         journal_dir: Path | None,
         run_projector: bool,
         run_feeder: bool,
+        progress: Watermark | None = None,
     ) -> None:
+        """``core``: the in-process core (``None`` in an API replica); ``run_projector``:
+        this process projects the margin history (else ``progress`` tells how far the
+        projector process got); ``run_feeder``: this process sends the marks."""
         self.settings = settings
         self.store = SqlMarginStore(db)
         local = CoreMarginState(core) if core is not None else None
         self.state: MarginStateReader = local if local is not None else NoMarginState()
         self.projectors = ProjectorRunner([MarginProjector(self.store)], journal_dir=journal_dir)
-        self.service = MarginService(bus, self.state, self.store, self.projectors, marks)
+        watermark: Watermark = self.projectors if progress is None else progress
+        self.service = MarginService(bus, self.state, self.store, watermark, marks)
         self.trading = trading
         self.catalog = catalog
         self.channel: MarginChannel | None = None
@@ -160,8 +196,9 @@ class MarginWiring:
     def start_tasks(self) -> None:
         if self.channel is not None:
             self._tasks.append(asyncio.create_task(self.channel.run(WS_FLUSH_S), name="margin-ws"))
-        if self.run_projector:
-            self._tasks.append(asyncio.create_task(self.mailer.run(), name="margin-mail"))
+        # every process with the routes mails; a notice is claimed with its outbox row,
+        # so several replicas never send one twice
+        self._tasks.append(asyncio.create_task(self.mailer.run(), name="margin-mail"))
         if self.feeder is not None:
             self._tasks.append(asyncio.create_task(self.feeder.run(), name="mark-feeder"))
 
