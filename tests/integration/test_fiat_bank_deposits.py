@@ -42,6 +42,10 @@ COMPLIANCE = Actor(None, "compliance", "127.0.0.1")
 SUPPORT = Actor(None, "support", "127.0.0.1")
 
 
+class Killed(Exception):
+    """The process died between the core's answer and the SQL record."""
+
+
 class RunnerBus:
     def __init__(self, runner: CoreRunner) -> None:
         self.runner = runner
@@ -54,7 +58,7 @@ class RunnerBus:
     async def submit(self, cmd: AnyCommand) -> Applied:
         applied = await self.runner.submit(cmd)
         if self.crash_after_apply:
-            raise KeyboardInterrupt("killed after the core applied the credit")
+            raise Killed("killed after the core applied the credit")
         return applied
 
 
@@ -226,7 +230,7 @@ async def test_a_crash_after_the_core_credit_ends_with_one_credit(rails: Rails) 
     stored = await rails.build(None).import_statement(data, CLI_ACTOR)
     assert (stored.matched, stored.credited) == (1, 0) and rails.balance(alice) == 0
     rails.bus.crash_after_apply = True
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Killed):
         await rails.service.credit_pending()
     assert rails.balance(alice) == 2_500  # the core applied it...
     assert (await rails.lines())["C-1"].status == "matched"  # ...the record did not follow

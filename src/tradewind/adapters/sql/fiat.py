@@ -79,6 +79,11 @@ class CardIntentRow(Base):
     note: Mapped[str | None] = mapped_column(sa.String(400))
 
 
+def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    """``IN`` lists of at most ``size`` (SQLite caps bound parameters per statement)."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
 def _line(row: FiatLineRow) -> FiatLine:
     status: LineStatus = row.status  # type: ignore[assignment]
     return FiatLine(
@@ -151,13 +156,16 @@ class SqlFiatStore:
     async def owners_of(self, references: Sequence[str]) -> dict[str, int]:
         if not references:
             return {}
+        out: dict[str, int] = {}
         async with self._db.read() as session:
-            rows = await session.execute(
-                sa.select(FiatReferenceRow.reference, FiatReferenceRow.user_id).where(
-                    FiatReferenceRow.reference.in_(list(references))
+            for chunk in _chunks(list(references)):
+                rows = await session.execute(
+                    sa.select(FiatReferenceRow.reference, FiatReferenceRow.user_id).where(
+                        FiatReferenceRow.reference.in_(chunk)
+                    )
                 )
-            )
-            return {ref: user for ref, user in rows}
+                out.update({ref: user for ref, user in rows})
+        return out
 
     # -- statement lines -----------------------------------------------------------------
 
@@ -165,15 +173,12 @@ class SqlFiatStore:
         if not lines:
             return 0
         async with self._db.write() as session:
-            known = set(
-                (
-                    await session.scalars(
-                        sa.select(FiatLineRow.ref).where(
-                            FiatLineRow.ref.in_([line.ref for line in lines])
-                        )
-                    )
-                ).all()
-            )
+            known: set[str] = set()
+            for chunk in _chunks([line.ref for line in lines]):
+                found = await session.scalars(
+                    sa.select(FiatLineRow.ref).where(FiatLineRow.ref.in_(chunk))
+                )
+                known.update(found.all())
             new = [line for line in lines if line.ref not in known]
             for line in new:
                 session.add(
