@@ -257,7 +257,12 @@ def test_address_book_withdraw_cancel_and_two_person_approval(browser: Any, serv
 
     a2 = log_in(browser, server, "wd-admin2@example.com")
     a2.goto(f"{server.url}/admin")
-    a2.get_by_role("tab", name="Withdrawals").click()
+    # by keyboard: the tabs follow the ARIA pattern (End, then the left arrow)
+    a2.get_by_role("tab", name="Users").focus()
+    a2.keyboard.press("End")
+    expect(a2.get_by_role("tab", name="Bank statements")).to_have_attribute("aria-selected", "true")
+    a2.keyboard.press("ArrowLeft")
+    expect(a2.get_by_role("tab", name="Withdrawals")).to_be_focused()
     a2.get_by_test_id("withdrawal-review-row").get_by_role("button", name="Approve").click()
     expect(a2.get_by_test_id("withdrawal-review-row")).to_have_count(0)  # no longer pending
     a2.get_by_label("Show").select_option("approved")
