@@ -1,7 +1,7 @@
 """Margin through the REST API, the WebSocket margin channel and the mail, on the
 embedded exchange (SQLite, journaled core, the demo's margin set-up: BTC-USDT at 10x,
 initial level 1.1112, margin call 1.08, liquidation 1.05, fee 0.5 %, band 5 %; USDT
-borrows at 1142 ppb an hour; first mark 65,000).
+borrows at 11416 ppb an hour; first mark 65,000).
 
 The worked example used throughout: 1,000 USDT into the isolated BTC-USDT wallet,
 8,000 USDT borrowed, 0.1 BTC bought at 65,000 (taker fee 0.2 % in BTC): the wallet
@@ -179,7 +179,7 @@ def test_config_is_public_and_a_new_user_has_no_wallet(env: Env) -> None:
     assert btc["margin_call_level"] == "1.0800" and btc["liquidation_level"] == "1.0500"
     assert btc["mark_price"] == "65000.00"
     usdt = next(a for a in config["assets"] if a["asset"] == "USDT")
-    assert usdt["hourly_rate"] == "0.000001142" and usdt["pool_available"] == "50000000.000000"
+    assert usdt["hourly_rate"] == "0.000011416" and usdt["pool_available"] == "50000000.000000"
     user = env.user()
     assert get(user, "/api/v1/margin/account")["wallets"] == []
     assert env.client.get("/api/v1/margin/account").status_code == 401
@@ -331,7 +331,7 @@ def test_margin_order_interest_call_and_liquidation(env: Env) -> None:
         level = next_of(ws, "level")
         assert level["wallets"][0]["margin_level"] == "1.1233"
 
-        # an hour later the feeder's tick charges interest: ceil(8e9 * 1142 / 1e9)
+        # an hour later the feeder's tick charges interest: ceil(8e9 * 11416 / 1e9)
         env.clock.offset += HOUR_MS
         state = env.exchange.margin.state
         assert isinstance(state, CoreMarginState)
@@ -349,9 +349,9 @@ def test_margin_order_interest_call_and_liquidation(env: Env) -> None:
         env.settle()
         interest = get(trader, "/api/v1/margin/interest")["items"]
         assert [(i["asset"], i["amount"], i["hours"]) for i in interest] == [
-            ("USDT", "0.009136", 1)
+            ("USDT", "0.091328", 1)
         ]
-        assert wallet(trader)["liabilities"][0]["interest"] == "0.009136"
+        assert wallet(trader)["liabilities"][0]["interest"] == "0.091328"
 
         # a bid to liquidate into, then the index falls: 60,000 is a margin call
         bidder = env.user(USDT="20000")
@@ -389,7 +389,7 @@ def test_margin_order_interest_call_and_liquidation(env: Env) -> None:
     left = Decimal(finished["left"]["USDT"])
     # 998 lots sold at 58,000 less 0.2 %, plus 2,500, less the debt and the fee
     sold = Decimal("0.0998") * 58000 * Decimal("0.998")
-    debt = Decimal("8000.009136")
+    debt = Decimal("8000.091328")
     assert left == sold + 2500 - debt - Decimal(finished["fee"])
     assert w["balances"] == [{"asset": "USDT", "available": f"{left:.6f}", "locked": "0.000000"}]
 
@@ -401,11 +401,11 @@ def test_margin_order_interest_call_and_liquidation(env: Env) -> None:
         "margin_call",
     ]
     assert steps[2]["margin_level"] == "1.0422" and steps[2]["liquidation_level"] == "1.0500"
-    assert steps[2]["liabilities_value"] == "8000.009136"
+    assert steps[2]["liabilities_value"] == "8000.091328"
     assert steps[3]["margin_level"] == "1.0609"
     loans = get(trader, "/api/v1/margin/loans")["items"]
     assert loans[0]["type"] == "repay" and loans[0]["reason"] == "liquidation"
-    assert loans[0]["amount"] == "8000.009136" and loans[0]["interest_paid"] == "0.009136"
+    assert loans[0]["amount"] == "8000.091328" and loans[0]["interest_paid"] == "0.091328"
 
     env.call(env.exchange.margin.mailer.run_once)
     mails = get(trader, "/dev/mail/messages", to=trader.email)  # type: ignore[attr-defined]

@@ -218,9 +218,9 @@ class MarginWiring:
 TREASURY_EMAIL = "margin-treasury@demo.tradewind.invalid"
 DEMO_RATES: dict[str, tuple[int, int, int]] = {
     # asset: (hourly rate ppb, borrow limit per wallet, pool) in minor units
-    "USDT": (1_142, 1_000_000 * 10**6, 50_000_000 * 10**6),  # ~10 % a year
-    "BTC": (571, 10 * 10**8, 500 * 10**8),  # ~5 % a year
-    "ETH": (571, 200 * 10**8, 10_000 * 10**8),
+    "USDT": (11_416, 1_000_000 * 10**6, 50_000_000 * 10**6),  # ~10 % a year
+    "BTC": (5_708, 10 * 10**8, 500 * 10**8),  # ~5 % a year
+    "ETH": (5_708, 200 * 10**8, 10_000 * 10**8),
 }
 DEMO_INSURANCE = ("USDT", 1_000_000 * 10**6)
 DEMO_MARGIN_SYMBOLS: tuple[MarginSymbol, ...] = tuple(
