@@ -17,6 +17,13 @@ import type {
 import type { DepositAddress, FundingNetwork } from "./funding";
 import type { FiatInstructions, FiatLine } from "./fiat";
 import type { AddressEntry, Withdrawal } from "./withdraw";
+import type {
+  MarginAccount,
+  MarginConfig,
+  MarginRecord,
+  MarginWallet,
+  WalletKind,
+} from "./margin";
 
 export class ApiError extends Error {
   constructor(
@@ -324,6 +331,32 @@ export class Api {
     this.request<FiatLine>("POST", `/api/v1/admin/fiat/lines/${id}/return`, { note });
   adminFiatImport = (file: Blob) =>
     this.request<Record<string, unknown>>("POST", "/api/v1/admin/fiat/statements", file);
+
+  // -- margin (docs/margin.md "Using margin")
+  marginConfig = () => this.request<MarginConfig>("GET", "/api/v1/margin/config");
+  marginAccount = () => this.request<MarginAccount>("GET", "/api/v1/margin/account");
+  marginTransfer = (body: {
+    asset: string;
+    amount: string;
+    direction: "in" | "out";
+    wallet: WalletKind;
+    symbol?: string;
+  }) => this.request<{ seq: number; wallet: MarginWallet | null }>("POST", "/api/v1/margin/transfer", body);
+  marginLoan = (
+    what: "borrow" | "repay",
+    body: { asset: string; amount: string; wallet: WalletKind; symbol?: string },
+  ) => this.request<{ seq: number; wallet: MarginWallet | null }>("POST", `/api/v1/margin/${what}`, body);
+  marginMax = (what: "borrowable" | "transferable", asset: string, wallet: WalletKind, symbol: string | null) =>
+    this.request<{ amount: string }>(
+      "GET",
+      `/api/v1/margin/max-${what}?asset=${encodeURIComponent(asset)}&wallet=${wallet}` +
+        (symbol ? `&symbol=${encodeURIComponent(symbol)}` : ""),
+    );
+  marginHistory = (what: "interest" | "loans" | "liquidations" | "transfers", cursor?: string) =>
+    this.request<{ items: MarginRecord[]; next_cursor: string | null }>(
+      "GET",
+      `/api/v1/margin/${what}?limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
+    );
 
   markets = () => this.request<Market[]>("GET", "/api/v1/markets");
   ticker = (s: string) => this.request<Ticker>("GET", `/api/v1/markets/${s}/ticker`);

@@ -25,7 +25,8 @@ export type Route =
         | "api-keys"
         | "admin"
         | "deposit"
-        | "withdraw";
+        | "withdraw"
+        | "margin";
     };
 
 export type Theme = "light" | "dark";
@@ -46,6 +47,7 @@ function parseRoute(path: string): Route {
   if (path === "/account/api-keys") return { page: "api-keys" };
   if (path === "/account/deposit") return { page: "deposit" };
   if (path === "/account/withdraw") return { page: "withdraw" };
+  if (path === "/account/margin") return { page: "margin" };
   if (path === "/admin" || path.startsWith("/admin/")) return { page: "admin" };
   const m = /^\/trade\/([A-Za-z0-9_]+-[A-Za-z0-9_]+)$/.exec(path);
   return { page: "trade", symbol: m ? m[1].toUpperCase() : null };
