@@ -45,6 +45,7 @@ import structlog
 
 from tradewind.core.commands import MAX_INT, Deposit, WithdrawHold, WithdrawRelease, WithdrawSettle
 from tradewind.core.events import Rejected
+from tradewind.services import admin, errors
 from tradewind.services.admin import AccountFrozen, Actor, AdminService, RoleRequired
 from tradewind.services.audit import AuditLog, DetailValue
 from tradewind.services.errors import ServiceError
@@ -165,9 +166,10 @@ class AlreadyApproved(ServiceError):
     default_message = "you approved this withdrawal already; a second person must"
 
 
-class SelfApproval(ServiceError):
-    code = "self_approval"
-    status_hint = 403
+class SelfApproval(admin.SelfApproval):
+    """The back office's ``self_approval``, with the withdrawal's wording (one code, one
+    meaning: error codes are unique across services)."""
+
     default_message = "nobody approves their own withdrawal"
 
 
@@ -194,9 +196,9 @@ class AddressNotFound(ServiceError):
     default_message = "no such address in your address book"
 
 
-class InvalidLabel(ServiceError):
-    code = "invalid_label"
-    status_hint = 400
+class InvalidLabel(errors.InvalidLabel):
+    """The identity service's ``invalid_label``, for address-book labels."""
+
     default_message = "a label is up to 64 printable characters"
 
 
