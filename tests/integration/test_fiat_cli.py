@@ -5,17 +5,18 @@ and writes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from tests.support.camt import Entry, camt053
+from tests.support.camt import Entry, Tx, camt053
 from tradewind.adapters.banks.pain001 import read_pain001
 from tradewind.runtime.bootstrap import build_embedded
 from tradewind.runtime.cli import app
-from tradewind.runtime.config import load_settings
+from tradewind.runtime.config import Settings, load_settings
 
 PASSWORD = "correct horse battery staple"
 CONFIG = """
@@ -123,3 +124,67 @@ def test_pain001_writes_a_checked_file_or_nothing(tmp_path: Path) -> None:
     )
     assert refused.exit_code == 2 and "iban_checksum_mismatch" in refused.output
     assert not other.exists()
+
+
+async def _return_all(settings: Settings) -> None:
+    from tradewind.adapters.banks.camt053 import Camt053Reader
+    from tradewind.adapters.local import SystemClock
+    from tradewind.adapters.sql import Database
+    from tradewind.adapters.sql.audit import SqlAuditStore
+    from tradewind.adapters.sql.fiat import SqlFiatStore
+    from tradewind.services.admin import CLI_ACTOR
+    from tradewind.services.audit import AuditLog
+    from tradewind.services.fiat.bank_deposits import BankDeposits
+    from tradewind.services.fiat.config import parse_fiat
+
+    assert settings.fiat is not None
+    db = Database.from_url(settings.resolved_database_url)
+    store = SqlFiatStore(db)
+
+    async def exists(_: int) -> bool:
+        return True
+
+    service = BankDeposits(
+        config=parse_fiat(settings.fiat),
+        store=store,
+        reader=Camt053Reader(),
+        bus=None,
+        audit=AuditLog(SqlAuditStore(db), SystemClock()),
+        clock=SystemClock(),
+        decimals_of=lambda _: 2,
+        user_exists=exists,
+    )
+    for line in await store.lines(status="review", limit=10):
+        await service.return_line(CLI_ACTOR, line.id, "payer unknown")
+    await db.dispose()
+
+
+def test_returned_transfers_are_paid_back_once(tmp_path: Path) -> None:
+    config = tmp_path / "tw.toml"
+    config.write_text(CONFIG)
+    common = ["--config", str(config), "--data-dir", str(tmp_path / "data")]
+    settings = load_settings(config, environ={}, overrides={"data_dir": tmp_path / "data"})
+    statement = tmp_path / "s.xml"
+    statement.write_bytes(
+        camt053(
+            [
+                Entry("12.34", txs=[Tx(ustrd=["who am I"])], ref="RET-A"),
+                Entry("5.00", txs=[Tx(ustrd=["?"], debtor_iban=None)], ref="RET-B"),
+            ]
+        )
+    )
+    runner = CliRunner()
+    assert runner.invoke(app, ["fiat", "import-camt", str(statement), *common]).exit_code == 0
+    asyncio.run(_return_all(settings))
+    out = tmp_path / "returns.xml"
+    result = runner.invoke(app, ["fiat", "returns", "--output", str(out), *common])
+    assert result.exit_code == 0, result.output
+    assert "stays returned: the bank reported no payer IBAN" in result.output
+    assert "1 returned transfer(s)" in result.output
+    paid = read_pain001(out.read_bytes())
+    (payout,) = paid.payouts
+    assert payout.iban == "FR1420041010050500013M02606" and str(payout.amount) == "12.34"
+    assert payout.name == "Jane Payer" and paid.message_id.startswith("RET-")
+    again = runner.invoke(app, ["fiat", "returns", "--output", str(tmp_path / "r2.xml"), *common])
+    assert "no returned transfer to pay back" in again.output
+    assert not (tmp_path / "r2.xml").exists()

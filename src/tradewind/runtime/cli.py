@@ -396,5 +396,27 @@ def fiat_pain001(
         raise typer.Exit(2) from None
 
 
+@fiat_app.command("returns")
+def fiat_returns(
+    output: Annotated[Path, typer.Option("--output", help="The pain.001 file to write.")],
+    execution_date: Annotated[
+        str | None, typer.Option("--execution-date", help="YYYY-MM-DD (default: today).")
+    ] = None,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Write the payment file that sends returned bank transfers back (once each)."""
+    import asyncio
+
+    from tradewind.runtime.fiat_cli import FiatCliError, write_returns
+
+    try:
+        settings = _settings(config, data_dir=data_dir)
+        typer.echo(asyncio.run(write_returns(settings, output, execution_date=execution_date)))
+    except FiatCliError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+
+
 def main() -> None:
     app()

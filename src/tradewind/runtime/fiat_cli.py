@@ -9,6 +9,9 @@ the bank rails.
   from approved payouts (checked: IBAN mod-97, BIC, names, exact amounts) with the
   exchange's ``[fiat.bank]`` account as the debtor, then reads the file back through the
   checking reader before saying it is done.
+- ``returns --output FILE`` writes the payment file that sends the review queue's
+  returned transfers back to their payers, then marks those lines ``return_sent``
+  (services/fiat/returns.py).
 
 Both refuse with a message and exit 2, without a traceback, and change nothing then.
 """
@@ -34,7 +37,8 @@ from tradewind.services.audit import AuditLog
 from tradewind.services.errors import ServiceError
 from tradewind.services.fiat.bank_deposits import BankDeposits
 from tradewind.services.fiat.config import FiatConfig
-from tradewind.services.fiat.payouts import payouts_from
+from tradewind.services.fiat.payouts import Payout, payouts_from
+from tradewind.services.fiat.returns import return_batch
 
 
 class FiatCliError(Exception):
@@ -130,3 +134,63 @@ def write_payment_file(
     shown = ", ".join(f"{total} {currency}" for currency, total in sorted(totals.items()))
     count = len(checked.payouts)
     return f"{output}: pain.001.001.03 {checked.message_id}, {count} payout(s), {shown}"
+
+
+def _write_checked(
+    payouts: list[Payout],
+    config: FiatConfig,
+    output: Path,
+    message_id: str,
+    execution_date: str | None,
+    now: dt.datetime | None,
+) -> str:
+    moment = now or dt.datetime.now(dt.UTC)
+    try:
+        data = write_pain001(
+            payouts,
+            debtor=config.bank,
+            message_id=message_id,
+            created_at=moment.strftime("%Y-%m-%dT%H:%M:%S"),
+            execution_date=execution_date or moment.strftime("%Y-%m-%d"),
+        )
+        checked = read_pain001(data)
+    except ServiceError as exc:
+        raise FiatCliError(f"{exc.code}: {exc.message}") from None
+    tmp = output.with_name(output.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(output)
+    return checked.message_id
+
+
+async def write_returns(
+    settings: Settings,
+    output: Path,
+    *,
+    execution_date: str | None = None,
+    now: dt.datetime | None = None,
+) -> str:
+    config = _config(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await upgrade_async(settings.resolved_database_url)
+    db = Database.from_url(settings.resolved_database_url)
+    try:
+        store = SqlFiatStore(db)
+        batch = return_batch(await store.lines(status="returned", limit=1000))
+        notes = [f"line {line_id} stays returned: {why}" for line_id, why in batch.skipped]
+        if not batch.payouts:
+            return "\n".join([*notes, "no returned transfer to pay back"])
+        message_id = _write_checked(
+            list(batch.payouts), config, output, batch.message_id, execution_date, now
+        )
+        moved = await store.move_lines(batch.line_ids, "returned", "return_sent")
+        audit = AuditLog(SqlAuditStore(db), SystemClock())
+        await audit.record(
+            "fiat.returns_file",
+            actor_role=CLI_ACTOR.role,
+            details={"message_id": message_id, "lines": moved, "file": str(output)[:200]},
+        )
+    finally:
+        await db.dispose()
+    return "\n".join(
+        [*notes, f"{output}: pain.001.001.03 {message_id}, {moved} returned transfer(s)"]
+    )

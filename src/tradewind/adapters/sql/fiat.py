@@ -262,6 +262,19 @@ class SqlFiatStore:
             )
             return bool(getattr(result, "rowcount", 0))
 
+    async def move_lines(
+        self, line_ids: Sequence[int], expect: LineStatus, status: LineStatus
+    ) -> int:
+        if not line_ids:
+            return 0
+        async with self._db.write() as session:
+            result = await session.execute(
+                sa.update(FiatLineRow)
+                .where(FiatLineRow.id.in_(list(line_ids)), FiatLineRow.status == expect)
+                .values(status=status)
+            )
+            return int(getattr(result, "rowcount", 0))
+
     # -- card intents --------------------------------------------------------------------
 
     async def add_intent(self, intent: CardIntent) -> None:

@@ -182,7 +182,7 @@ def install_fiat(
     async def lines(
         actor: Staff,
         status: Annotated[
-            Literal["review", "matched", "credited", "returned", "all"], Query()
+            Literal["review", "matched", "credited", "returned", "return_sent", "all"], Query()
         ] = "review",
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         after: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,

@@ -72,10 +72,11 @@ class StatementReader(Protocol):
 
 # -- what is kept ------------------------------------------------------------------------
 
-LineStatus = Literal["matched", "credited", "review", "returned"]
+LineStatus = Literal["matched", "credited", "review", "returned", "return_sent"]
 """``matched``: a user was found (or assigned); waits for (or is in) its credit;
 ``credited``: the core applied the Deposit; ``review``: a person must decide (reason
-kept); ``returned``: decided to send back to the payer, never credited."""
+kept); ``returned``: decided to send back to the payer, never credited;
+``return_sent``: put in a return payment file (``tradewind fiat returns``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +176,13 @@ class FiatStore(Protocol):
         note: str,
     ) -> bool:
         """``review`` -> ``status`` (compare-and-set), recording who and why."""
+        ...
+
+    async def move_lines(
+        self, line_ids: Sequence[int], expect: LineStatus, status: LineStatus
+    ) -> int:
+        """``expect`` -> ``status`` for each line still in ``expect`` (compare-and-set, one
+        transaction); returns how many moved."""
         ...
 
     # card payments
