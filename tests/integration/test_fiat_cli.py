@@ -70,7 +70,7 @@ def test_a_statement_imported_offline_is_credited_once_by_the_exchange(tmp_path:
 
     exchange = build_embedded(settings)
     with TestClient(exchange.app):
-        for _ in range(200):  # the crediting pass runs at start
+        for _ in range(500):  # the crediting pass runs at start
             core = exchange.jcore
             if core is not None and core.core.available(user_id, "EUR") > 0:
                 break

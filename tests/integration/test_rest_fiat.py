@@ -106,7 +106,7 @@ def fiat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fiat]:
         )
         exchange = build_embedded(settings)
         with TestClient(exchange.app) as client:
-            for _ in range(100):  # the crediting pass adds EUR to the core at start
+            for _ in range(500):  # the crediting pass adds EUR to the core at start
                 if exchange.jcore is not None and "EUR" in exchange.jcore.core.assets:
                     break
                 time.sleep(0.02)
