@@ -11,6 +11,7 @@ holds 0.0998 BTC and 2,500 USDT and owes 8,000 USDT, level (6,487 + 2,500) / 8,0
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from fastapi.testclient import TestClient
 
 from tests.integration.test_rest_api import PASSWORD, User, order
 from tests.support.mail import verify_email
+from tradewind.runtime.admin_cli import create_user
 from tradewind.runtime.bootstrap import EmbeddedExchange, build_embedded
 from tradewind.runtime.config import load_settings
 from tradewind.runtime.margin import feeder_for
@@ -448,3 +450,45 @@ def test_a_margin_order_is_cancelled_through_the_margin_route(env: Env) -> None:
         order("BTC-USDT", "buy", "65000", "1", auto_borrow=True, wallet="isolated"),
     )
     assert (r.status_code, r.json()["code"]) == (422, "below_initial_margin")
+
+
+def test_back_office_sets_terms_and_refuses_leverage_above_10x(env: Env) -> None:
+    admin = env.user()
+    email = admin.email  # type: ignore[attr-defined]
+    asyncio.run(create_user(env.exchange.settings, email, None, "admin"))
+    plain = env.user()
+    path = "/api/v1/admin/margin"
+    terms = {
+        "symbol": "ETH-USDT",
+        "max_leverage": 5,
+        "margin_call_level": "1.15",
+        "liquidation_level": "1.1",
+    }
+    r = post(plain, f"{path}/symbols", terms)
+    assert (r.status_code, r.json()["code"]) == (403, "role_required")
+    jcore = env.exchange.jcore
+    assert jcore is not None
+    seq = jcore.last_seq
+    r = post(admin, f"{path}/symbols", {**terms, "max_leverage": 11})
+    assert (r.status_code, r.json()["code"]) == (422, "leverage_too_high")
+    r = post(admin, f"{path}/symbols", {**terms, "margin_call_level": "1.15001"})
+    assert (r.status_code, r.json()["code"]) == (400, "too_many_decimals")
+    assert jcore.last_seq == seq  # refused at the edge
+    r = post(admin, f"{path}/symbols", {**terms, "liquidation_level": "1.2"})
+    assert (r.status_code, r.json()["code"]) == (422, "invalid_margin_terms")  # the core's
+
+    r = post(admin, f"{path}/symbols", terms)
+    assert r.status_code == 200, r.text
+    config = get(admin, "/api/v1/margin/config")
+    eth = next(s for s in config["symbols"] if s["symbol"] == "ETH-USDT")
+    assert (eth["max_leverage"], eth["initial_level"]) == (5, "1.2500")
+    assert eth["liquidation_level"] == "1.1000"
+    body = {"asset": "ETH", "hourly_rate": "0.00001", "borrow_limit": "50"}
+    r = post(admin, f"{path}/assets", body)
+    assert r.status_code == 200, r.text
+    config = get(admin, "/api/v1/margin/config")
+    eth_terms = next(a for a in config["assets"] if a["asset"] == "ETH")
+    assert (eth_terms["hourly_rate"], eth_terms["borrow_limit"]) == ("0.000010000", "50.00000000")
+    cross = {"max_leverage": 12, "margin_call_level": "1.2", "liquidation_level": "1.1"}
+    r = post(admin, f"{path}/cross", cross)
+    assert (r.status_code, r.json()["code"]) == (422, "leverage_too_high")

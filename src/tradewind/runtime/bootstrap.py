@@ -301,6 +301,8 @@ class EmbeddedExchange:
             journal_dir=self.data_dir,
             run_projector=True,
             run_feeder=True,
+            admin=self.protection.admin,
+            audit=self.protection.audit,
         )
         self.fanout.add("margin", self.margin.publish)
         self.market_maker: MarketMaker | None = None
@@ -964,6 +966,8 @@ class ApiReplica:
             run_projector=False,
             run_feeder=False,
             progress=ProjectionProgress(self.store.offsets, ("margin",)),
+            admin=self.protection.admin,
+            audit=self.protection.audit,
         )
         self.follower = AmqpEventFollower(self.link, self.names, self._on_batch)
         self._tasks: list[asyncio.Task[None]] = []

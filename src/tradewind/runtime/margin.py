@@ -37,12 +37,14 @@ from tradewind.core.commands import (
 )
 from tradewind.core.engine import Core
 from tradewind.core.events import Event
-from tradewind.gateways.rest.margin import install_margin_routes
+from tradewind.gateways.rest.margin import install_margin_admin_routes, install_margin_routes
 from tradewind.gateways.rest.units import format_minor
 from tradewind.gateways.ws.format import Formatter
 from tradewind.gateways.ws.hub import Hub
 from tradewind.gateways.ws.margin import MarginChannel
 from tradewind.runtime.config import Settings
+from tradewind.services.admin import AdminService
+from tradewind.services.audit import AuditLog
 from tradewind.services.catalog import MarketCatalog
 from tradewind.services.margin import (
     MarginService,
@@ -146,6 +148,8 @@ class MarginWiring:
         run_projector: bool,
         run_feeder: bool,
         progress: Watermark | None = None,
+        admin: AdminService | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         """``core``: the in-process core (``None`` in an API replica); ``run_projector``:
         this process projects the margin history (else ``progress`` tells how far the
@@ -170,6 +174,8 @@ class MarginWiring:
             else None
         )
         self.run_projector = run_projector
+        self.admin = admin
+        self.audit = audit
         self._tasks: list[asyncio.Task[None]] = []
 
     def _amount(self, asset: str, minor: int) -> str:
@@ -178,6 +184,8 @@ class MarginWiring:
 
     def install(self, app: FastAPI) -> None:
         install_margin_routes(app, self.service, self.trading, self.catalog)
+        if self.admin is not None:
+            install_margin_admin_routes(app, self.service, self.catalog, self.admin, self.audit)
 
     def publish(self, seq: int, ts: int, events: list[Event]) -> None:
         """The fan-out consumer: the projector (background) and the WS channel."""

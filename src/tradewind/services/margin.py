@@ -23,7 +23,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from tradewind.core.commands import AnyCommand, Borrow, Cancel, MarginTransfer, Repay
+from tradewind.core.commands import (
+    AnyCommand,
+    Borrow,
+    Cancel,
+    MarginAsset,
+    MarginCross,
+    MarginSymbol,
+    MarginTransfer,
+    Repay,
+)
 from tradewind.core.events import Rejected
 from tradewind.services.errors import ServiceError
 from tradewind.services.history import Page
@@ -292,6 +301,11 @@ class MarginService:
     ) -> int:
         cmd = Repay(user=user, asset=asset, amount=amount, wallet=wallet, symbol=symbol)
         return (await self._submit(user, cmd)).seq
+
+    async def configure(self, actor: int, cmd: MarginAsset | MarginSymbol | MarginCross) -> int:
+        """Margin terms from the back office (the gateway checked the role); returns the
+        seq. ``actor`` keys the read-your-writes mark."""
+        return (await self._submit(actor, cmd)).seq
 
     async def cancel(self, user: int, order_id: int, symbol: str) -> int:
         """Cancel an order of one of ``user``'s margin wallets (the core checks the

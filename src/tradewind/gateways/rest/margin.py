@@ -15,15 +15,20 @@ Invariants:
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Path, Query
+from fastapi import APIRouter, Depends, FastAPI, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from tradewind.core.commands import MarginAsset, MarginCross, MarginSymbol
+from tradewind.core.margin import MAX_LEVERAGE
 from tradewind.gateways.rest.app import fill_out, order_out
 from tradewind.gateways.rest.auth import Reader, Trader
 from tradewind.gateways.rest.errors import JSON, ApiError
 from tradewind.gateways.rest.schemas import DecimalStr, SymbolStr
+from tradewind.gateways.rest.staff import staff_guards
 from tradewind.gateways.rest.units import MAX_INT, format_minor, format_price, format_qty, to_minor
+from tradewind.services.admin import Actor, AdminService
+from tradewind.services.audit import AuditLog
 from tradewind.services.catalog import MarketCatalog, MarketInfo
 from tradewind.services.history import OPEN_STATUSES, OrderView
 from tradewind.services.margin import (
@@ -398,5 +403,125 @@ def install_margin_routes(
         if m is None:
             raise ApiError(404, "unknown_symbol", f"unknown symbol {after.symbol!r}")
         return JSON(order_out(after, m))
+
+    app.include_router(router)
+
+
+# -- back office: margin terms (admin role, 2FA-confirmed, audited) ----------------------
+
+
+class SymbolTermsIn(_Request):
+    symbol: SymbolStr
+    max_leverage: Annotated[int, Field(ge=1, le=1000)]
+    margin_call_level: DecimalStr
+    liquidation_level: DecimalStr
+    liquidation_fee_bps: Annotated[int, Field(ge=0, le=10_000)] = 0
+    liquidation_band_bps: Annotated[int, Field(ge=0, le=10_000)] = 500
+    mark_max_age_ms: Annotated[int, Field(ge=1, le=86_400_000)] = 60_000
+    mark_max_move_bps: Annotated[int, Field(ge=1, le=10_000)] = 1_000
+
+
+class CrossTermsIn(_Request):
+    max_leverage: Annotated[int, Field(ge=1, le=1000)]
+    margin_call_level: DecimalStr
+    liquidation_level: DecimalStr
+    liquidation_fee_bps: Annotated[int, Field(ge=0, le=10_000)] = 0
+
+
+class AssetTermsIn(_Request):
+    asset: Annotated[str, Field(max_length=32)]
+    hourly_rate: Annotated[str, Field(max_length=32, description="fraction per hour")]
+    borrow_limit: DecimalStr
+
+
+def install_margin_admin_routes(
+    app: FastAPI,
+    margin: MarginService,
+    catalog: MarketCatalog,
+    admin: AdminService,
+    audit: AuditLog | None,
+) -> None:
+    """``/api/v1/admin/margin/...``: set a margin symbol's, the cross wallets' or a
+    borrowable asset's terms. Leverage above 10x is refused ``422 leverage_too_high``
+    (the core's own code, checked here first as well); levels are decimals with at most
+    four places."""
+    guards = staff_guards(admin)
+    Confirmed = Annotated[Actor, Depends(guards.confirmed)]
+
+    def require_admin(actor: Actor) -> None:
+        if actor.role != "admin":
+            raise ApiError(403, "role_required", "margin terms are set by the admin role")
+
+    def level(text: str, field: str) -> int:
+        return to_minor(text, LEVEL_DECIMALS, field)
+
+    def leverage(value: int) -> int:
+        if value > MAX_LEVERAGE:
+            raise ApiError(
+                422, "leverage_too_high", f"max_leverage {value} is above {MAX_LEVERAGE}x"
+            )
+        return value
+
+    async def done(actor: Actor, what: str, seq: int, details: dict[str, Any]) -> Response:
+        if audit is not None:
+            await audit.record(
+                f"margin.{what}",
+                actor_id=actor.user_id,
+                actor_role=actor.role,
+                details={k: str(v) for k, v in details.items()},
+                ip=actor.ip,
+            )
+        return JSON({"seq": seq, **details})
+
+    router = APIRouter(prefix="/api/v1/admin/margin", tags=["admin"])
+
+    @router.post("/symbols")
+    async def set_symbol(body: SymbolTermsIn, actor: Confirmed) -> Response:
+        require_admin(actor)
+        if catalog.market(body.symbol) is None:
+            raise ApiError(400, "unknown_symbol", f"unknown symbol {body.symbol!r}")
+        cmd = MarginSymbol(
+            symbol=body.symbol,
+            max_leverage=leverage(body.max_leverage),
+            margin_call_level=level(body.margin_call_level, "margin_call_level"),
+            liquidation_level=level(body.liquidation_level, "liquidation_level"),
+            liquidation_fee_bps=body.liquidation_fee_bps,
+            liquidation_band_bps=body.liquidation_band_bps,
+            mark_max_age_ms=body.mark_max_age_ms,
+            mark_max_move_bps=body.mark_max_move_bps,
+        )
+        seq = await margin.configure(actor.user_id or 0, cmd)
+        return await done(actor, "symbol", seq, body.model_dump())
+
+    @router.post("/cross")
+    async def set_cross(body: CrossTermsIn, actor: Confirmed) -> Response:
+        require_admin(actor)
+        cmd = MarginCross(
+            max_leverage=leverage(body.max_leverage),
+            margin_call_level=level(body.margin_call_level, "margin_call_level"),
+            liquidation_level=level(body.liquidation_level, "liquidation_level"),
+            liquidation_fee_bps=body.liquidation_fee_bps,
+        )
+        seq = await margin.configure(actor.user_id or 0, cmd)
+        return await done(actor, "cross", seq, body.model_dump())
+
+    @router.post("/assets")
+    async def set_asset(body: AssetTermsIn, actor: Confirmed) -> Response:
+        require_admin(actor)
+        info = catalog.asset(body.asset)
+        if info is None:
+            raise ApiError(400, "unknown_asset", f"unknown asset {body.asset!r}")
+        rate = (
+            0
+            if body.hourly_rate.strip("0.") == ""
+            else to_minor(body.hourly_rate, RATE_DECIMALS, "hourly_rate")
+        )
+        cmd = MarginAsset(
+            asset=body.asset,
+            hourly_rate=rate,
+            borrow_limit=to_minor(body.borrow_limit, info.decimals, "borrow_limit"),
+        )
+        seq = await margin.configure(actor.user_id or 0, cmd)
+        return await done(actor, "asset", seq, body.model_dump())
 
     app.include_router(router)
