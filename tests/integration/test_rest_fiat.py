@@ -168,7 +168,8 @@ def test_staff_import_a_statement_and_work_the_review_queue(fiat: Fiat) -> None:
     assert r.status_code == 200, r.text
     report = r.json()
     assert (report["lines"], report["new"], report["matched"], report["review"]) == (2, 2, 1, 1)
-    assert report["credited"] == 1 and report["version"] == "camt.053.001.02"
+    # credited by this upload's pass, or (rarely) by the background pass just before it
+    assert report["credited"] in (0, 1) and report["version"] == "camt.053.001.02"
     assert fiat.eur(alice.user_id) == before + 25_000
     again = fiat.client.post(
         "/api/v1/admin/fiat/statements", content=data, headers={**XML, **officer.headers}

@@ -144,6 +144,7 @@ class BankDeposits:
         self._decimals_of = decimals_of
         self._user_exists = user_exists
         self._new_reference = new_reference
+        self._crediting = asyncio.Lock()
 
     # -- instructions --------------------------------------------------------------------
 
@@ -294,6 +295,10 @@ class BankDeposits:
         bus = self._bus
         if bus is None:
             return 0
+        async with self._crediting:  # one pass at a time in this process
+            return await self._credit_pending(bus, limit, concurrency)
+
+    async def _credit_pending(self, bus: CommandBus, limit: int, concurrency: int) -> int:
         lines = await self._store.lines(status="matched", limit=limit)
         credited = 0
         for start in range(0, len(lines), concurrency):
