@@ -256,8 +256,8 @@ def test_a_card_deposit_is_credited_once_by_a_signed_webhook(fiat: Fiat) -> None
     unsigned = fiat.webhook(paid, None)
     tampered = fiat.webhook(event(pid, 255_000, "eur"), signature(paid, WEBHOOK_SECRET))
     for refused in (forged, stale, unsigned, tampered):
-        assert refused.status_code == 400, refused.text
-        assert refused.json()["code"] == "invalid_signature"
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["code"] == "invalid_webhook_signature"
     assert fiat.eur(alice.user_id) == before
 
     first = fiat.webhook(paid, signature(paid, WEBHOOK_SECRET))

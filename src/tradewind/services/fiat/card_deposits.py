@@ -30,6 +30,7 @@ import structlog
 
 from tradewind.services.audit import AuditLog
 from tradewind.services.errors import ServiceError
+from tradewind.services.fiat.bank_deposits import UnknownCurrency
 from tradewind.services.fiat.config import FiatConfig
 from tradewind.services.fiat.credit import credit_once
 from tradewind.services.fiat.ports import CardIntent, CardProcessor, FiatStore
@@ -75,9 +76,9 @@ class CardsUnavailable(ServiceError):
     default_message = "card deposits are not configured on this exchange"
 
 
-class UnsupportedCardCurrency(ServiceError):
-    code = "unknown_currency"
-    status_hint = 400
+class UnsupportedCardCurrency(UnknownCurrency):
+    """``unknown_currency`` of the bank rails: one code, one meaning."""
+
     default_message = "card deposits are not possible in this currency"
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal, Protocol
 
 from tradewind.services.errors import ServiceError
+from tradewind.services.kyc import InvalidWebhook
 
 # -- statements --------------------------------------------------------------------------
 
@@ -206,9 +207,9 @@ class FiatStore(Protocol):
 # -- card processor ----------------------------------------------------------------------
 
 
-class WebhookRefused(ServiceError):
-    code = "invalid_signature"
-    status_hint = 400
+class WebhookRefused(InvalidWebhook):
+    """The KYC callbacks' ``invalid_webhook_signature`` (401): one code, one meaning."""
+
     default_message = "the webhook signature is missing, wrong or too old"
 
 
