@@ -8,8 +8,10 @@ embedded mode, Redis and uncached in distributed mode).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
+import structlog
 from fastapi import FastAPI
 
 from tradewind.adapters.mail.smtp import OutboxDeliverer, SmtpSender, SmtpSettings, SmtpUrlError
@@ -24,6 +26,8 @@ from tradewind.services.accounts import AccountsService
 from tradewind.services.audit import AuditLog
 from tradewind.services.ports import ApiKeyRepository, Clock, ReplayCache, SecretBox
 
+log = structlog.get_logger(__name__)
+
 
 @dataclass
 class IdentityWiring:
@@ -32,6 +36,10 @@ class IdentityWiring:
     deliverer: OutboxDeliverer | None
     dev_mail: bool
     """Serve ``/dev/mail``: demo mode without SMTP only (it shows every email)."""
+    audit: AuditLog | None = None
+    """The accounts' audit log: its off-the-request-path entries (failed sign-ins, ADR
+    0017) are drained at shutdown, before the database goes."""
+    drain_timeout_s: float = 10.0
 
     def install(self, app: FastAPI) -> None:
         if self.dev_mail:
@@ -42,6 +50,11 @@ class IdentityWiring:
             self.deliverer.start()
 
     async def stop(self) -> None:
+        if self.audit is not None:
+            try:
+                await asyncio.wait_for(self.audit.drain(), self.drain_timeout_s)
+            except TimeoutError:
+                log.error("audit entries unwritten at shutdown", timeout_s=self.drain_timeout_s)
         if self.deliverer is not None:
             await self.deliverer.stop()
 
@@ -57,6 +70,7 @@ def build_identity(
 ) -> IdentityWiring:
     users = SqlUserRepository(db)
     outbox = SqlOutbox(db)
+    audit = AuditLog(SqlAuditStore(db), clock)
     accounts = AccountsService(
         users=users,
         sessions=SqlSessionRepository(db),
@@ -69,7 +83,7 @@ def build_identity(
         throttle=SqlLoginThrottleRepository(db),
         outbox=outbox,
         # security events (sign-ins, notices, key revocations) into the audit log
-        audit=AuditLog(SqlAuditStore(db), clock),
+        audit=audit,
     )
     deliverer = None
     if settings.smtp_url:
@@ -78,4 +92,6 @@ def build_identity(
         except SmtpUrlError as exc:
             raise ConfigError(f"{exc} (TRADEWIND_SMTP_URL)") from exc
         deliverer = OutboxDeliverer(outbox, SmtpSender(smtp), clock.now_ms)
-    return IdentityWiring(accounts, outbox, deliverer, dev_mail=settings.demo and deliverer is None)
+    return IdentityWiring(
+        accounts, outbox, deliverer, dev_mail=settings.demo and deliverer is None, audit=audit
+    )
