@@ -2,7 +2,8 @@
 into the isolated BTC-USDT wallet, is stopped by the form before borrowing over the
 10x bound (the server's own max-borrowable), borrows within it and sees the level
 gauge, the debt and the liquidation price; repays part and finds both in the history;
-and places a margin order from the trading screen's wallet switch.
+places a margin order from the trading screen's wallet switch, and cancels it on the
+margin page.
 
 The demo's margin terms (runtime/margin.py): BTC-USDT isolated at 10x, initial level
 1.1112, first mark 65,000."""
@@ -107,3 +108,11 @@ def test_margin_page_transfer_borrow_repay_and_a_margin_order(browser: Any, serv
     assert [(o["side"], o["price"], o["quantity"]) for o in r.json()["items"]] == [
         ("buy", "50000.00", "0.0100")
     ]
+
+    # ...listed on the margin page with its wallet, and cancelled there
+    page.get_by_role("link", name="Margin").click()
+    page.get_by_role("tab", name="Isolated BTC-USDT (10x)").click()
+    orders = page.get_by_test_id("margin-orders")
+    expect(orders).to_contain_text("50000.00")
+    page.get_by_test_id("margin-cancel").click()
+    expect(page.get_by_test_id("margin-orders")).to_have_count(0)

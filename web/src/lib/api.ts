@@ -352,6 +352,13 @@ export class Api {
       `/api/v1/margin/max-${what}?asset=${encodeURIComponent(asset)}&wallet=${wallet}` +
         (symbol ? `&symbol=${encodeURIComponent(symbol)}` : ""),
     );
+  marginOrders = (wallet: WalletKind, symbol: string | null, openOnly = true) =>
+    this.request<Page<Order>>(
+      "GET",
+      `/api/v1/margin/orders?wallet=${wallet}&limit=100${openOnly ? "&open=true" : ""}` +
+        (symbol ? `&symbol=${encodeURIComponent(symbol)}` : ""),
+    );
+  marginCancel = (id: number) => this.request<Order>("DELETE", `/api/v1/margin/orders/${id}`);
   marginHistory = (what: "interest" | "loans" | "liquidations" | "transfers", cursor?: string) =>
     this.request<{ items: MarginRecord[]; next_cursor: string | null }>(
       "GET",
