@@ -232,3 +232,33 @@ def test_margin_config_refusals_name_the_key(table: dict[str, Any], message: str
         parse_margin_config(table)
     ok = parse_margin_config({"feeds": {SYM: ["static:65000", "https://x/{symbol}#p"]}})
     assert ok.mark_interval_ms == 2_000 and len(ok.feeds[SYM]) == 2
+
+
+def test_demo_margin_setup_is_complete_and_added_once() -> None:
+    import msgspec
+
+    from tradewind.core.engine import Core
+    from tradewind.core.invariants import check_invariants
+    from tradewind.runtime.demo import missing_setup_for
+    from tradewind.runtime.margin import missing_margin_setup
+
+    core = Core()
+    seq = 0
+
+    def run(cmds: list[AnyCommand]) -> None:
+        nonlocal seq
+        for cmd in cmds:
+            seq += 1
+            events = core.apply(msgspec.structs.replace(cmd, seq=seq, ts=1_000))
+            assert not any(isinstance(e, Rejected) for e in events), (cmd, events)
+
+    run(missing_setup_for(core))
+    setup = missing_margin_setup(core, treasury=7, now_ms=1_000)
+    run(setup)
+    assert check_invariants(core) == []
+    assert missing_margin_setup(core, treasury=7, now_ms=2_000) == []  # a restart adds nothing
+    m = core.margin
+    assert sorted(m.symbols) == ["BTC-USDT", "ETH-USDT"]
+    assert m.symbols["BTC-USDT"].initial == 11_112 and m.cross is not None
+    assert m.marks == {"BTC-USDT": 6_500_000, "ETH-USDT": 320_000}
+    assert m.assets["USDT"] == (11_416, 10**12)
