@@ -175,6 +175,23 @@ class CancelAll(Command, frozen=True, tag="cancel_all"):
     symbol: SymbolName | None = None
 
 
+class Freeze(Command, frozen=True, tag="freeze"):
+    """Freezes ``user``'s account (the back office, docs/security.md): every open order
+    and stop of the user, spot and margin wallets, is cancelled (reason ``frozen``) in
+    this command, and from then on ``place``, ``amend``, ``withdraw_hold``, ``transfer``
+    from the user, ``borrow`` and ``margin_transfer`` out are rejected
+    ``account_frozen``. Deposits, cancels, repays and liquidations still happen. A frozen
+    account again is rejected ``already_frozen``."""
+
+    user: Positive
+
+
+class Unfreeze(Command, frozen=True, tag="unfreeze"):
+    """Lifts a freeze; an account that is not frozen is rejected ``not_frozen``."""
+
+    user: Positive
+
+
 class Halt(Command, frozen=True, tag="halt"):
     symbol: SymbolName
 
@@ -337,6 +354,8 @@ AnyCommand = (
     | Amend
     | Cancel
     | CancelAll
+    | Freeze
+    | Unfreeze
     | Halt
     | Resume
     | Tick

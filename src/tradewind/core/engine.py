@@ -32,6 +32,8 @@ from tradewind.core import margin_ops as M
 from tradewind.core.book import Balance, Book, Level, Order
 from tradewind.core.errors import Reject as _Reject
 from tradewind.core.events import (
+    AccountFrozen,
+    AccountUnfrozen,
     AssetAdded,
     Deposited,
     Event,
@@ -88,6 +90,9 @@ class Core:
         self.withdrawn: dict[str, int] = {}
         self.withdrawals: dict[int, tuple[int, str, int]] = {}
         self.deposit_refs: set[str] = set()
+        # Frozen users (``Freeze``): empty on nearly every core, so a place pays one
+        # truth test of it and nothing else.
+        self.frozen: set[int] = set()
         self.orders: dict[int, Order] = {}
         self.stops: dict[int, Stop] = {}
         self.user_orders: dict[int, dict[int, Order | Stop]] = {}
@@ -103,6 +108,8 @@ class Core:
             C.Cancel: self._cancel,
             C.Amend: self._amend,
             C.CancelAll: self._cancel_all,
+            C.Freeze: self._freeze,
+            C.Unfreeze: self._unfreeze,
             C.Deposit: self._deposit,
             C.WithdrawHold: self._withdraw_hold,
             C.WithdrawRelease: self._withdraw_release,
@@ -283,6 +290,27 @@ class Core:
     def _tick(self, c: C.Tick, ev: list[Event]) -> None:
         pass
 
+    # ------------------------------------------------------------------ freezing
+
+    def _not_frozen(self, user: int) -> None:
+        if user in self.frozen:
+            raise _Reject("account_frozen", f"account {user} is frozen")
+
+    def _freeze(self, c: C.Freeze, ev: list[Event]) -> None:
+        user = c.user
+        if user in self.frozen:
+            raise _Reject("already_frozen", f"account {user} is already frozen")
+        start = len(ev)
+        self._cancel_everything(user, "frozen", ev)
+        self.frozen.add(user)
+        ev.append(AccountFrozen(user, len(ev) - start))
+
+    def _unfreeze(self, c: C.Unfreeze, ev: list[Event]) -> None:
+        if c.user not in self.frozen:
+            raise _Reject("not_frozen", f"account {c.user} is not frozen")
+        self.frozen.discard(c.user)
+        ev.append(AccountUnfrozen(c.user))
+
     # ------------------------------------------------------------------ margin (margin_ops)
 
     def _margin_asset(self, c: C.MarginAsset, ev: list[Event]) -> None:
@@ -307,9 +335,13 @@ class Core:
         M.insurance_defund(self, c, ev)
 
     def _margin_transfer(self, c: C.MarginTransfer, ev: list[Event]) -> None:
+        if self.frozen and c.direction == "out":
+            self._not_frozen(c.user)
         M.transfer(self, c, ev)
 
     def _borrow(self, c: C.Borrow, ev: list[Event]) -> None:
+        if self.frozen:
+            self._not_frozen(c.user)
         M.borrow(self, c, ev)
 
     def _repay(self, c: C.Repay, ev: list[Event]) -> None:
@@ -356,6 +388,8 @@ class Core:
 
     def _withdraw_hold(self, c: C.WithdrawHold, ev: list[Event]) -> None:
         self._asset(c.asset)
+        if self.frozen:
+            self._not_frozen(c.user)
         if c.id in self.withdrawals:
             raise _Reject("duplicate_withdrawal", f"withdrawal {c.id} is already pending")
         if self.available(c.user, c.asset) < c.amount:
@@ -387,6 +421,8 @@ class Core:
         self._asset(c.asset)
         if c.user == c.to:
             raise _Reject("invalid_transfer", "cannot transfer to the same account")
+        if self.frozen:
+            self._not_frozen(c.user)
         if self.available(c.user, c.asset) < c.amount:
             raise _Reject("insufficient_balance", f"available {c.asset} is below {c.amount}")
         self._bal(c.user, c.asset).available -= c.amount
@@ -398,6 +434,8 @@ class Core:
     def _place(self, c: C.Place, ev: list[Event]) -> None:
         """Risk-check and place an order. The plain limit order is the hot path of the
         whole exchange, so it is written out here; other types branch off early."""
+        if self.frozen and c.user in self.frozen:  # a margin wallet's id never is
+            raise _Reject("account_frozen", f"account {c.user} is frozen")
         if c.wallet != "spot":
             if c.symbol not in self.markets:
                 raise _Reject("unknown_symbol", f"unknown symbol {c.symbol}")
@@ -1033,23 +1071,32 @@ class Core:
     def _cancel_all(self, c: C.CancelAll, ev: list[Event]) -> None:
         if c.symbol is not None:
             self._market(c.symbol)
-        if self.margin_on and c.user > 0:
-            for wid in self.margin.user_wallets.get(c.user, ()):
-                self._cancel_all(msgspec.structs.replace(c, user=wid), ev)
-        uo = self.user_orders.get(c.user)
+        self._cancel_everything(c.user, "user", ev, c.symbol)
+
+    def _cancel_everything(
+        self, user: int, reason: str, ev: list[Event], symbol: str | None = None
+    ) -> None:
+        """Cancel ``user``'s orders and stops (in ``symbol`` only, when given), those of
+        the user's margin wallets first, each account's in id order."""
+        if self.margin_on and user > 0:
+            for wid in self.margin.user_wallets.get(user, ()):
+                self._cancel_everything(wid, reason, ev, symbol)
+        uo = self.user_orders.get(user)
         if not uo:
             return
         for oid in sorted(uo):
             x = uo[oid]
-            if c.symbol is not None and x.symbol != c.symbol:
+            if symbol is not None and x.symbol != symbol:
                 continue
             mk = self.markets[x.symbol]
             if isinstance(x, Stop):
-                self._cancel_stop(mk, x, "user", ev)
+                self._cancel_stop(mk, x, reason, ev)
             else:
-                self._cancel_order(mk, x, "user", ev)
+                self._cancel_order(mk, x, reason, ev)
 
     def _amend(self, c: C.Amend, ev: list[Event]) -> None:
+        if self.frozen:
+            self._not_frozen(c.user)
         o = self.orders.get(c.id)
         if o is None or o.user != c.user or o.symbol != c.symbol:
             if self.margin_on:
@@ -1212,6 +1259,8 @@ class Core:
         }
         if self.deposit_refs:  # absent when unused: older snapshots and hashes stay valid
             st["deposit_refs"] = sorted(self.deposit_refs)
+        if self.frozen:  # likewise
+            st["frozen"] = sorted(self.frozen)
         if self.margin_on:  # likewise
             st["margin"] = M.state_of(self.margin)
         return st
@@ -1239,6 +1288,7 @@ class Core:
         core.withdrawn = dict(st["withdrawn"])
         core.withdrawals = {w: (u, a, n) for w, u, a, n in st["withdrawals"]}
         core.deposit_refs = set(st.get("deposit_refs", ()))
+        core.frozen = set(st.get("frozen", ()))
         for row in st["markets"]:
             (
                 name,

@@ -135,7 +135,8 @@ class Trade(Event, frozen=True, tag="trade"):
 
 class OrderCancelled(Event, frozen=True, tag="order_cancelled"):
     """An order left the book or trigger list unfilled; ``unlocked`` went back to
-    available. ``reason``: user, ioc, market_remainder, stp, expired."""
+    available. ``reason``: user, ioc, market_remainder, stp, expired, liquidation,
+    frozen (the account was frozen)."""
 
     id: int
     user: int
@@ -173,6 +174,18 @@ class SymbolHalted(Event, frozen=True, tag="symbol_halted"):
 
 class SymbolResumed(Event, frozen=True, tag="symbol_resumed"):
     symbol: str
+
+
+class AccountFrozen(Event, frozen=True, tag="account_frozen"):
+    """``user`` is frozen: follows the ``OrderCancelled`` (reason ``frozen``) of every
+    order and stop the user had, spot and margin wallets; ``cancelled`` counts them."""
+
+    user: int
+    cancelled: int
+
+
+class AccountUnfrozen(Event, frozen=True, tag="account_unfrozen"):
+    user: int
 
 
 # ---------------------------------------------------------------------- margin (docs/margin.md)
@@ -386,6 +399,8 @@ AnyEvent = (
     | OrderAmended
     | SymbolHalted
     | SymbolResumed
+    | AccountFrozen
+    | AccountUnfrozen
     | MarginWalletOpened
     | MarginAssetSet
     | MarginSymbolSet

@@ -16,9 +16,15 @@ Invariants:
   into the exchange's adjustments account followed by a ``Transfer`` to the user, a
   debit a ``Transfer`` from the user to it; the books stay balanced and every unit
   added or removed by hand is visible in that one account (ADR 0013);
-- freezing stores the flag first, then cancels every open order (core ``CancelAll``);
-  while frozen, :meth:`AdminService.check_order` and :meth:`check_withdrawal` refuse
-  (``account_frozen``), so no gateway can trade or withdraw for the account;
+- freezing stores the flag first (for the back office and the gateways' fast refusal),
+  then submits the core's ``Freeze``: the single writer cancels every open order and stop
+  of the user (spot and margin) and refuses the user's orders, amends, withdrawal holds,
+  transfers and borrows from then on (ADR 0031), so an order racing the freeze from
+  another API process is refused by the core, not only by this process's cache. While
+  frozen, :meth:`AdminService.check_order` and :meth:`check_withdrawal` also refuse
+  (``account_frozen``) before anything reaches the core. Unfreezing clears the flag,
+  then submits ``Unfreeze``; both commands are submitted again on a retry (an
+  ``already_frozen``/``not_frozen`` rejection means the core agrees already);
 - nobody changes their own role, and the last admin cannot be demoted.
 """
 
@@ -29,7 +35,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from tradewind.core.commands import MAX_INT, AnyCommand, CancelAll, Deposit, Transfer
+from tradewind.core.commands import MAX_INT, AnyCommand, Deposit, Freeze, Transfer, Unfreeze
 from tradewind.core.events import OrderCancelled, Rejected
 from tradewind.services.audit import AuditEntry, AuditLog, DetailValue
 from tradewind.services.errors import ServiceError
@@ -332,9 +338,11 @@ class AdminService:
         )
         self._freeze_epoch += 1
         self._frozen.pop(user_id, None)
-        applied = await self._bus.submit(CancelAll(user=user_id))
+        applied = await self._bus.submit(Freeze(user=user_id))
+        self._core_agrees(applied.events, "already_frozen")
+        # margin orders are cancelled as their wallet's (another account id): by reason
         cancelled = [
-            e.id for e in applied.events if type(e) is OrderCancelled and e.user == user_id
+            e.id for e in applied.events if type(e) is OrderCancelled and e.reason == "frozen"
         ]
         await self._record(
             actor,
@@ -353,7 +361,17 @@ class AdminService:
         was = await self._store.unfreeze(user_id)
         self._freeze_epoch += 1
         self._frozen.pop(user_id, None)
+        applied = await self._bus.submit(Unfreeze(user=user_id))
+        self._core_agrees(applied.events, "not_frozen")
         await self._record(actor, "admin.unfreeze", user_id, reason=text, was_frozen=was)
+
+    @staticmethod
+    def _core_agrees(events: Sequence[object], agreeing: str) -> None:
+        """A freeze or unfreeze the core refused for a reason other than already being
+        in that state is a failure (the SQL flag stays; a retry submits again)."""
+        rejected = next((e for e in events if type(e) is Rejected), None)
+        if rejected is not None and rejected.reason != agreeing:
+            raise CoreFailure(f"the core refused it: {rejected.reason}")
 
     async def _is_frozen(self, user: int) -> bool:
         now = self._clock.now_ms()

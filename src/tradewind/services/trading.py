@@ -142,6 +142,7 @@ REJECTION_STATUS: dict[str, int] = {
     "duplicate_client_id": 409,
     "not_amendable": 409,
     "symbol_halted": 409,
+    "account_frozen": 403,  # the core's freeze (ADR 0031)
     # margin (docs/margin.md): a state to wait for, or a rule of the margin account
     "no_margin_wallet": 404,
     "margin_not_enabled": 409,

@@ -60,6 +60,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tradewind.core.events import (
+    AccountFrozen,
+    AccountUnfrozen,
     AssetAdded,
     Borrowed,
     Deposited,
@@ -111,6 +113,8 @@ INSURANCE_ACCOUNT = -2
 here because projectors take nothing but events from the core)."""
 
 NO_MONEY: tuple[type[Event], ...] = (
+    AccountFrozen,
+    AccountUnfrozen,
     AssetAdded,
     FeesSet,
     TierSet,
