@@ -19,15 +19,18 @@ from fastapi import FastAPI
 
 from tradewind.adapters.kyc_files import FileDocumentStore
 from tradewind.adapters.sql.admin import SqlAdminStore
+from tradewind.adapters.sql.alerts import SqlAlertStore
 from tradewind.adapters.sql.audit import SqlAuditStore
 from tradewind.adapters.sql.engine import Database
 from tradewind.adapters.sql.kyc import SqlKycStore
 from tradewind.adapters.sql.users import SqlUserRepository
 from tradewind.gateways.rest.admin import install_admin
+from tradewind.gateways.rest.admin_alerts import install_admin_alerts
 from tradewind.gateways.rest.kyc import install_kyc
 from tradewind.gateways.rest.security import SecurityOptions, install_security
 from tradewind.runtime.config import Settings
 from tradewind.services.admin import AdminService
+from tradewind.services.alerts import AlertService
 from tradewind.services.audit import AuditLog
 from tradewind.services.catalog import MarketCatalog
 from tradewind.services.kyc import KycService
@@ -54,6 +57,8 @@ class Protection:
     kyc: KycService
     bus: CommandBus | None = None
     """The core's command bus, for the admin API's market halt/resume."""
+    alerts: AlertService | None = None
+    """Operator alerts (services/alerts.py): raise through it; the back office lists them."""
 
     @property
     def guards(self) -> list[OrderGuard]:
@@ -64,6 +69,8 @@ class Protection:
     def install(self, app: FastAPI, catalog: MarketCatalog) -> None:
         install_admin(app, self.admin, catalog, self.bus)
         install_kyc(app, self.kyc, self.admin)
+        if self.alerts is not None:
+            install_admin_alerts(app, self.alerts, self.admin)
         install_security(app, self.security)
 
 
@@ -103,7 +110,8 @@ def build_protection(
         clock=clock,
         webhook_secrets=parse_webhook_secrets(settings.kyc_webhook_secrets),
     )
-    return Protection(limiter, audit, admin, security, kyc, bus)
+    alerts = AlertService(SqlAlertStore(db), audit, clock)
+    return Protection(limiter, audit, admin, security, kyc, bus, alerts)
 
 
 def parse_webhook_secrets(text: str | None) -> dict[str, bytes]:

@@ -7,7 +7,10 @@ Invariants:
 - a block and the deposits found in it are written in one transaction, so the stored
   tip (the height a restarted watcher resumes from) never runs ahead of its deposits;
 - a credited row stays credited whatever happens to its block (a reorg under a credit
-  is an alert, not a status change).
+  is an alert, not a status change);
+- every ``chain_alerts`` row is also an operator alert (``alerts``, kind
+  ``chain.<kind>``, critical), written in the same transaction, so the back office sees
+  it and staff acknowledge it there (services/alerts.py).
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from tradewind.adapters.sql.alerts import upsert_alert
 from tradewind.adapters.sql.base import Base
 from tradewind.adapters.sql.engine import Database
 from tradewind.adapters.sql.types import ID
+from tradewind.services.audit import canonical_details
 from tradewind.services.funding.chain_ports import (
     ChainDeposit,
     DepositStatus,
@@ -207,6 +212,15 @@ class SqlWatcherStore:
                     block_number=block_number,
                     created_at_ms=at_ms,
                 )
+            )
+            await upsert_alert(
+                session,
+                kind=f"chain.{kind}"[:64],
+                severity="critical",
+                message=message,
+                details=canonical_details({"block": block_number, "network": network}),
+                dedupe_key=f"chain:{network}:{kind}:{block_number}"[:200],
+                at_ms=at_ms,
             )
 
     async def alerts(self, network: str) -> list[tuple[str, str, int]]:

@@ -8,6 +8,7 @@ imported here or the "models match migrations" test fails.
 from __future__ import annotations
 
 from tradewind.adapters.sql.admin import AccountFreezeRow, ApprovalRow, UserRoleRow
+from tradewind.adapters.sql.alerts import AlertRow
 from tradewind.adapters.sql.api_keys import ApiKeyRow
 from tradewind.adapters.sql.audit import AuditRow
 from tradewind.adapters.sql.base import Base
@@ -17,6 +18,7 @@ from tradewind.adapters.sql.deposit_addresses import DepositAddressRow
 from tradewind.adapters.sql.email_tokens import EmailTokenRow
 from tradewind.adapters.sql.fiat import CardIntentRow, FiatLineRow, FiatReferenceRow
 from tradewind.adapters.sql.fills import FillRow
+from tradewind.adapters.sql.funding_switches import FundingSwitchRow
 from tradewind.adapters.sql.kyc import KycDocumentRow, KycEventRow, KycProfileRow
 from tradewind.adapters.sql.ledger import LedgerEntryRow
 from tradewind.adapters.sql.login_throttle import LoginThrottleRow
@@ -39,6 +41,7 @@ metadata = Base.metadata
 
 __all__ = [
     "AccountFreezeRow",
+    "AlertRow",
     "ApiKeyRow",
     "ApprovalRow",
     "AuditRow",
@@ -53,6 +56,7 @@ __all__ = [
     "FiatLineRow",
     "FiatReferenceRow",
     "FillRow",
+    "FundingSwitchRow",
     "KycDocumentRow",
     "KycEventRow",
     "KycProfileRow",
