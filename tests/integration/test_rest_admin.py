@@ -473,3 +473,101 @@ def test_cli_create_user_checks_its_input(tmp_path: Path) -> None:
     assert line == "user 1 (boss@example.com) created with role admin"
     code, text = asyncio.run(verify_audit(settings, None, as_json=True))
     assert code == 0 and json.loads(text)["entries"] == 1
+
+
+# -- alerts and fee tiers (services/alerts.py, services/fees.py) ------------------------
+
+
+def raise_alert(settings: Settings, kind: str, message: str) -> int:
+    """Raise an alert the way a service in another process would."""
+    from tradewind.adapters.local import SystemClock
+    from tradewind.adapters.sql.alerts import SqlAlertStore
+    from tradewind.adapters.sql.audit import SqlAuditStore
+    from tradewind.adapters.sql.engine import Database
+    from tradewind.services.alerts import AlertService
+    from tradewind.services.audit import AuditLog
+
+    async def go() -> int:
+        db = Database.from_url(settings.resolved_database_url)
+        try:
+            clock = SystemClock()
+            service = AlertService(SqlAlertStore(db), AuditLog(SqlAuditStore(db), clock), clock)
+            return (await service.raise_alert(kind, "critical", message, {"n": 1})).id
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+def test_staff_see_alerts_and_acknowledge_once(desk: Desk) -> None:
+    support, admin, user = desk.person("support"), desk.person("admin"), desk.person()
+    alert_id = raise_alert(desk.settings, "payout.failed", f"payout failed {time.monotonic_ns()}")
+    assert raise_alert(desk.settings, "payout.failed", "again") != alert_id  # another key
+    page = support.get("/api/v1/admin/alerts").json()
+    mine = next(a for a in page["items"] if a["id"] == alert_id)
+    assert (mine["severity"], mine["status"], mine["details"]) == ("critical", "open", {"n": 1})
+    assert page["open_count"] >= 2
+    ack = f"/api/v1/admin/alerts/{alert_id}/acknowledge"
+    r = user.post(ack)
+    assert (r.status_code, r.json()["code"]) == (403, "role_required")
+    r = support.post(ack)
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["acknowledged_by"]) == ("acknowledged", support.user_id)
+    r = admin.post(ack)
+    assert (r.status_code, r.json()["code"]) == (409, "alert_not_open")
+    r = admin.post("/api/v1/admin/alerts/999999999/acknowledge")
+    assert (r.status_code, r.json()["code"]) == (404, "unknown_alert")
+    acknowledged = support.get("/api/v1/admin/alerts?status=acknowledged").json()["items"]
+    assert alert_id in [a["id"] for a in acknowledged]
+    assert alert_id not in [a["id"] for a in support.get("/api/v1/admin/alerts").json()["items"]]
+    one = support.get("/api/v1/admin/alerts?status=all&limit=1").json()
+    older = support.get(f"/api/v1/admin/alerts?status=all&limit=1&before={one['next_before']}")
+    assert older.json()["items"][0]["id"] < one["items"][0]["id"]
+    entries = admin.get("/api/v1/admin/audit?limit=50").json()
+    assert any(
+        e["action"] == "admin.alert_acknowledged" and e["details"]["alert"] == alert_id
+        for e in entries
+    )
+
+
+def test_admin_sets_fee_tiers_and_the_public_rate_follows(desk: Desk) -> None:
+    admin, support, user = desk.person("admin"), desk.person("support"), desk.person()
+    before = desk.client.get("/api/v1/fees").json()
+    seq = desk.seq
+    for who in (support, user):
+        assert who.get("/api/v1/admin/fees").status_code == 403
+        r = who.put("/api/v1/admin/fees/tiers/0", {"maker_bps": 1, "taker_bps": 2})
+        assert (r.status_code, r.json()["code"]) == (403, "role_required")
+        r = who.put(f"/api/v1/admin/users/{user.user_id}/tier", {"tier": 0})
+        assert (r.status_code, r.json()["code"]) == (403, "role_required")
+    for body, code in (
+        ({"maker_bps": 10_001, "taker_bps": 5}, "invalid_fee_rate"),
+        ({"maker_bps": -1, "taker_bps": 5}, "invalid_fee_rate"),
+        ({"maker_bps": 1.5, "taker_bps": 5}, "invalid_fee_rate"),
+        ({"maker_bps": "7", "taker_bps": 5}, "invalid_fee_rate"),
+    ):
+        r = admin.put("/api/v1/admin/fees/tiers/0", body)
+        assert (r.status_code, r.json()["code"]) == (400, code), body
+    r = admin.put("/api/v1/admin/fees/tiers/101", {"maker_bps": 1, "taker_bps": 1})
+    assert (r.status_code, r.json()["code"]) == (400, "invalid_tier")
+    r = admin.put(f"/api/v1/admin/users/{user.user_id}/tier", {"tier": 57})
+    assert (r.status_code, r.json()["code"]) == (404, "unknown_tier")
+    r = admin.put("/api/v1/admin/users/999999999/tier", {"tier": 0})
+    assert (r.status_code, r.json()["code"]) == (404, "unknown_user")
+    assert desk.seq == seq and desk.client.get("/api/v1/fees").json() == before
+
+    r = admin.put("/api/v1/admin/fees/tiers/0", {"maker_bps": 7, "taker_bps": 13})
+    assert r.status_code == 200, r.text
+    assert desk.client.get("/api/v1/fees").json() == {"maker_bps": 7, "taker_bps": 13}
+    r = admin.put("/api/v1/admin/fees/tiers/3", {"maker_bps": 0, "taker_bps": 4})
+    assert r.json() == {"tier": 3, "maker_bps": 0, "taker_bps": 4, "users": []}
+    r = admin.put(f"/api/v1/admin/users/{user.user_id}/tier", {"tier": 3})
+    assert r.json() == {"user_id": user.user_id, "tier": 3, "previous": 0}, r.text
+    tiers = {t["tier"]: t for t in admin.get("/api/v1/admin/fees").json()["tiers"]}
+    assert tiers[0] == {"tier": 0, "maker_bps": 7, "taker_bps": 13, "users": []}
+    assert user.user_id in tiers[3]["users"]
+    assert desk.client.get("/api/v1/fees").json() == {"maker_bps": 7, "taker_bps": 13}
+    actions = [e["action"] for e in admin.get("/api/v1/admin/audit?limit=20").json()]
+    assert "admin.fees_set" in actions and "admin.tier_set" in actions
+    r = admin.put("/api/v1/admin/fees/tiers/0", before)
+    assert r.status_code == 200

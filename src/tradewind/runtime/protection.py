@@ -26,6 +26,7 @@ from tradewind.adapters.sql.kyc import SqlKycStore
 from tradewind.adapters.sql.users import SqlUserRepository
 from tradewind.gateways.rest.admin import install_admin
 from tradewind.gateways.rest.admin_alerts import install_admin_alerts
+from tradewind.gateways.rest.admin_fees import install_admin_fees
 from tradewind.gateways.rest.kyc import install_kyc
 from tradewind.gateways.rest.security import SecurityOptions, install_security
 from tradewind.runtime.config import Settings
@@ -33,6 +34,7 @@ from tradewind.services.admin import AdminService
 from tradewind.services.alerts import AlertService
 from tradewind.services.audit import AuditLog
 from tradewind.services.catalog import MarketCatalog
+from tradewind.services.fees import FeeAdmin, FeeTable
 from tradewind.services.kyc import KycService
 from tradewind.services.ports import Clock
 from tradewind.services.ratelimit import (
@@ -59,6 +61,9 @@ class Protection:
     """The core's command bus, for the admin API's market halt/resume."""
     alerts: AlertService | None = None
     """Operator alerts (services/alerts.py): raise through it; the back office lists them."""
+    fee_table: FeeTable | None = None
+    """The core's fee tiers, where the core runs in this process (the embedded
+    exchange sets it); without it the admin fee routes answer 503 fees_unavailable."""
 
     @property
     def guards(self) -> list[OrderGuard]:
@@ -71,6 +76,10 @@ class Protection:
         install_kyc(app, self.kyc, self.admin)
         if self.alerts is not None:
             install_admin_alerts(app, self.alerts, self.admin)
+        fees = None
+        if self.fee_table is not None and self.bus is not None:
+            fees = FeeAdmin(bus=self.bus, admin=self.admin, audit=self.audit, table=self.fee_table)
+        install_admin_fees(app, self.admin, fees)
         install_security(app, self.security)
 
 
