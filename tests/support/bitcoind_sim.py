@@ -19,10 +19,15 @@ node keeps what a node keeps, in memory:
   is dust, and every input is P2WPKH with a BIP 143 signature that verifies (checked with
   libsecp256k1 through coincurve, low S, as bitcoind's policy asks).
 
+For payouts and reconciliation (ADR 0029) it also answers ``scantxoutset`` (addr() and
+raw() descriptors over the chain state's coins), ``estimatesmartfee`` (a rate a test
+sets, or regtest's "no data") and ``getblockheader``, and can refuse transactions below
+a minimum relay fee a test sets (``min_relay_fee``).
+
 Limits (on purpose): inputs other than P2WPKH are refused, there is no
 ``reconsiderblock``/``submitblock`` (the active chain is the only candidate after an
-invalidation), no fee or size policy beyond dust, and no wallet RPCs: tests use
-:class:`SimWallet`, which builds and signs with embit.
+invalidation), no size policy, no fee policy beyond dust and the optional minimum relay
+fee, and no wallet RPCs: tests use :class:`SimWallet`, which builds and signs with embit.
 
 Run it alone for manual trials: ``python tests/support/bitcoind_sim.py --port 18443``.
 """
@@ -230,6 +235,11 @@ class BitcoindSim:
         self._extra_nonce = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.fee_estimate: int | None = None
+        """Sat/kvB ``estimatesmartfee`` answers (``None``: no estimate, as regtest)."""
+        self.min_relay_fee = 0
+        """Sat/kvB below which ``sendrawtransaction`` refuses (``min relay fee not met``);
+        0 by default (bitcoind's is 1,000) so tests' hand-made fees need no care."""
         self._genesis()
 
     # -- chain state -----------------------------------------------------------------------
@@ -521,6 +531,83 @@ class BitcoindSim:
             answer["time"] = answer["blocktime"] = block.time
         return answer
 
+    def _rpc_getblockheader(self, block_hash: str, verbose: bool = True) -> Any:
+        block = self.blocks.get(block_hash) if isinstance(block_hash, str) else None
+        if block is None:
+            raise RpcFailure(RPC_INVALID_ADDRESS_OR_KEY, "Block not found")
+        if not verbose:
+            return block.header.hex()
+        answer = self._rpc_getblock(block_hash, 1)
+        for key in ("tx", "strippedsize", "size", "weight"):
+            answer.pop(key, None)
+        return answer
+
+    def _rpc_scantxoutset(self, action: str, scanobjects: list[Any] | None = None) -> Any:
+        """bitcoind's UTXO-set scan (no wallet needed) for ``addr(...)`` and ``raw(...)``
+        descriptors: the chain state's coins only, never the mempool's."""
+        if action in ("abort", "status"):
+            return False if action == "abort" else None
+        if action != "start":
+            raise RpcFailure(RPC_INVALID_PARAMETER, "Invalid action, choose start, abort or status")
+        if not isinstance(scanobjects, list):
+            raise RpcFailure(RPC_INVALID_PARAMETER, "scanobjects argument is required for start")
+        wanted: dict[bytes, str] = {}
+        for item in scanobjects:
+            desc = item.get("desc") if isinstance(item, dict) else item
+            if not isinstance(desc, str):
+                raise RpcFailure(
+                    RPC_INVALID_PARAMETER, "Scan object needs to be a string or object"
+                )
+            body = desc.split("#", 1)[0]
+            if body.startswith("addr(") and body.endswith(")"):
+                wanted[_address_script(body[5:-1])] = body
+            elif body.startswith("raw(") and body.endswith(")"):
+                try:
+                    wanted[bytes.fromhex(body[4:-1])] = body
+                except ValueError:
+                    raise RpcFailure(RPC_INVALID_ADDRESS_OR_KEY, "Invalid descriptor") from None
+            else:
+                raise RpcFailure(
+                    RPC_INVALID_ADDRESS_OR_KEY, f"the simulator scans addr() and raw() only: {desc}"
+                )
+        unspents: list[dict[str, Any]] = []
+        total = 0
+        for (txid, vout), coin in sorted(self.utxos.items()):
+            if coin.script not in wanted:
+                continue
+            total += coin.value
+            unspents.append(
+                {
+                    "txid": txid,
+                    "vout": vout,
+                    "scriptPubKey": coin.script.hex(),
+                    "desc": wanted[coin.script],
+                    "amount": btc(coin.value),
+                    "coinbase": coin.coinbase,
+                    "height": coin.height,
+                    "blockhash": self.chain[coin.height],
+                }
+            )
+        return {
+            "success": True,
+            "txouts": len(self.utxos),
+            "height": self.height,
+            "bestblock": self.tip,
+            "unspents": unspents,
+            "total_amount": btc(total),
+        }
+
+    def _rpc_estimatesmartfee(self, conf_target: int, estimate_mode: str = "conservative") -> Any:
+        """``fee_estimate`` (sat/kvB) when a test set one; else what a fresh regtest node
+        answers: no data."""
+        if not isinstance(conf_target, int) or not 1 <= conf_target <= 1008:
+            raise RpcFailure(
+                RPC_INVALID_PARAMETER, "Invalid conf_target, must be between 1 and 1008"
+            )
+        if self.fee_estimate is None:
+            return {"errors": ["Insufficient data or no feerate found"], "blocks": 0}
+        return {"feerate": btc(self.fee_estimate), "blocks": conf_target}
+
     def _rpc_getrawmempool(self) -> list[str]:
         return list(self.mempool)
 
@@ -532,6 +619,13 @@ class BitcoindSim:
         if txid in self._tx_block:
             raise RpcFailure(RPC_VERIFY_ALREADY_IN_CHAIN, "Transaction already in block chain")
         fee = self._check_tx(tx, in_mempool=True)
+        raw = tx.serialize()
+        vsize = (len(stripped(tx)) * 3 + len(raw) + 3) // 4
+        if fee * 1_000 < self.min_relay_fee * vsize:
+            raise RpcFailure(
+                RPC_VERIFY_REJECTED,
+                f"min relay fee not met, {fee} < {-(-self.min_relay_fee * vsize // 1_000)}",
+            )
         self._add_to_mempool(tx, fee)
         return txid
 

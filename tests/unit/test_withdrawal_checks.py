@@ -295,6 +295,7 @@ def catalog_raw() -> dict[str, object]:
                         "confirmations": 3,
                         "min_deposit": "0.0001",
                         "withdrawal_fee": "0.0002",
+                        "withdrawal_enabled": False,
                     }
                 },
             },

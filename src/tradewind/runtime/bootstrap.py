@@ -250,8 +250,6 @@ class EmbeddedExchange:
         # answers cancels, amends and single-order reads without waiting for SQL
         self.open_orders = OpenOrderIndex()
         self.protection = build_protection(settings, self.db, self.bus, self.clock)
-        # the back office's fee tiers read the in-process core (admin_fees.py)
-        self.protection.fee_table = lambda: (self._core().fee_tiers, self._core().user_tiers)
         # withdrawals (docs/funding.md): the workflow on every API process; payouts
         # only where [funding.withdrawals] names a signer and nodes
         self.withdrawals = build_withdrawals(
@@ -265,7 +263,9 @@ class EmbeddedExchange:
             admin=self.protection.admin,
             audit=self.protection.audit,
         )
-        self.payouts = None if self.withdrawals is None else build_processor(self.withdrawals)
+        self.payouts = (
+            None if self.withdrawals is None else build_processor(self.withdrawals, settings)
+        )
         self.payout_loop: PayoutLoop | None = None
         self.trading = TradingService(
             self.bus,

@@ -4,7 +4,9 @@ It holds the PKCS#11 session (``[funding.signer]``: library, token label, PIN or
 ``TRADEWIND_SIGNER_PIN``), creates each configured network's hot-wallet key in the token
 on first start (printing its address, to be funded), reads the withdrawals table (is
 this withdrawal approved and waiting for exactly this transaction?) and writes the
-signature there and to the audit log. It serves HTTP on loopback only by default
+signature there and to the audit log. EVM networks' transactions are encoded by
+``EvmTxCodec``, Bitcoin's by ``BitcoinTxCodec`` (one BIP 143 signature per input, ADR
+0029). It serves HTTP on loopback only by default
 (``127.0.0.1:8620``); nothing else of the exchange runs in it, and no other process
 opens the token.
 """
@@ -24,6 +26,7 @@ log = structlog.get_logger(__name__)
 def run_signer(settings: Settings, *, host: str | None = None, port: int | None = None) -> int:
     import uvicorn
 
+    from tradewind.adapters.chain.bitcoin_tx import BitcoinTxCodec
     from tradewind.adapters.chain.evm_tx import EvmTxCodec
     from tradewind.adapters.hsm.pkcs11_custody import Pkcs11Custody
     from tradewind.adapters.local import SystemClock
@@ -75,6 +78,10 @@ def run_signer(settings: Settings, *, host: str | None = None, port: int | None 
             keys=conf.keys,
             secret=conf.secret or "",
             now_ms=clock.now_ms,
+            utxo_codecs={
+                n.name: BitcoinTxCodec(n.chain) for n in catalog.networks if n.kind == "utxo"
+            },
+            max_fee_rate=conf.bitcoin_max_fee_rate,
         )
         for network, address in service.ensure_keys().items():
             print(f"hot wallet on {network}: {address}", flush=True)

@@ -32,7 +32,7 @@ from tradewind.services.admin import AdminService
 from tradewind.services.audit import AuditLog
 from tradewind.services.funding.payouts import PayoutProcessor
 from tradewind.services.funding.withdrawal_config import parse_withdrawal_policy
-from tradewind.services.funding.withdrawal_ports import PayoutChain
+from tradewind.services.funding.withdrawal_ports import PayoutChain, UtxoPayoutChain
 from tradewind.services.funding.withdrawals import MailNotifier, WithdrawalService
 from tradewind.services.kyc import KycService
 from tradewind.services.mail import Outbox
@@ -86,20 +86,40 @@ def build_withdrawals(
     )
 
 
-def build_processor(service: WithdrawalService) -> PayoutProcessor | None:
-    """The processor over HTTP to the signer and web3 to the nodes, or ``None`` when
-    the config names no signer or no node."""
+def build_processor(
+    service: WithdrawalService, settings: Settings | None = None
+) -> PayoutProcessor | None:
+    """The processor over HTTP to the signer, web3 to the EVM nodes and JSON-RPC to
+    bitcoind, or ``None`` when the config names no signer or no node. A Bitcoin node's
+    credentials are in its URL (``http://user:password@host:8332``) or, without them,
+    the watcher's ``bitcoin_rpc_user``/``bitcoin_rpc_password``/``bitcoin_rpc_cookie_file``
+    settings."""
+    from tradewind.adapters.chain.bitcoind_payout import BitcoindPayoutChain
+    from tradewind.adapters.chain.bitcoind_reader import BitcoindReader
     from tradewind.adapters.chain.evm_payout import Web3PayoutChain
     from tradewind.adapters.signer_http import HttpSignerClient
 
     policy = service.policy
     if policy.signer_url is None or policy.signer_secret is None or not policy.rpc:
         return None
-    chains: dict[str, PayoutChain] = {}
+    chains: dict[str, PayoutChain | UtxoPayoutChain] = {}
     for name, url in policy.rpc.items():
         net = service.catalog.network(name)
+        if net is not None and net.kind == "utxo":
+            user = password = None
+            cookie = None
+            if settings is not None and "@" not in url:
+                user = settings.bitcoin_rpc_user
+                password = settings.bitcoin_rpc_password
+                cookie = settings.bitcoin_rpc_cookie_file
+            chains[name] = BitcoindPayoutChain(
+                BitcoindReader(url, user=user, password=password, cookie_file=cookie),
+                fallback_fee_rate=policy.bitcoin_fee_fallback,
+                fee_target_blocks=policy.bitcoin_fee_target,
+            )
+            continue
         if net is None or net.kind != "evm" or net.chain_id is None:
-            raise SystemExit(f"error: funding.withdrawals.rpc.{name}: not an EVM network here")
+            raise SystemExit(f"error: funding.withdrawals.rpc.{name}: not a network here")
         chains[name] = Web3PayoutChain.from_url(url, net.chain_id)
     signer = HttpSignerClient(policy.signer_url, policy.signer_secret, service.now_ms)
     return PayoutProcessor(service, chains, signer)
@@ -166,7 +186,7 @@ class WithdrawalsProcess:
         from tradewind.runtime import standby
 
         service = self.replica.withdrawals
-        processor = None if service is None else build_processor(service)
+        processor = None if service is None else build_processor(service, self.settings)
         if service is None or processor is None:
             raise SystemExit(
                 "error: no payouts configured ([funding.withdrawals] signer_url, "

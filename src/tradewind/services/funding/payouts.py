@@ -8,8 +8,13 @@ One :meth:`PayoutProcessor.step` looks at every unfinished withdrawal once:
 - ``releasing`` / ``settling``: the core's release / settle (again: the core refuses a
   repeat with ``unknown_withdrawal``, the fee credit with ``duplicate_deposit``);
 - ``approved``: unless the account was frozen meanwhile (then it waits), build the
-  transaction (nonce, gas, chain id) and store it with the status ``signing`` BEFORE
-  asking for a signature, so every retry signs the same transaction;
+  transaction (nonce, gas, chain id; on Bitcoin the coins it spends, the change and the
+  fee, ADR 0029) and store it with the status ``signing`` BEFORE asking for a
+  signature, so every retry signs the same transaction. A Bitcoin payout never spends
+  a coin that another payout's stored transaction spends while that payout is not
+  finished (``signing`` to ``settling``): the coins of saved-but-unconfirmed payouts
+  are reserved. A hot wallet too short waits (``approved``, cancellable); a payout that
+  can never be built (below dust) fails and is released;
 - ``signing``: ask the signer; it stores the signed transaction (``signed``) itself.
   Signer down: try again next step. Signer refused (deterministic): ``failed``;
 - ``signed``: broadcast the stored raw transaction (the same bytes every time, so a
@@ -34,11 +39,15 @@ import structlog
 from tradewind.services.errors import ServiceError
 from tradewind.services.funding.signer import to_chain_units
 from tradewind.services.funding.withdrawal_ports import (
+    HotWalletShort,
     PayoutChain,
+    PayoutImpossible,
     SignerClient,
     SignerRefused,
     SignerUnavailable,
+    UtxoPayoutChain,
     Withdrawal,
+    spent_outpoints,
 )
 from tradewind.services.funding.withdrawals import WithdrawalService
 from tradewind.services.trading import CoreFailure
@@ -54,6 +63,8 @@ WORKING = (
     "signed",
     "broadcast",
 )
+RESERVING = ("signing", "signed", "broadcast", "settling")
+"""Statuses whose stored transaction's coins no other payout may spend."""
 
 
 @dataclass
@@ -71,7 +82,7 @@ class PayoutProcessor:
     def __init__(
         self,
         service: WithdrawalService,
-        chains: Mapping[str, PayoutChain],
+        chains: Mapping[str, PayoutChain | UtxoPayoutChain],
         signer: SignerClient,
         *,
         batch: int = 200,
@@ -88,6 +99,9 @@ class PayoutProcessor:
         for w in await self.store.list_by_status(WORKING, limit=self.batch):
             try:
                 await self._advance(w, counts)
+            except HotWalletShort as exc:
+                counts.waiting += 1
+                log.warning("payout waits for hot-wallet funds", withdrawal=w.id, error=str(exc))
             except (SignerUnavailable, CoreFailure, OSError) as exc:
                 counts.waiting += 1
                 log.warning(
@@ -123,7 +137,12 @@ class PayoutProcessor:
             if not await s.payable(w):  # frozen since it was approved: not paid out
                 counts.waiting += 1
                 return
-            await self._fix_tx(w, chain)
+            if isinstance(chain, UtxoPayoutChain):
+                if not await self._fix_utxo_tx(w, chain):
+                    counts.failed += 1
+                    return
+            else:
+                await self._fix_tx(w, chain)
             w = await s.get_any(w.id)
         if w.status == "signing":
             if not await self._sign(w):
@@ -146,6 +165,32 @@ class PayoutProcessor:
             sender = await self.signer.address(network)
             self._senders[network] = sender
         return sender
+
+    async def _fix_utxo_tx(self, w: Withdrawal, chain: UtxoPayoutChain) -> bool:
+        """Fix a Bitcoin payout's transaction (``approved -> signing``); ``False`` when it
+        can never be built (failed and released)."""
+        rules = self.service.catalog.asset_on(w.asset, w.network)
+        assert rules is not None
+        sender = await self._sender(w.network)
+        busy = await self.store.list_by_status(RESERVING, limit=100_000, network=w.network)
+        reserved = {op for b in busy for op in spent_outpoints(b.tx)}
+        value = to_chain_units(w.net_amount, rules.decimals, rules.chain_decimals)
+        try:
+            tx = await chain.build_spend(sender, w.address, value, reserved)
+        except PayoutImpossible as exc:
+            await self._fail(w, ("approved",), f"cannot be paid: {exc}")
+            return False
+        inputs = tx.get("inputs")
+        count = len(inputs) if isinstance(inputs, list) else 0
+        await self.service.move(
+            w,
+            ("approved",),
+            "signing",
+            note=f"transaction fixed spending {count} coins at {tx.get('fee_rate')} sat/kvB",
+            tx=json.dumps(dict(tx), sort_keys=True, separators=(",", ":")),
+            sender=sender,
+        )
+        return True
 
     async def _fix_tx(self, w: Withdrawal, chain: PayoutChain) -> None:
         rules = self.service.catalog.asset_on(w.asset, w.network)
@@ -182,7 +227,7 @@ class PayoutProcessor:
             await self._fail(w, ("signing",), f"signer refused: {exc.code}: {exc.message}")
             return False
 
-    async def _broadcast(self, w: Withdrawal, chain: PayoutChain) -> bool:
+    async def _broadcast(self, w: Withdrawal, chain: PayoutChain | UtxoPayoutChain) -> bool:
         assert w.raw_tx is not None
         refused = await chain.broadcast(w.raw_tx)
         if refused is None:
@@ -191,7 +236,9 @@ class PayoutProcessor:
         await self._fail(w, ("signed",), f"broadcast refused: {refused}")
         return False
 
-    async def _confirm(self, w: Withdrawal, chain: PayoutChain, counts: StepCounts) -> None:
+    async def _confirm(
+        self, w: Withdrawal, chain: PayoutChain | UtxoPayoutChain, counts: StepCounts
+    ) -> None:
         assert w.txid is not None and w.raw_tx is not None
         rules = self.service.catalog.asset_on(w.asset, w.network)
         assert rules is not None

@@ -15,7 +15,11 @@ Invariants (each refusal is audited as ``signer.refused`` with its code):
 - ``tx_mismatch``: the request's transaction is not the one fixed on the withdrawal;
 - ``terms_mismatch``: the transaction does not pay exactly the withdrawal's address its
   amount less the fee, in chain units, on the network's chain id, from the network's
-  hot wallet (for a token: through the asset's contract);
+  hot wallet (for a token: through the asset's contract). On a UTXO network (Bitcoin,
+  ADR 0029) the outputs are decoded: exactly one pays the withdrawal's address, exactly
+  its amount less the fee in satoshi; any other output is change to the hot wallet;
+  every input is a hot-wallet coin; the fee is at most ``max_fee_rate`` sat/vB of the
+  transaction's size;
 - every signature is audited (``signer.signed``: withdrawal, txid, digest).
 
 The key of a network is the custody label in ``[funding.signer] keys``; the custody port
@@ -36,12 +40,21 @@ import structlog
 from tradewind.services.audit import AuditLog
 from tradewind.services.funding.networks import NetworkCatalog
 from tradewind.services.funding.ports import Custody
-from tradewind.services.funding.withdrawal_ports import SignedTx, TxCodec, WithdrawalStore
+from tradewind.services.funding.withdrawal_ports import (
+    SignedTx,
+    TxCodec,
+    UtxoTxCodec,
+    Withdrawal,
+    WithdrawalStore,
+)
 
 log = structlog.get_logger(__name__)
 
 SIGNATURE_HEADER = "X-Tradewind-Signature"
 MAX_SKEW_MS = 30_000
+MAX_FEE_RATE = 500
+"""Sat/vB: the highest Bitcoin fee rate the signer signs by default (a payout built
+with a runaway estimate, or a tampered one, would burn the hot wallet's coins)."""
 
 
 def request_signature(secret: str, body: bytes) -> str:
@@ -84,7 +97,11 @@ class SignerService:
         keys: Mapping[str, str],
         secret: str,
         now_ms: Callable[[], int],
+        utxo_codecs: Mapping[str, UtxoTxCodec] | None = None,
+        max_fee_rate: int = MAX_FEE_RATE,
     ) -> None:
+        """``codec`` encodes the EVM networks' transactions; ``utxo_codecs`` those of
+        the UTXO networks by name (Bitcoin)."""
         self._store = store
         self._custody = custody
         self._codec = codec
@@ -93,6 +110,12 @@ class SignerService:
         self._keys = dict(keys)
         self._secret = secret
         self._now_ms = now_ms
+        self._utxo = dict(utxo_codecs or {})
+        self._max_fee_rate = max_fee_rate
+
+    def _sender_of(self, network: str, public_key: bytes) -> str:
+        codec = self._utxo.get(network)
+        return (codec or self._codec).sender_of(public_key)
 
     def ensure_keys(self) -> dict[str, str]:
         """Create the configured keys missing from the custody; network -> address."""
@@ -103,14 +126,14 @@ class SignerService:
             except KeyError:
                 key = self._custody.create_key(label)
                 log.warning("hot-wallet key created in the token", network=network, label=label)
-            out[network] = self._codec.sender_of(key.public_key)
+            out[network] = self._sender_of(network, key.public_key)
         return out
 
     def address(self, network: str) -> str:
         label = self._keys.get(network)
         if label is None:
             raise SignerError(404, "unknown_network", f"no hot-wallet key for {network!r}")
-        return self._codec.sender_of(self._custody.public_key(label).public_key)
+        return self._sender_of(network, self._custody.public_key(label).public_key)
 
     async def _refuse(self, status: int, code: str, message: str, **details: Any) -> SignerError:
         await self._audit.record(
@@ -160,6 +183,8 @@ class SignerService:
             raise await self._refuse(
                 409, "tx_mismatch", "not the transaction fixed for this withdrawal", withdrawal=wid
             )
+        if w.network in self._utxo:
+            return await self._sign_utxo(w, tx)
         rules = self._catalog.asset_on(w.asset, w.network)
         net = self._catalog.network(w.network)
         label = self._keys.get(w.network)
@@ -194,6 +219,61 @@ class SignerService:
         digest = self._codec.digest(tx)
         sig = self._custody.sign_digest(label, digest)
         signed: SignedTx = self._codec.assemble(tx, sig.r, sig.s, sig.recovery_id)
+        return await self._store_signed(w, signed, digest.hex(), label)
+
+    async def _sign_utxo(self, w: Withdrawal, tx: Mapping[str, Any]) -> dict[str, Any]:
+        """A Bitcoin payout: the outputs decoded and checked, one signature per input."""
+        wid = w.id
+        codec = self._utxo[w.network]
+        try:
+            terms = codec.utxo_terms(tx)
+        except ValueError as exc:
+            raise await self._refuse(409, "terms_mismatch", str(exc), withdrawal=wid) from None
+        rules = self._catalog.asset_on(w.asset, w.network)
+        label = self._keys.get(w.network)
+        problems = []
+        if rules is None or label is None:
+            problems.append("no rules or key for this network")
+        else:
+            hot = self.address(w.network)
+            want = to_chain_units(w.net_amount, rules.decimals, rules.chain_decimals)
+            paid = [value for address, value in terms.outputs if address == w.address]
+            others = [address for address, _ in terms.outputs if address != w.address]
+            if terms.sender != hot:
+                problems.append("sender")
+            if any(i.address != hot for i in terms.inputs):
+                problems.append("an input is not the hot wallet's")
+            if len(paid) != 1:
+                problems.append("beneficiary")
+            elif paid[0] != want:
+                problems.append("amount")
+            if any(address != hot for address in others):
+                problems.append("an output pays another address")
+            if terms.fee > self._max_fee_rate * terms.vsize:
+                problems.append(
+                    f"fee {terms.fee} sat over {self._max_fee_rate} sat/vB of {terms.vsize} vB"
+                )
+        if problems:
+            raise await self._refuse(
+                409,
+                "terms_mismatch",
+                f"the transaction does not pay the withdrawal ({', '.join(problems)})",
+                withdrawal=wid,
+            )
+        assert label is not None
+        digests = codec.digests(tx)
+        signatures = []
+        for digest in digests:
+            sig = self._custody.sign_digest(label, digest)
+            signatures.append((sig.r, sig.s))
+        public_key = self._custody.public_key(label).public_key
+        signed = codec.assemble_signed(tx, signatures, public_key)
+        return await self._store_signed(w, signed, ",".join(d.hex() for d in digests), label)
+
+    async def _store_signed(
+        self, w: Withdrawal, signed: SignedTx, digest: str, label: str
+    ) -> dict[str, Any]:
+        wid = w.id
         stored = await self._store.transition(
             wid,
             ("signing",),
@@ -213,7 +293,7 @@ class SignerService:
                 "withdrawal": wid,
                 "network": w.network,
                 "txid": signed.txid,
-                "digest": digest.hex(),
+                "digest": digest,
                 "key": label,
             },
         )

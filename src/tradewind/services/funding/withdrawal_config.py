@@ -32,6 +32,10 @@ class WithdrawalPolicy:
     rpc: Mapping[str, str] = field(default_factory=dict)
     """Network name -> JSON-RPC URL of a node the payouts are broadcast through."""
     poll_s: float = 2.0
+    bitcoin_fee_fallback: int = 10
+    """Sat/vB a Bitcoin payout pays when the node has no ``estimatesmartfee`` answer."""
+    bitcoin_fee_target: int = 6
+    """Blocks: the confirmation target asked of ``estimatesmartfee``."""
     blocked_addresses: frozenset[str] = frozenset()
     """AML blocklist, compared case-insensitively (``[funding.aml] blocked_addresses``)."""
 
@@ -46,6 +50,8 @@ class SignerSettings:
     port: int = 8620
     keys: Mapping[str, str] = field(default_factory=dict)
     """Network name -> label of the hot-wallet key in the token."""
+    bitcoin_max_fee_rate: int = 500
+    """Sat/vB: the signer refuses Bitcoin payouts paying a higher fee rate."""
 
 
 def _table(value: object, where: str, keys: frozenset[str]) -> Mapping[str, object]:
@@ -78,9 +84,29 @@ def _networks_map(value: object, where: str) -> dict[str, str]:
 
 
 _WITHDRAWAL_KEYS = frozenset(
-    {"cooling_off_hours", "require_2fa", "signer_url", "signer_secret", "rpc", "poll_s"}
+    {
+        "cooling_off_hours",
+        "require_2fa",
+        "signer_url",
+        "signer_secret",
+        "rpc",
+        "poll_s",
+        "bitcoin_fee_fallback",
+        "bitcoin_fee_target",
+    }
 )
-_SIGNER_KEYS = frozenset({"library", "token_label", "pin", "secret", "host", "port", "keys"})
+_SIGNER_KEYS = frozenset(
+    {"library", "token_label", "pin", "secret", "host", "port", "keys", "bitcoin_max_fee_rate"}
+)
+
+
+def _int_in(
+    table: Mapping[str, object], key: str, default: int, low: int, high: int, where: str
+) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise NetworkConfigError(f"{where}.{key}: an integer from {low} to {high}")
+    return value
 
 
 def parse_withdrawal_policy(
@@ -120,6 +146,10 @@ def parse_withdrawal_policy(
         signer_secret=secret,
         rpc=_networks_map(w.get("rpc"), "funding.withdrawals.rpc"),
         poll_s=float(poll),
+        bitcoin_fee_fallback=_int_in(
+            w, "bitcoin_fee_fallback", 10, 1, 10_000, "funding.withdrawals"
+        ),
+        bitcoin_fee_target=_int_in(w, "bitcoin_fee_target", 6, 1, 1008, "funding.withdrawals"),
         blocked_addresses=frozenset(a.strip().lower() for a in blocked if a.strip()),
     )
 
@@ -150,4 +180,5 @@ def parse_signer_settings(
         host=str(s.get("host", defaults.host)),
         port=port,
         keys=_networks_map(s.get("keys"), "funding.signer.keys"),
+        bitcoin_max_fee_rate=_int_in(s, "bitcoin_max_fee_rate", 500, 1, 100_000, "funding.signer"),
     )

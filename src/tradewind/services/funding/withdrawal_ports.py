@@ -12,6 +12,7 @@ The states (``status``), in order of a normal life::
     holding -> refused                        (the core would not lock the funds)
     pending_approval | approved -> releasing -> rejected | cancelled
     signing | signed | broadcast -> releasing -> failed
+    approved -> releasing -> failed           (a Bitcoin payout that cannot be built)
 
 ``holding``, ``signing``, ``settling`` and ``releasing`` are intents written BEFORE
 the external step they name (the core command, the signature), so the processor,
@@ -21,9 +22,10 @@ first attempt happened (ADR 0022).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 WithdrawalStatus = Literal[
     "holding",
@@ -242,7 +244,8 @@ class PayoutTerms:
 @dataclass(frozen=True, slots=True)
 class SignedTx:
     raw: str
-    """0x hex of the signed transaction, as ``eth_sendRawTransaction`` takes it."""
+    """Hex of the signed transaction as the node takes it: 0x-prefixed for
+    ``eth_sendRawTransaction``, bare for bitcoind's ``sendrawtransaction``."""
     txid: str
 
 
@@ -317,4 +320,109 @@ class SignerClient(Protocol):
     async def sign(self, withdrawal_id: int, network: str, tx: Mapping[str, object]) -> SignedTx:
         """Have the withdrawal's transaction signed; the signer stores the result on the
         withdrawal (``signing -> signed``) before answering."""
+        ...
+
+
+# -- UTXO payouts (Bitcoin) ------------------------------------------------------------
+
+
+class HotWalletShort(Exception):
+    """The hot wallet's spendable coins (confirmed, not reserved by another payout) do
+    not cover the payout and its fee: the withdrawal waits, ``approved`` (cancellable),
+    until coins are added or earlier payouts' change confirms."""
+
+
+class PayoutImpossible(Exception):
+    """The payout can never be built as asked (e.g. an amount below the destination's
+    dust limit): the withdrawal fails and its funds are released."""
+
+
+@dataclass(frozen=True, slots=True)
+class UtxoInput:
+    txid: str
+    vout: int
+    address: str
+    value: int
+    """Satoshi; BIP 143 signs it, so a wrong value makes the signature invalid."""
+
+    @property
+    def outpoint(self) -> str:
+        return f"{self.txid}:{self.vout}"
+
+
+@dataclass(frozen=True, slots=True)
+class UtxoPayoutTerms:
+    """What a UTXO transaction spends and pays, read back from its fields (the signer
+    checks these against the withdrawal before signing)."""
+
+    sender: str | None
+    inputs: tuple[UtxoInput, ...]
+    outputs: tuple[tuple[str, int], ...]
+    """(canonical address, satoshi) in output order."""
+    vsize: int
+    """Virtual size of the signed transaction (signatures counted at their largest)."""
+
+    @property
+    def fee(self) -> int:
+        return sum(i.value for i in self.inputs) - sum(v for _, v in self.outputs)
+
+
+@runtime_checkable
+class UtxoPayoutChain(Protocol):
+    """A UTXO network's node as the payout processor uses it (bitcoind: the adapter in
+    adapters/chain/bitcoind_payout.py)."""
+
+    async def build_spend(
+        self, sender: str, to: str, value: int, reserved: Collection[str]
+    ) -> Mapping[str, object]:
+        """An unsigned transaction paying ``value`` satoshi to ``to`` from ``sender``'s
+        confirmed coins, none of the ``reserved`` outpoints (``txid:vout``) among them,
+        change back to ``sender``. :class:`HotWalletShort` when the coins do not cover
+        it, :class:`PayoutImpossible` when it cannot be paid at all."""
+        ...
+
+    async def broadcast(self, raw: str) -> str | None:
+        """As :meth:`PayoutChain.broadcast`."""
+        ...
+
+    async def state(self, txid: str) -> TxState: ...
+
+
+def spent_outpoints(tx_json: str | None) -> list[str]:
+    """The ``txid:vout`` a stored UTXO transaction spends (none for other shapes)."""
+    if not tx_json:
+        return []
+    try:
+        tx = json.loads(tx_json)
+    except ValueError:
+        return []
+    inputs = tx.get("inputs") if isinstance(tx, dict) else None
+    if not isinstance(inputs, list):
+        return []
+    return [
+        f"{i['txid']}:{i['vout']}"
+        for i in inputs
+        if isinstance(i, dict) and "txid" in i and "vout" in i
+    ]
+
+
+class UtxoTxCodec(Protocol):
+    """Encoding of a UTXO network's transactions (the signer's Bitcoin knowledge)."""
+
+    def utxo_terms(self, tx: Mapping[str, object]) -> UtxoPayoutTerms:
+        """What ``tx`` spends and pays; ``ValueError`` if it is not a plain payout."""
+        ...
+
+    def digests(self, tx: Mapping[str, object]) -> list[bytes]:
+        """The 32-byte hash each input's signature signs (BIP 143, SIGHASH_ALL)."""
+        ...
+
+    def assemble_signed(
+        self, tx: Mapping[str, object], signatures: Sequence[tuple[int, int]], public_key: bytes
+    ) -> SignedTx:
+        """The transaction with each input's witness (``(r, s)`` low-S, in input order)."""
+        ...
+
+    def sender_of(self, public_key: bytes) -> str:
+        """The P2WPKH address of an uncompressed SEC1 public key."""
         ...

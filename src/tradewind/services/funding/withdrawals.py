@@ -302,9 +302,10 @@ class WithdrawalService:
         self.payout_networks = (
             payout_networks
             if payout_networks is not None
-            else frozenset(n.name for n in catalog.networks if n.kind == "evm")
+            else frozenset(n.name for n in catalog.networks if n.kind in ("evm", "utxo"))
         )
-        """Networks a payout driver exists for (EVM); others refuse withdrawals."""
+        """Networks a payout driver exists for (EVM; Bitcoin since ADR 0029); others
+        refuse withdrawals."""
 
     # -- rules ---------------------------------------------------------------------
 

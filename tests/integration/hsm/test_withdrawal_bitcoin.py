@@ -1,0 +1,539 @@
+"""Bitcoin withdrawals paid out for real (ADR 0029): the hot wallet is the P2WPKH address
+of a key made in a SoftHSM2 token; the processor builds the transaction from the hot
+wallet's coins (``scantxoutset`` on the node simulator), the signer checks what it pays
+and signs each input's BIP 143 digest in the token, the simulator verifies every
+signature with libsecp256k1 (coincurve) before taking it, mines it, and the core settles
+once (SQLite and PostgreSQL).
+
+- a withdrawal approved by compliance is paid: the destination's coin exists with the
+  amount less the fee, the change is back on the hot wallet, the core debits once and
+  books the fee;
+- the node's fee estimate is used; coins of saved-but-unconfirmed payouts are not
+  chosen again; a hot wallet too short makes a payout wait, then pays it once funded;
+- a broadcast the node refuses releases the funds once, and the coins are free again;
+- the processor killed after the signed transaction was saved (before and after the
+  node took it) and restarted: the same txid, one payment, one debit;
+- the signer refuses transactions that pay another address, another amount, change to
+  a stranger or a runaway fee.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from tests.support.bitcoind_sim import BitcoindSim, SimWallet
+from tests.support.softhsm import SoftToken
+from tradewind.adapters.aml_list import ListScreening
+from tradewind.adapters.chain.bitcoin_tx import BitcoinTxCodec
+from tradewind.adapters.chain.bitcoind_payout import BitcoindPayoutChain
+from tradewind.adapters.chain.bitcoind_reader import BitcoindReader
+from tradewind.adapters.chain.evm_tx import EvmTxCodec
+from tradewind.adapters.kyc_files import FileDocumentStore
+from tradewind.adapters.signer_http import HttpSignerClient
+from tradewind.adapters.sql import Database, SqlUserRepository
+from tradewind.adapters.sql.admin import SqlAdminStore
+from tradewind.adapters.sql.audit import SqlAuditStore
+from tradewind.adapters.sql.kyc import SqlKycStore
+from tradewind.adapters.sql.outbox import SqlOutbox
+from tradewind.adapters.sql.withdrawals import SqlWithdrawalStore
+from tradewind.core.commands import AddAsset, Deposit
+from tradewind.core.invariants import check_invariants
+from tradewind.gateways.signer_api import create_signer_app
+from tradewind.journal.recovery import JournaledCore
+from tradewind.runtime.sequencer import CoreRunner
+from tradewind.services.admin import Actor, AdminService
+from tradewind.services.audit import AuditLog
+from tradewind.services.funding.networks import parse_networks
+from tradewind.services.funding.payouts import PayoutProcessor
+from tradewind.services.funding.signer import SignerError, SignerService, signed_request
+from tradewind.services.funding.withdrawal_config import WithdrawalPolicy
+from tradewind.services.funding.withdrawal_ports import (
+    SignedTx,
+    SignerClient,
+    SignerUnavailable,
+    TxState,
+    Withdrawal,
+)
+from tradewind.services.funding.withdrawals import (
+    FEE_ACCOUNT,
+    MailNotifier,
+    WithdrawalRequest,
+    WithdrawalService,
+)
+from tradewind.services.kyc import KycService, LevelLimits
+
+async_test = pytest.mark.asyncio
+SECRET = "b" * 40
+COIN = 10**8
+FEE = 10_000  # the withdrawal fee: 0.0001 BTC
+CATALOG = parse_networks(
+    {
+        "networks": {
+            "bitcoin": {
+                "chain": "regtest",
+                "assets": {
+                    "BTC": {
+                        "decimals": 8,
+                        "confirmations": 2,
+                        "min_deposit": "0.0001",
+                        "withdrawal_fee": "0.0001",
+                        "min_withdrawal": "0.001",
+                        "auto_approve_below": "0.5",
+                        "two_person_above": "5",
+                    }
+                },
+            }
+        }
+    }
+)
+
+
+class Killed(BaseException):
+    """The processor killed at this point."""
+
+
+class Clock:
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+
+class NoSecondFactor:
+    async def enabled(self, user_id: int) -> bool:
+        return False
+
+    async def require(self, user_id: int, code: str | None) -> None:
+        return None
+
+
+class Bus:
+    def __init__(self, runner: CoreRunner) -> None:
+        self.runner = runner
+
+    @property
+    def available(self) -> bool:
+        return self.runner.running
+
+    async def submit(self, cmd: Any) -> Any:
+        return await self.runner.submit(cmd)
+
+
+class FlakySigner:
+    """Down for the first ``down`` signatures."""
+
+    def __init__(self, inner: SignerClient, down: int) -> None:
+        self.inner = inner
+        self.down = down
+
+    async def address(self, network: str) -> str:
+        return await self.inner.address(network)
+
+    async def sign(self, withdrawal_id: int, network: str, tx: Mapping[str, object]) -> SignedTx:
+        if self.down > 0:
+            self.down -= 1
+            raise SignerUnavailable("signer not reachable: ConnectError")
+        return await self.inner.sign(withdrawal_id, network, tx)
+
+
+class CrashingChain:
+    """The node; the processor dies at a broadcast, ``before`` or after the node took it."""
+
+    def __init__(self, inner: BitcoindPayoutChain, *, before: bool) -> None:
+        self.inner = inner
+        self.before = before
+
+    async def build_spend(
+        self, sender: str, to: str, value: int, reserved: Collection[str]
+    ) -> Mapping[str, object]:
+        return await self.inner.build_spend(sender, to, value, reserved)
+
+    async def broadcast(self, raw: str) -> str | None:
+        if not self.before:
+            await self.inner.broadcast(raw)
+        raise Killed("killed at the broadcast")
+
+    async def state(self, txid: str) -> TxState:
+        return await self.inner.state(txid)
+
+
+class Rig:
+    def __init__(self, sim: BitcoindSim, db: Database, runner: CoreRunner, custody: Any) -> None:
+        self.sim = sim
+        self.db = db
+        self.runner = runner
+        self.clock = Clock()
+        self.store = SqlWithdrawalStore(db)
+        self.audit = AuditLog(SqlAuditStore(db), self.clock)
+        self.signer = SignerService(
+            store=self.store,
+            custody=custody,
+            codec=EvmTxCodec(),
+            utxo_codecs={"bitcoin": BitcoinTxCodec("regtest")},
+            audit=self.audit,
+            catalog=CATALOG,
+            keys={"bitcoin": f"hot-btc-{uuid.uuid4().hex[:12]}"},
+            secret=SECRET,
+            now_ms=self.clock.now_ms,
+        )
+        self.hot = self.signer.ensure_keys()["bitcoin"]
+        self.signer_app = create_signer_app(self.signer)
+        self.faucet = SimWallet(sim, b"\x07" * 32)
+        self.faucet.fund(2)
+        self.dest = SimWallet(sim, b"\x09" * 32)
+        self.node = BitcoindReader(sim.url, user=sim.user, password=sim.password)
+        self.chain = BitcoindPayoutChain(self.node, fallback_fee_rate=10)
+
+    def fund_hot(self, *sats: int) -> None:
+        self.faucet.send([(self.hot, v) for v in sats])
+        self.mine()
+
+    def mine(self, n: int = 1) -> None:
+        self.sim.rpc("generatetoaddress", n, self.faucet.address)
+
+    def hot_balance(self) -> int:
+        from embit.script import address_to_scriptpubkey
+
+        script = bytes(address_to_scriptpubkey(self.hot).data)
+        return sum(c.value for _, c in self.sim.coins_of(script))
+
+    def service(self) -> WithdrawalService:
+        bus = Bus(self.runner)
+        return WithdrawalService(
+            catalog=CATALOG,
+            store=self.store,
+            bus=bus,  # type: ignore[arg-type]
+            two_factor=NoSecondFactor(),
+            kyc=KycService(
+                store=SqlKycStore(self.db),
+                documents=FileDocumentStore(Path("/nonexistent")),
+                audit=self.audit,
+                clock=self.clock,
+                limits={0: LevelLimits({"BTC": 100 * COIN})},
+            ),
+            admin=AdminService(
+                store=SqlAdminStore(self.db),
+                bus=bus,  # type: ignore[arg-type]
+                audit=self.audit,
+                clock=self.clock,
+            ),
+            audit=self.audit,
+            notifier=MailNotifier(
+                SqlUserRepository(self.db), SqlOutbox(self.db), self.clock.now_ms
+            ),
+            screening=ListScreening([]),
+            policy=WithdrawalPolicy(cooling_off_ms=0, require_2fa=False),
+            now_ms=self.clock.now_ms,
+        )
+
+    def client(self) -> HttpSignerClient:
+        return HttpSignerClient(
+            "http://signer",
+            SECRET,
+            self.clock.now_ms,
+            transport=httpx.ASGITransport(app=self.signer_app),
+        )
+
+    def processor(
+        self, service: WithdrawalService, signer: SignerClient | None = None, chain: Any = None
+    ) -> PayoutProcessor:
+        return PayoutProcessor(service, {"bitcoin": chain or self.chain}, signer or self.client())
+
+    async def user(self, btc: int) -> int:
+        added = await SqlUserRepository(self.db).add(
+            email=f"b{time.monotonic_ns()}@example.com", password_hash="x", created_at_ms=1
+        )
+        assert added is not None
+        await self.runner.submit(Deposit(user=added.id, asset="BTC", amount=btc))
+        await self.store.add_address(
+            user_id=added.id,
+            network="bitcoin",
+            address=self.dest.address,
+            label="",
+            at_ms=0,
+            usable_from_ms=0,
+        )
+        return added.id
+
+    def balance(self, user: int) -> tuple[int, int]:
+        b = self.runner.jcore.core.accounts.get(user, {}).get("BTC")
+        return (0, 0) if b is None else (b.available, b.locked)
+
+    def withdrawn(self) -> int:
+        return self.runner.jcore.core.withdrawn.get("BTC", 0)
+
+    async def statuses(self, wid: int) -> list[str]:
+        return [e.status for e in await self.store.timeline(wid)]
+
+    def paid(self) -> list[tuple[str, int]]:
+        """The destination's coins: (txid, satoshi)."""
+        return sorted((op[0], c.value) for op, c in self.sim.coins_of(self.dest.script))
+
+
+@pytest.fixture
+def sim() -> Iterator[BitcoindSim]:
+    with BitcoindSim().running() as node:
+        yield node
+
+
+@pytest_asyncio.fixture
+async def rig(
+    sim: BitcoindSim, db: Database, tmp_path: Path, softhsm_token: SoftToken
+) -> AsyncIterator[Rig]:
+    runner = CoreRunner(JournaledCore(tmp_path / "core"), clock_ms=lambda: 1_000)
+    runner.start()
+    await runner.submit(AddAsset(asset="BTC", decimals=8))
+    try:
+        with softhsm_token.open() as custody:
+            r = Rig(sim, db, runner, custody)
+            yield r
+            await r.node.aclose()
+        check_invariants(runner.jcore.core)
+    finally:
+        await runner.stop()
+
+
+def request(amount: str, address: str) -> WithdrawalRequest:
+    return WithdrawalRequest("BTC", "bitcoin", address, amount)
+
+
+async def run(processor: PayoutProcessor, rig: Rig, wid: int, until: str, steps: int = 6) -> None:
+    for _ in range(steps):
+        await processor.step()
+        w = await rig.store.get(wid)
+        assert w is not None
+        if w.status == until:
+            return
+        rig.mine()
+    w = await rig.store.get(wid)
+    raise AssertionError(f"withdrawal {wid} is {w.status if w else None}, not {until}")
+
+
+def tx_of(w: Withdrawal) -> dict[str, Any]:
+    assert w.tx is not None
+    tx: dict[str, Any] = json.loads(w.tx)
+    return tx
+
+
+@async_test
+async def test_an_approved_withdrawal_is_signed_in_the_token_mined_and_settled_once(
+    rig: Rig,
+) -> None:
+    rig.fund_hot(3 * COIN)
+    user = await rig.user(4 * COIN)
+    service = rig.service()
+    w = await service.request(user, request("1", rig.dest.address), "btc-payout-1", None)
+    assert (w.status, w.required_approvals) == ("pending_approval", 1)
+    staff = await SqlUserRepository(rig.db).add(
+        email=f"staff{time.monotonic_ns()}@example.com", password_hash="x", created_at_ms=1
+    )
+    assert staff is not None
+    approved = await service.approve(Actor(staff.id, "compliance"), w.id)
+    assert approved.status == "approved"
+    before = rig.hot_balance()
+
+    await run(rig.processor(service), rig, w.id, "confirmed")
+
+    done = await service.get_any(w.id)
+    assert done.txid is not None and done.raw_tx is not None and done.block_number is not None
+    tx = tx_of(done)
+    fee = sum(i["value"] for i in tx["inputs"]) - sum(o["value"] for o in tx["outputs"])
+    assert all(i["address"] == rig.hot for i in tx["inputs"])
+    assert tx["outputs"][0] == {"address": rig.dest.address, "value": COIN - FEE}
+    assert tx["outputs"][1]["address"] == rig.hot  # the change
+    # the node took the token's signature (coincurve verified it) and mined it
+    assert rig.paid() == [(done.txid, COIN - FEE)]
+    assert rig.hot_balance() == before - (COIN - FEE) - fee
+    mined = rig.sim.rpc("getrawtransaction", done.txid, True)
+    assert mined["confirmations"] >= 2 and mined["hex"] == done.raw_tx
+    assert 10 * mined["vsize"] <= fee <= 10 * (mined["vsize"] + 1)  # the fallback rate
+    assert rig.balance(user) == (3 * COIN, 0)
+    assert rig.withdrawn() == COIN
+    assert rig.balance(FEE_ACCOUNT) == (FEE, 0)
+    assert await rig.statuses(w.id) == [
+        "holding",
+        "pending_approval",
+        "approved",
+        "signing",
+        "signed",
+        "broadcast",
+        "settling",
+        "confirmed",
+    ]
+    signed = [e for e in await rig.audit.recent() if e.action == "signer.signed"]
+    assert len(signed) == 1 and signed[0].details_dict()["txid"] == done.txid
+    # later steps and blocks change nothing
+    await rig.processor(service).step()
+    rig.mine()
+    await rig.processor(service).step()
+    assert rig.balance(user) == (3 * COIN, 0) and rig.withdrawn() == COIN
+    assert rig.paid() == [(done.txid, COIN - FEE)]
+
+
+@async_test
+async def test_coins_of_unconfirmed_payouts_are_not_chosen_again_and_a_short_wallet_waits(
+    rig: Rig,
+) -> None:
+    rig.sim.fee_estimate = 20_000  # sat/kvB: 20 sat/vB from estimatesmartfee
+    rig.fund_hot(30_000_000, 20_000_000, 25_000_000)
+    user = await rig.user(5 * COIN)
+    service = rig.service()
+    a = await service.request(user, request("0.25", rig.dest.address), "btc-reserve-a", None)
+    # the signer is down: A's transaction is saved (signing) and its coin reserved
+    await rig.processor(service, signer=FlakySigner(rig.client(), down=1)).step()
+    a = await service.get_any(a.id)
+    assert a.status == "signing"
+    b = await service.request(user, request("0.22", rig.dest.address), "btc-reserve-b", None)
+    c = await service.request(user, request("0.15", rig.dest.address), "btc-reserve-c", None)
+    counts = await rig.processor(service).step()
+    assert counts.broadcast == 3 and counts.failed == 0
+    fixed = [await service.get_any(x.id) for x in (a, b, c)]
+    assert all(x.status == "broadcast" for x in fixed)
+    spent = [{(i["txid"], i["vout"]) for i in tx_of(x)["inputs"]} for x in fixed]
+    assert not (spent[0] & spent[1]) and not (spent[0] & spent[2]) and not (spent[1] & spent[2])
+    assert len(rig.sim.mempool) == 3
+    for x in fixed:
+        tx = tx_of(x)
+        fee = sum(i["value"] for i in tx["inputs"]) - sum(o["value"] for o in tx["outputs"])
+        vsize = rig.sim.rpc("getrawtransaction", x.txid, True)["vsize"]
+        assert tx["fee_rate"] == 20_000 and 20 * vsize <= fee <= 20 * (vsize + 1)
+    for x in fixed:
+        await run(rig.processor(service), rig, x.id, "confirmed")
+
+    # what is left (three changes) does not cover 0.5 BTC: the payout waits, approved
+    d = await service.request(user, request("0.5", rig.dest.address), "btc-short-d", None)
+    d = await service.get_any(d.id)
+    assert d.status == "pending_approval"  # 0.5 is not below auto_approve_below
+    staff = await SqlUserRepository(rig.db).add(
+        email=f"s{time.monotonic_ns()}@example.com", password_hash="x", created_at_ms=1
+    )
+    assert staff is not None
+    await service.approve(Actor(staff.id, "compliance"), d.id)
+    counts = await rig.processor(service).step()
+    assert counts.waiting == 1 and (await service.get_any(d.id)).status == "approved"
+    rig.fund_hot(COIN)
+    await run(rig.processor(service), rig, d.id, "confirmed")
+    assert sorted(v for _, v in rig.paid()) == sorted(
+        [25_000_000 - FEE, 22_000_000 - FEE, 15_000_000 - FEE, 50_000_000 - FEE]
+    )
+    assert rig.balance(user) == (5 * COIN - 112_000_000, 0)
+    assert rig.withdrawn() == 112_000_000
+
+
+@async_test
+async def test_a_broadcast_the_node_refuses_releases_the_funds_once(rig: Rig) -> None:
+    rig.fund_hot(COIN)
+    user = await rig.user(2 * COIN)
+    service = rig.service()
+    rig.sim.min_relay_fee = 50_000  # the node wants 50 sat/vB; the payout pays 10
+    w = await service.request(user, request("0.3", rig.dest.address), "btc-refused-1", None)
+    assert rig.balance(user) == (170_000_000, 30_000_000)
+    processor = rig.processor(service)
+    await run(processor, rig, w.id, "failed")
+    failed = await service.get_any(w.id)
+    assert failed.reason is not None and failed.reason.startswith("broadcast refused: -26")
+    assert "min relay fee not met" in failed.reason
+    assert rig.balance(user) == (2 * COIN, 0) and rig.balance(FEE_ACCOUNT) == (0, 0)
+    await processor.step()
+    assert rig.balance(user) == (2 * COIN, 0) and rig.withdrawn() == 0
+    assert rig.paid() == []
+    releases = [e for e in await rig.audit.recent() if e.action == "withdrawal.failed"]
+    assert len(releases) == 1
+    # the coin it would have spent is free again: the next payout spends it
+    rig.sim.min_relay_fee = 1_000
+    ok = await service.request(user, request("0.3", rig.dest.address), "btc-refused-2", None)
+    await run(processor, rig, ok.id, "confirmed")
+    assert tx_of(await service.get_any(ok.id))["inputs"] == tx_of(failed)["inputs"]
+    assert rig.balance(user) == (170_000_000, 0) and rig.withdrawn() == 30_000_000
+
+
+@async_test
+async def test_killed_after_the_signed_transaction_was_saved_pays_once_with_the_same_txid(
+    rig: Rig,
+) -> None:
+    rig.fund_hot(COIN)
+    user = await rig.user(2 * COIN)
+    service = rig.service()
+    w = await service.request(user, request("0.4", rig.dest.address), "btc-killed-1", None)
+    # killed after the signer saved the signed transaction, before the node got it
+    with pytest.raises(Killed):
+        await rig.processor(service, chain=CrashingChain(rig.chain, before=True)).step()
+    signed = await service.get_any(w.id)
+    assert signed.status == "signed" and signed.txid is not None
+    assert rig.sim.mempool == {}
+    # restarted: it sends the saved bytes, and is killed again once the node took them
+    with pytest.raises(Killed):
+        await rig.processor(service, chain=CrashingChain(rig.chain, before=False)).step()
+    assert (await service.get_any(w.id)).status == "signed"
+    assert list(rig.sim.mempool) == [signed.txid]
+    # restarted again: the same bytes once more (the node has them), then confirmed
+    await run(rig.processor(service), rig, w.id, "confirmed")
+    final = await service.get_any(w.id)
+    assert final.txid == signed.txid and final.raw_tx == signed.raw_tx
+    assert rig.paid() == [(signed.txid, 40_000_000 - FEE)]
+    assert rig.balance(user) == (160_000_000, 0) and rig.withdrawn() == 40_000_000
+    signatures = [e for e in await rig.audit.recent() if e.action == "signer.signed"]
+    assert len(signatures) == 1
+
+
+@async_test
+async def test_the_signer_refuses_a_transaction_paying_another_address(rig: Rig) -> None:
+    rig.fund_hot(COIN)
+    user = await rig.user(2 * COIN)
+    service = rig.service()
+    w = await service.request(user, request("0.4", rig.dest.address), "btc-forged-1", None)
+    await rig.processor(service, signer=FlakySigner(rig.client(), down=1)).step()
+    w = await service.get_any(w.id)
+    assert w.status == "signing" and w.tx is not None
+    good = tx_of(w)
+    stranger = SimWallet(rig.sim, b"\x0b" * 32).address
+    dest, change = good["outputs"]
+
+    def altered(outputs: list[dict[str, Any]]) -> dict[str, Any]:
+        return {**good, "outputs": outputs}
+
+    forged = {
+        "another address": altered([{**dest, "address": stranger}, change]),
+        "another amount": altered(
+            [{**dest, "value": dest["value"] + 5_000}, {**change, "value": change["value"] - 5_000}]
+        ),
+        "change to a stranger": altered([dest, {**change, "address": stranger}]),
+        "a runaway fee": altered([dest, {**change, "value": change["value"] - 2_000_000}]),
+        "a coin not the hot wallet's": {
+            **good,
+            "inputs": [{**good["inputs"][0], "address": stranger}],
+        },
+    }
+    for what, tx in forged.items():
+        # written to the withdrawal itself, so the request matches what is stored
+        assert await rig.store.transition(
+            w.id, ("signing",), "signing", at_ms=1, fields={"tx": json.dumps(tx)}
+        )
+        body, sig = signed_request(
+            SECRET,
+            {
+                "op": "sign",
+                "withdrawal_id": w.id,
+                "network": "bitcoin",
+                "tx": tx,
+                "ts": rig.clock.now_ms(),
+            },
+        )
+        with pytest.raises(SignerError) as info:
+            await rig.signer.handle(body, sig)
+        assert info.value.code == "terms_mismatch", what
+        assert (await service.get_any(w.id)).status == "signing", what
+    assert await rig.store.transition(
+        w.id, ("signing",), "signing", at_ms=1, fields={"tx": json.dumps(good)}
+    )
+    await run(rig.processor(service), rig, w.id, "confirmed")
+    assert rig.paid() == [((await service.get_any(w.id)).txid, 40_000_000 - FEE)]
+    refused = [e for e in await rig.audit.recent() if e.action == "signer.refused"]
+    assert len(refused) == len(forged)
