@@ -6,11 +6,13 @@ seq: the ledger's offset and sums are read until two offset reads agree around t
 sums (the projector commits legs and offset together), then the core is rebuilt from
 the newest snapshot at or before that seq and the journal up to exactly it.
 
-Custody, per EVM network given with ``--rpc NETWORK=URL``: the chain balance of every
+Custody, per network given with ``--rpc NETWORK=URL``: the chain balance of every
 deposit address the exchange handed out (the SQL table) and of every address given with
 ``--address NETWORK=ADDRESS`` (hot and cold wallets), for each asset configured on that
-network (the native coin with ``eth_getBalance``, tokens with ERC-20 ``balanceOf``),
-converted to the core's decimals (rounded down), summed per asset over networks.
+network: on EVM networks the native coin with ``eth_getBalance`` and tokens with ERC-20
+``balanceOf``; on Bitcoin the confirmed coins of those addresses with bitcoind's
+``scantxoutset`` (the chain state, no node wallet needed; ADR 0029). Converted to the
+core's decimals (rounded down), summed per asset over networks.
 
 Exit codes: 0 nothing wrong (a custody surplus is reported, not wrong), 1 a difference
 (the findings say where, with the numbers), 2 the inputs cannot be read.
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from tradewind.adapters.chain.bitcoind_reader import BitcoindReader, btc_to_satoshi
 from tradewind.adapters.sql import Database
 from tradewind.adapters.sql.deposit_addresses import DepositAddressRow
 from tradewind.adapters.sql.projections import SqlProjectionStore
@@ -43,6 +46,8 @@ if TYPE_CHECKING:
 
 ERC20_BALANCE_OF = "0x70a08231"
 """Selector of ``balanceOf(address)``."""
+SCAN_CHUNK = 1_000
+"""Addresses per ``scantxoutset`` (each call reads the whole UTXO set once)."""
 
 
 class ReconcileError(Exception):
@@ -113,12 +118,43 @@ def _evm_holdings(
     return out
 
 
+def bitcoin_node(settings: Settings) -> Callable[[str], BitcoindReader]:
+    """A bitcoind client for ``--rpc bitcoin=URL``: credentials in the URL, else the
+    watcher's ``bitcoin_rpc_user``/``bitcoin_rpc_password``/``bitcoin_rpc_cookie_file``."""
+
+    def connect(url: str) -> BitcoindReader:
+        if "@" in url:
+            return BitcoindReader(url)
+        return BitcoindReader(
+            url,
+            user=settings.bitcoin_rpc_user,
+            password=settings.bitcoin_rpc_password,
+            cookie_file=settings.bitcoin_rpc_cookie_file,
+        )
+
+    return connect
+
+
+async def bitcoin_holdings(node: BitcoindReader, addresses: Sequence[str]) -> tuple[int, int]:
+    """Satoshi in the confirmed coins of ``addresses``, and the height it was read at."""
+    total, height = 0, -1
+    for start in range(0, len(addresses), SCAN_CHUNK):
+        chunk = addresses[start : start + SCAN_CHUNK]
+        answer = await node.call("scantxoutset", "start", [f"addr({a})" for a in chunk])
+        if not isinstance(answer, dict) or not answer.get("success", False):
+            raise ReconcileError("scantxoutset did not finish (another scan running?)")
+        total += sum(btc_to_satoshi(u["amount"]) for u in answer.get("unspents", ()))
+        height = int(answer.get("height", -1))
+    return total, height
+
+
 async def custody(
     settings: Settings,
     db: Database,
     rpc: Mapping[str, list[str]],
     extra: Mapping[str, list[str]],
     connect: Callable[[str], Web3] = http_node,
+    connect_bitcoin: Callable[[str], BitcoindReader] | None = None,
 ) -> dict[str, Holdings]:
     catalog = network_catalog(settings)
     if catalog is None:
@@ -129,13 +165,29 @@ async def custody(
         net = catalog.network(name)
         if net is None:
             raise ReconcileError(f"--rpc {name}: no such network in the config")
-        if net.kind != "evm":
-            raise ReconcileError(f"--rpc {name}: only EVM networks are read here so far")
         async with db.read() as session:
             rows = await session.execute(
                 sa.select(DepositAddressRow.address).where(DepositAddressRow.network == name)
             )
             addresses = sorted({str(a) for (a,) in rows} | set(extra.get(name, ())))
+        if net.kind == "utxo":
+            node = (connect_bitcoin or bitcoin_node(settings))(urls[-1])
+            try:
+                sats, height = await bitcoin_holdings(node, addresses)
+            except ReconcileError:
+                raise
+            except Exception as e:  # a node that cannot be read is an input error
+                raise ReconcileError(f"--rpc {name}: cannot read coins: {e}") from e
+            finally:
+                await node.aclose()
+            for a in net.assets:
+                shift = a.chain_decimals - a.decimals
+                amount = sats // 10**shift if shift > 0 else sats * 10 ** (-shift)
+                amounts[a.asset] = amounts.get(a.asset, 0) + amount
+                sources.setdefault(a.asset, []).append(
+                    f"{name}: {len(addresses)} addresses at height {height}"
+                )
+            continue
         assets = [(a.asset, a.contract, a.chain_decimals - a.decimals) for a in net.assets]
         try:
             held = await asyncio.to_thread(_evm_holdings, connect(urls[-1]), addresses, assets)
@@ -186,6 +238,7 @@ async def run_reconcile(
     rpc: Sequence[str] = (),
     addresses: Sequence[str] = (),
     connect: Callable[[str], Web3] = http_node,
+    connect_bitcoin: Callable[[str], BitcoindReader] | None = None,
 ) -> tuple[int, str]:
     """Returns ``(exit code, text to print)``."""
     try:
@@ -200,7 +253,11 @@ async def run_reconcile(
         try:
             seq, ledger = await ledger_at_one_seq(SqlProjectionStore(db))
             core = await asyncio.to_thread(core_at, settings.data_dir, seq)
-            held = await custody(settings, db, rpc_map, extra, connect) if rpc_map else None
+            held = (
+                await custody(settings, db, rpc_map, extra, connect, connect_bitcoin)
+                if rpc_map
+                else None
+            )
         finally:
             await db.dispose()
     except ReconcileError as e:
