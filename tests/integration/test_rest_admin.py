@@ -116,6 +116,7 @@ def admin_routes(app: Any) -> list[tuple[str, str]]:
             concrete = concrete.replace("{document_id}", "1")
             concrete = concrete.replace("{symbol}", "BTC-USDT").replace("{line_id}", "1")
             concrete = concrete.replace("{withdrawal_id}", "1")
+            concrete = concrete.replace("{network}", "ethereum").replace("{asset}", "USDT")
             concrete = concrete.replace("{alert_id}", "1").replace("{tier}", "1")
             routes += [(method.upper(), concrete) for method in sorted(operations)]
     return routes

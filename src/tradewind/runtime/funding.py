@@ -8,13 +8,20 @@ No private key is ever wired here: the catalog holds extended *public* keys only
 
 from __future__ import annotations
 
+from weakref import WeakKeyDictionary
+
 from tradewind.adapters.sql import Database
 from tradewind.adapters.sql.deposit_addresses import SqlDepositAddressStore
+from tradewind.adapters.sql.funding_switches import SqlFundingSwitchStore
 from tradewind.runtime.config import Settings
+from tradewind.services.audit import AuditLog
 from tradewind.services.funding.defaults import demo_networks
 from tradewind.services.funding.deposit_addresses import DepositAddressService
 from tradewind.services.funding.networks import NetworkCatalog, parse_networks
+from tradewind.services.funding.switches import FundingSwitches
 from tradewind.services.ports import Clock
+
+_SWITCHES: WeakKeyDictionary[Database, FundingSwitches] = WeakKeyDictionary()
 
 
 def network_catalog(settings: Settings) -> NetworkCatalog | None:
@@ -24,8 +31,25 @@ def network_catalog(settings: Settings) -> NetworkCatalog | None:
     return demo_networks() if settings.demo else None
 
 
+def funding_switches(
+    catalog: NetworkCatalog, db: Database, clock: Clock, audit: AuditLog | None = None
+) -> FundingSwitches:
+    """The process's one ``FundingSwitches`` over ``db`` (ADR 0032): the deposit
+    addresses, the listings and the withdrawal workflow share it, so a switch made
+    here is seen by all of them at once (other processes: within its cache's time)."""
+    switches = _SWITCHES.get(db)
+    if switches is None:
+        switches = _SWITCHES[db] = FundingSwitches(catalog, SqlFundingSwitchStore(db), clock.now_ms)
+    if audit is not None:
+        switches.audit = audit
+    return switches
+
+
 def build_funding(settings: Settings, db: Database, clock: Clock) -> DepositAddressService | None:
     catalog = network_catalog(settings)
     if catalog is None:
         return None
-    return DepositAddressService(catalog, SqlDepositAddressStore(db), clock.now_ms)
+    switches = funding_switches(catalog, db, clock)
+    return DepositAddressService(
+        catalog, SqlDepositAddressStore(db), clock.now_ms, switches=switches
+    )

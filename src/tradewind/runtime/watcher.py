@@ -202,12 +202,14 @@ class WatcherProcess:
         from tradewind.adapters.chain.bitcoind_reader import redact
         from tradewind.adapters.sql.chain_watch import SqlWatcherStore
         from tradewind.adapters.sql.deposit_addresses import SqlDepositAddressStore
+        from tradewind.adapters.sql.funding_switches import SqlFundingSwitchStore
         from tradewind.runtime import standby
         from tradewind.runtime.funding import network_catalog
+        from tradewind.services.funding.switches import FundingSwitches
 
         catalog = network_catalog(self.settings)
         net = None if catalog is None else catalog.network(self.network_name)
-        if net is None:
+        if catalog is None or net is None:
             raise SystemExit(f"error: no network {self.network_name!r} in the config")
         self.reader = reader = await open_reader(self.settings, net, self.rpc_url)
         await self.replica.start()
@@ -224,6 +226,9 @@ class WatcherProcess:
             self.replica.clock.now_ms,
             start_height=self.start_height,
             on_alert=count_alerts(alert_counter(self.replica.metrics.registry)),
+            switches=FundingSwitches(
+                catalog, SqlFundingSwitchStore(self.replica.db), self.replica.clock.now_ms
+            ),
         )
         self.loop = WatchLoop(watcher, self.poll_s)
         self._tasks.append(asyncio.create_task(self._run(self.loop)))

@@ -26,7 +26,7 @@ from tradewind.adapters.aml_list import ListScreening
 from tradewind.adapters.sql import Database, SqlUserRepository
 from tradewind.adapters.sql.withdrawals import SqlWithdrawalStore
 from tradewind.runtime.config import Settings
-from tradewind.runtime.funding import network_catalog
+from tradewind.runtime.funding import funding_switches, network_catalog
 from tradewind.services.accounts import AccountsService
 from tradewind.services.admin import AdminService
 from tradewind.services.audit import AuditLog
@@ -83,6 +83,7 @@ def build_withdrawals(
         screening=ListScreening(policy.blocked_addresses),
         policy=policy,
         now_ms=clock.now_ms,
+        switches=funding_switches(catalog, db, clock, audit),
     )
 
 

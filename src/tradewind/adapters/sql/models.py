@@ -18,6 +18,7 @@ from tradewind.adapters.sql.deposit_addresses import DepositAddressRow
 from tradewind.adapters.sql.email_tokens import EmailTokenRow
 from tradewind.adapters.sql.fiat import CardIntentRow, FiatLineRow, FiatReferenceRow
 from tradewind.adapters.sql.fills import FillRow
+from tradewind.adapters.sql.funding_switches import FundingSwitchRow
 from tradewind.adapters.sql.kyc import KycDocumentRow, KycEventRow, KycProfileRow
 from tradewind.adapters.sql.ledger import LedgerEntryRow
 from tradewind.adapters.sql.login_throttle import LoginThrottleRow
@@ -55,6 +56,7 @@ __all__ = [
     "FiatLineRow",
     "FiatReferenceRow",
     "FillRow",
+    "FundingSwitchRow",
     "KycDocumentRow",
     "KycEventRow",
     "KycProfileRow",

@@ -70,7 +70,8 @@ def install_funding_routes(app: FastAPI, funding: DepositAddressService | None) 
         return funding
 
     async def networks() -> Response:
-        return JSON([network_out(n) for n in service().catalog.networks])
+        catalog = await service().live_catalog()  # runtime switches applied (ADR 0032)
+        return JSON([network_out(n) for n in catalog.networks])
 
     async def deposit_address(
         principal: Reader, asset: AssetParam, network: NetworkParam

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from tradewind.gateways.rest.admin_funding import install_funding_switches
 from tradewind.gateways.rest.auth import Authenticated, Principal, SessionUser, client_ip
 from tradewind.gateways.rest.errors import JSON, ApiError
 from tradewind.gateways.rest.staff import staff_guards
@@ -134,6 +135,7 @@ def install_withdrawals(app: FastAPI, service: WithdrawalService, admin: AdminSe
     async def rules() -> Response:
         """Public: what a withdrawal form needs to check before asking."""
         policy = service.policy
+        catalog = await service.live_catalog()  # runtime switches applied
         return JSON(
             {
                 "require_2fa": policy.require_2fa,
@@ -160,7 +162,7 @@ def install_withdrawals(app: FastAPI, service: WithdrawalService, admin: AdminSe
                             for a in n.assets
                         ],
                     }
-                    for n in service.catalog.networks
+                    for n in catalog.networks
                 ],
             }
         )
@@ -271,3 +273,5 @@ def install_withdrawals(app: FastAPI, service: WithdrawalService, admin: AdminSe
 
     app.include_router(user)
     app.include_router(review)
+    if service.switches is not None:  # runtime switches (ADR 0032)
+        install_funding_switches(app, service.switches, admin)

@@ -23,6 +23,7 @@ from tradewind.services.errors import ServiceError
 from tradewind.services.funding.derivation import MAX_INDEX, AddressDeriver
 from tradewind.services.funding.networks import AssetOnNetwork, NetworkCatalog
 from tradewind.services.funding.ports import DepositAddressStore, StoredDepositAddress
+from tradewind.services.funding.switches import FundingSwitches
 
 
 class UnknownNetwork(ServiceError):
@@ -60,8 +61,11 @@ class DepositAddressService:
         store: DepositAddressStore,
         now_ms: Callable[[], int],
         derivers: Mapping[str, AddressDeriver] | None = None,
+        switches: FundingSwitches | None = None,
     ) -> None:
         self.catalog = catalog
+        self.switches = switches
+        """Runtime switches (ADR 0032), read through their short cache."""
         self._store = store
         self._now_ms = now_ms
         if derivers is None:
@@ -81,8 +85,16 @@ class DepositAddressService:
             raise UnknownAssetOnNetwork(f"{asset!r} is not on {network}{hint}")
         return rules
 
+    async def live_catalog(self) -> NetworkCatalog:
+        """The catalog with the runtime switches applied (what the listing shows)."""
+        if self.switches is None:
+            return self.catalog
+        return await self.switches.live_catalog()
+
     async def address_for(self, user_id: int, asset: str, network: str) -> DepositAddress:
         rules = self.asset_on(asset, network)
+        if self.switches is not None:
+            rules = await self.switches.rules(rules)
         if not rules.deposit_enabled:
             raise DepositsDisabled(f"deposits of {asset} on {network} are suspended")
         stored = await self._store.get(user_id, network)

@@ -38,6 +38,7 @@ from tradewind.services.funding.chain_ports import (
 )
 from tradewind.services.funding.networks import AssetOnNetwork, Network
 from tradewind.services.funding.ports import DepositAddressStore
+from tradewind.services.funding.switches import FundingSwitches
 from tradewind.services.trading import CommandBus
 
 log = structlog.get_logger(__name__)
@@ -83,8 +84,12 @@ class ChainWatcher:
         *,
         start_height: int = 0,
         on_alert: Callable[[str, str], None] | None = None,
+        switches: FundingSwitches | None = None,
     ) -> None:
         self.network = network
+        self._switches = switches
+        """Runtime switches (ADR 0032): a deposit of a disabled asset is scanned and
+        stays ``pending``, credited by the first pass after deposits are enabled again."""
         self._reader = reader
         self._store = store
         self._addresses = addresses
@@ -231,8 +236,11 @@ class ChainWatcher:
         name = self.network.name
         credited = 0
         hashes: dict[int, str | None] = {}  # one look-up per block per pass, not per deposit
+        network = self.network
+        if self._switches is not None:  # read once per pass, uncached
+            network = await self._switches.network(network, fresh=True)
         for d in await self._store.pending(name):
-            asset = self.network.asset(d.asset)
+            asset = network.asset(d.asset)
             if asset is None:
                 continue
             if head - d.block_number + 1 < asset.confirmations or not asset.deposit_enabled:

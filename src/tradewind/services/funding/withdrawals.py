@@ -52,6 +52,7 @@ from tradewind.services.errors import ServiceError
 from tradewind.services.funding.addresses import validate_address
 from tradewind.services.funding.deposit_addresses import UnknownAssetOnNetwork, UnknownNetwork
 from tradewind.services.funding.networks import AssetOnNetwork, NetworkCatalog, parse_amount
+from tradewind.services.funding.switches import FundingSwitches
 from tradewind.services.funding.withdrawal_config import WithdrawalPolicy
 from tradewind.services.funding.withdrawal_ports import (
     CANCELLABLE,
@@ -287,8 +288,11 @@ class WithdrawalService:
         policy: WithdrawalPolicy,
         now_ms: Callable[[], int],
         payout_networks: frozenset[str] | None = None,
+        switches: FundingSwitches | None = None,
     ) -> None:
         self.catalog = catalog
+        self.switches = switches
+        """Runtime switches (ADR 0032): read uncached by every request and payout."""
         self.store = store
         self._bus = bus
         self._2fa = two_factor
@@ -320,6 +324,18 @@ class WithdrawalService:
             hint = f"; it is on {', '.join(elsewhere)}" if elsewhere else ""
             raise UnknownAssetOnNetwork(f"{asset!r} is not on {network}{hint}")
         return rules
+
+    async def live_rules(self, asset: str, network: str) -> AssetOnNetwork:
+        """``rules`` with the runtime switches, read from the store (no cache)."""
+        rules = self.rules(asset, network)
+        if self.switches is not None:
+            rules = await self.switches.rules(rules, fresh=True)
+        return rules
+
+    async def live_catalog(self) -> NetworkCatalog:
+        if self.switches is None:
+            return self.catalog
+        return await self.switches.live_catalog()
 
     @staticmethod
     def minimum(rules: AssetOnNetwork) -> int:
@@ -356,7 +372,7 @@ class WithdrawalService:
         if existing is not None:
             return self._replayed(existing, digest)
         await self._admin.check_withdrawal(user_id)
-        rules = self.rules(req.asset, req.network)
+        rules = await self.live_rules(req.asset, req.network)
         if not rules.withdrawal_enabled or req.network not in self.payout_networks:
             raise WithdrawalsDisabled(
                 f"withdrawals of {req.asset} on {req.network} are suspended"
@@ -556,12 +572,17 @@ class WithdrawalService:
         return await self.move(w, ("settling",), "confirmed")
 
     async def payable(self, w: Withdrawal) -> bool:
-        """``False`` while the account is frozen: an approved withdrawal then waits
-        (unsigned, cancellable by compliance) instead of being paid out."""
+        """``False`` while the account is frozen or withdrawals of the asset on the
+        network are switched off: an approved withdrawal then waits (unsigned,
+        cancellable) instead of being paid out."""
         try:
             await self._admin.check_withdrawal(w.user_id)
         except AccountFrozen:
             return False
+        if self.switches is not None and w.network in {n.name for n in self.catalog.networks}:
+            rules = self.catalog.asset_on(w.asset, w.network)
+            if rules is not None and not (await self.switches.rules(rules)).withdrawal_enabled:
+                return False
         return True
 
     # -- the user's view and cancel -----------------------------------------------------
