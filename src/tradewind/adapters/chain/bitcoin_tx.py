@@ -42,9 +42,10 @@ from tradewind.services.funding.withdrawal_ports import SignedTx, UtxoInput, Utx
 EMBIT_NETWORKS = {"mainnet": "main", "testnet": "test", "regtest": "regtest"}
 _TXID = re.compile(r"[0-9a-f]{64}")
 _FIELDS = frozenset({"version", "locktime", "inputs", "outputs", "from", "fee_rate"})
-MAX_SIG_WITNESS = 1 + 72 + 1 + 33
-"""Witness bytes of a P2WPKH input at most: item count, DER signature with hash type
-(72), compressed key (33), each with its length byte (the count byte is the first 1)."""
+MAX_SIG_WITNESS = 1 + 1 + 72 + 1 + 33
+"""Witness bytes of a P2WPKH input at most: the item count, then the DER signature with
+its hash type (72 at most with low S) and the compressed key (33), each after its length
+byte."""
 SEQUENCE_FINAL = 0xFFFFFFFF
 """No replace-by-fee: a replacement would be a second signature for one withdrawal."""
 
