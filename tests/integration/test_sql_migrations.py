@@ -59,8 +59,6 @@ EXPECTED_TABLES = {
     "margin_wallets",
     "margin_events",
     "alerts",
-    "custody_transfers",
-    "custody_alerts",
     "funding_switches",
 }
 
