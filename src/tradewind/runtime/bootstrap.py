@@ -250,6 +250,8 @@ class EmbeddedExchange:
         # answers cancels, amends and single-order reads without waiting for SQL
         self.open_orders = OpenOrderIndex()
         self.protection = build_protection(settings, self.db, self.bus, self.clock)
+        # the back office's fee tiers read the in-process core (admin_fees.py)
+        self.protection.fee_table = lambda: (self._core().fee_tiers, self._core().user_tiers)
         # withdrawals (docs/funding.md): the workflow on every API process; payouts
         # only where [funding.withdrawals] names a signer and nodes
         self.withdrawals = build_withdrawals(
