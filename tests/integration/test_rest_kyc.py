@@ -85,6 +85,19 @@ def test_new_users_are_level_0_without_withdrawals_or_fiat(kyc: Kyc) -> None:
         "level": 0,
         "verified_at": None,
         "limits": {"withdraw_per_day": {}, "fiat": False},
+        "levels": [
+            {"level": 0, "withdraw_per_day": {}, "fiat": False},
+            {
+                "level": 1,
+                "withdraw_per_day": {"BTC": "2", "ETH": "30", "USDT": "50000"},
+                "fiat": False,
+            },
+            {
+                "level": 2,
+                "withdraw_per_day": {"BTC": "100", "ETH": "1500", "USDT": "2000000"},
+                "fiat": True,
+            },
+        ],
         "documents": [],
     }
 

@@ -24,6 +24,8 @@ import type {
   MarginWallet,
   WalletKind,
 } from "./margin";
+import type { Alert, AlertPage, FeeTier } from "./backoffice";
+import type { KycStatus, MyDocument } from "./kyc";
 
 export class ApiError extends Error {
   constructor(
@@ -380,6 +382,27 @@ export class Api {
       `/api/v1/markets/${s}/candles?interval=${interval}&limit=${limit}`,
     );
   fees = () => this.request<FeeRates>("GET", "/api/v1/fees");
+
+  // -- back office: alerts and fee tiers (lib/backoffice.ts); the user's KYC (lib/kyc.ts)
+  adminAlerts = (status: "open" | "acknowledged" | "all", before?: number) =>
+    this.request<AlertPage>(
+      "GET",
+      `/api/v1/admin/alerts?status=${status}&limit=50${before ? `&before=${before}` : ""}`,
+    );
+  adminAcknowledge = (id: number) =>
+    this.request<Alert>("POST", `/api/v1/admin/alerts/${id}/acknowledge`);
+  adminFees = () => this.request<{ tiers: FeeTier[] }>("GET", "/api/v1/admin/fees");
+  adminSetFees = (tier: number, maker_bps: number, taker_bps: number) =>
+    this.request<FeeTier>("PUT", `/api/v1/admin/fees/tiers/${tier}`, { maker_bps, taker_bps });
+  adminSetUserTier = (id: number, tier: number) =>
+    this.request<{ user_id: number; tier: number; previous: number }>(
+      "PUT",
+      `/api/v1/admin/users/${id}/tier`,
+      { tier },
+    );
+  kyc = () => this.request<KycStatus>("GET", "/api/v1/kyc");
+  kycUpload = (kind: string, file: Blob) =>
+    this.request<MyDocument>("POST", `/api/v1/kyc/documents?kind=${encodeURIComponent(kind)}`, file);
 
   // -- trading
   balances = () => this.request<Balance[]>("GET", "/api/v1/balances");

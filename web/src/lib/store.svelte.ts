@@ -26,7 +26,8 @@ export type Route =
         | "admin"
         | "deposit"
         | "withdraw"
-        | "margin";
+        | "margin"
+        | "kyc";
     };
 
 export type Theme = "light" | "dark";
@@ -48,6 +49,7 @@ function parseRoute(path: string): Route {
   if (path === "/account/deposit") return { page: "deposit" };
   if (path === "/account/withdraw") return { page: "withdraw" };
   if (path === "/account/margin") return { page: "margin" };
+  if (path === "/account/kyc") return { page: "kyc" };
   if (path === "/admin" || path.startsWith("/admin/")) return { page: "admin" };
   const m = /^\/trade\/([A-Za-z0-9_]+-[A-Za-z0-9_]+)$/.exec(path);
   return { page: "trade", symbol: m ? m[1].toUpperCase() : null };

@@ -23,7 +23,7 @@ from tradewind.gateways.rest.errors import JSON, ApiError
 from tradewind.gateways.rest.staff import staff_guards
 from tradewind.gateways.rest.units import MAX_INT
 from tradewind.services.admin import Actor, AdminService
-from tradewind.services.kyc import DOCUMENT_KINDS, KycDocument, KycService
+from tradewind.services.kyc import DOCUMENT_KINDS, LEVELS, KycDocument, KycService
 
 DocumentId = Annotated[int, Path(ge=1, le=MAX_INT)]
 
@@ -88,6 +88,18 @@ def install_kyc(app: FastAPI, kyc: KycService, admin: AdminService) -> None:
                     },
                     "fiat": limits.fiat,
                 },
+                # every level's limits, so the page can say what verifying more unlocks
+                "levels": [
+                    {
+                        "level": level,
+                        "withdraw_per_day": {
+                            asset: str(units)
+                            for asset, units in kyc.limits_of(level).withdraw_per_day_units.items()
+                        },
+                        "fiat": kyc.limits_of(level).fiat,
+                    }
+                    for level in LEVELS
+                ],
                 "documents": [document_out(d) for d in documents],
             }
         )
