@@ -60,6 +60,8 @@ EXPECTED_TABLES = {
     "margin_events",
     "alerts",
     "funding_switches",
+    "custody_transfers",
+    "custody_alerts",
 }
 
 

@@ -70,3 +70,11 @@ class HttpSignerClient:
             {"op": "sign", "withdrawal_id": withdrawal_id, "network": network, "tx": dict(tx)},
         )
         return SignedTx(str(answer["raw"]), str(answer["txid"]))
+
+    async def sweep(self, transfer_id: int, network: str, tx: Mapping[str, object]) -> SignedTx:
+        """A custody transfer's fixed transaction (sweep, gas top-up, move to cold)."""
+        answer = await self._post(
+            "/v1/sweep",
+            {"op": "sweep", "transfer_id": transfer_id, "network": network, "tx": dict(tx)},
+        )
+        return SignedTx(str(answer["raw"]), str(answer["txid"]))

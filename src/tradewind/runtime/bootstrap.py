@@ -433,7 +433,13 @@ class EmbeddedExchange:
         self.identity.start()
         self.fiat.start()
         if self.payouts is not None and self.withdrawals is not None:
-            self.payout_loop = PayoutLoop(self.payouts, self.withdrawals.policy.poll_s)
+            from tradewind.runtime.sweeps import build_sweeper
+
+            self.payout_loop = PayoutLoop(
+                self.payouts,
+                self.withdrawals.policy.poll_s,
+                build_sweeper(settings, self.db, self.withdrawals),
+            )
             self._tasks.append(asyncio.create_task(self.payout_loop.run(), name="payouts"))
         if settings.demo:
             from tradewind.runtime.demo import seed_demo

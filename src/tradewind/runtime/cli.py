@@ -180,6 +180,36 @@ def signer(
     raise typer.Exit(code)
 
 
+@app.command("signer-deposit-key")
+def signer_deposit_key(
+    network: Annotated[str, typer.Option("--network", help="a network of [funding.sweeps]")],
+    generate: Annotated[
+        bool, typer.Option("--generate", help="make a new account key in the signer")
+    ] = False,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Seal a network's deposit account key (the xprv of its xpub, read from stdin) in
+    the signer's PKCS#11 token, for sweeps (ADR 0028); --generate makes a new one and
+    prints the xpub to configure."""
+    import sys
+
+    from tradewind.runtime.config import ConfigError
+    from tradewind.runtime.sweeps import store_deposit_key
+
+    settings = _settings(config, data_dir=data_dir)
+    xprv = None if generate else sys.stdin.readline().strip()
+    if not generate and not xprv:
+        typer.echo("error: give the account xprv on stdin, or --generate", err=True)
+        raise typer.Exit(2)
+    try:
+        xpub = store_deposit_key(settings, network, xprv)
+    except ConfigError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"deposit key sealed for {network}; its account xpub: {xpub}")
+
+
 @app.command()
 def withdrawals(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
     """Distributed mode: run the withdrawal payout processor (signing, broadcast,

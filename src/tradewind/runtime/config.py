@@ -274,6 +274,9 @@ def _funding(value: object) -> Mapping[str, object]:
     catalog = parse_networks(value)  # NetworkConfigError (a ValueError) names the entry
     parse_withdrawal_policy(value)  # [funding.withdrawals] and [funding.aml]
     parse_signer_settings(value)  # [funding.signer]
+    from tradewind.services.funding.sweep_config import parse_sweep_settings
+
+    parse_sweep_settings(value, catalog)  # [funding.sweeps]
     for network in catalog.networks:
         if network.xpub is not None:
             try:

@@ -7,8 +7,9 @@ sums (the projector commits legs and offset together), then the core is rebuilt 
 the newest snapshot at or before that seq and the journal up to exactly it.
 
 Custody, per network given with ``--rpc NETWORK=URL``: the chain balance of every
-deposit address the exchange handed out (the SQL table) and of every address given with
-``--address NETWORK=ADDRESS`` (hot and cold wallets), for each asset configured on that
+deposit address the exchange handed out (the SQL table), of the network's cold address in
+``[funding.sweeps]`` and of every address given with ``--address NETWORK=ADDRESS`` (the
+hot wallet, whose key only the signer knows), for each asset configured on that
 network: on EVM networks the native coin with ``eth_getBalance`` and tokens with ERC-20
 ``balanceOf``; on Bitcoin the confirmed coins of those addresses with bitcoind's
 ``scantxoutset`` (the chain state, no node wallet needed; ADR 0029). Converted to the
@@ -37,6 +38,7 @@ from tradewind.journal.journal import JournalError, JournalSeqError
 from tradewind.journal.snapshot import SnapshotError
 from tradewind.runtime.config import Settings
 from tradewind.runtime.funding import network_catalog
+from tradewind.services.funding.sweep_config import parse_sweep_settings
 from tradewind.services.projectors.ports import LedgerBalance
 from tradewind.services.projectors.runner import core_at as replay_to
 from tradewind.services.reconcile import Holdings, Report, reconcile
@@ -161,6 +163,11 @@ async def custody(
         raise ReconcileError("no [funding] networks are configured")
     amounts: dict[str, int] = {}
     sources: dict[str, list[str]] = {}
+    try:  # the cold wallets of [funding.sweeps] are custody too (ADR 0028)
+        sweeps = parse_sweep_settings(settings.funding, catalog)
+    except ValueError as e:
+        raise ReconcileError(f"[funding.sweeps]: {e}") from e
+    cold = {n: {s.cold_address} for n, s in sweeps.networks.items() if s.cold_address}
     for name, urls in sorted(rpc.items()):
         net = catalog.network(name)
         if net is None:
@@ -169,7 +176,9 @@ async def custody(
             rows = await session.execute(
                 sa.select(DepositAddressRow.address).where(DepositAddressRow.network == name)
             )
-            addresses = sorted({str(a) for (a,) in rows} | set(extra.get(name, ())))
+            addresses = sorted(
+                {str(a) for (a,) in rows} | set(extra.get(name, ())) | cold.get(name, set())
+            )
         if net.kind == "utxo":
             node = (connect_bitcoin or bitcoin_node(settings))(urls[-1])
             try:

@@ -36,6 +36,7 @@ def run_signer(settings: Settings, *, host: str | None = None, port: int | None 
     from tradewind.adapters.sql.withdrawals import SqlWithdrawalStore
     from tradewind.gateways.signer_api import create_signer_app
     from tradewind.runtime.funding import network_catalog
+    from tradewind.runtime.sweeps import build_sweep_signer
     from tradewind.services.audit import AuditLog
     from tradewind.services.funding.networks import NetworkConfigError
     from tradewind.services.funding.signer import SignerService
@@ -85,9 +86,20 @@ def run_signer(settings: Settings, *, host: str | None = None, port: int | None 
         )
         for network, address in service.ensure_keys().items():
             print(f"hot wallet on {network}: {address}", flush=True)
+        # sweeps (ADR 0028): deposit account keys sealed in the same token
+        sweeps = build_sweep_signer(
+            settings,
+            db,
+            custody,
+            custody,
+            audit=AuditLog(SqlAuditStore(db), clock),
+            hot_keys=conf.keys,
+            secret=conf.secret or "",
+            now_ms=clock.now_ms,
+        )
         server = uvicorn.Server(
             uvicorn.Config(
-                create_signer_app(service),
+                create_signer_app(service, sweeps),
                 host=bind,
                 port=port or conf.port,
                 log_level="warning",

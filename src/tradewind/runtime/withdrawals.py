@@ -31,6 +31,7 @@ from tradewind.services.accounts import AccountsService
 from tradewind.services.admin import AdminService
 from tradewind.services.audit import AuditLog
 from tradewind.services.funding.payouts import PayoutProcessor
+from tradewind.services.funding.sweeps import Sweeper
 from tradewind.services.funding.withdrawal_config import parse_withdrawal_policy
 from tradewind.services.funding.withdrawal_ports import PayoutChain, UtxoPayoutChain
 from tradewind.services.funding.withdrawals import MailNotifier, WithdrawalService
@@ -127,9 +128,13 @@ def build_processor(
 
 
 class PayoutLoop:
-    def __init__(self, processor: PayoutProcessor, poll_s: float = 2.0) -> None:
+    def __init__(
+        self, processor: PayoutProcessor, poll_s: float = 2.0, sweeper: Sweeper | None = None
+    ) -> None:
         self.processor = processor
         self.poll_s = poll_s
+        self.sweeper = sweeper
+        """Sweeps and hot/cold moves (runtime/sweeps.py), after each payout step."""
         self.failures = 0
         self._stop = asyncio.Event()
 
@@ -143,6 +148,12 @@ class PayoutLoop:
             except Exception:  # a node, the core or the database away: retry
                 self.failures += 1
                 log.exception("payout step failed")
+            if self.sweeper is not None:
+                try:
+                    await self.sweeper.step()
+                except Exception:  # a node or the signer away: retry
+                    self.failures += 1
+                    log.exception("sweep step failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.poll_s)
 
@@ -198,7 +209,10 @@ class WithdrawalsProcess:
         fence_dir.mkdir(parents=True, exist_ok=True)
         await standby.acquire(self.lease, fence_dir)
         self._tasks.append(asyncio.create_task(standby.hold(self.lease, standby.fail_stop)))
-        self.loop = PayoutLoop(processor, service.policy.poll_s)
+        from tradewind.runtime.sweeps import build_sweeper
+
+        sweeper = build_sweeper(self.settings, self.replica.db, service)
+        self.loop = PayoutLoop(processor, service.policy.poll_s, sweeper)
         self._tasks.append(asyncio.create_task(self.loop.run()))
         log.info("withdrawals processor started")
 

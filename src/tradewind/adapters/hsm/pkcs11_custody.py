@@ -153,3 +153,32 @@ class Pkcs11Custody:
             raw = private.sign(digest, mechanism=Mechanism.ECDSA)
         r, s = normalise(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
         return Signature(r, s, recovery_id(digest, r, s, point))
+
+    # -- sealed secrets (the deposit account keys, ADR 0028) --------------------------
+
+    def put_secret(self, label: str, value: bytes) -> None:
+        """Store ``value`` as a private, unmodifiable token data object (``CKO_DATA``,
+        ``CKA_PRIVATE``): readable only in a session logged in with the user PIN."""
+        if not label or len(label) > 64:
+            raise ValueError("a secret label is 1 to 64 characters")
+        with self._lock:
+            if self._find(label, ObjectClass.DATA) is not None:
+                raise ValueError(f"a secret labelled {label!r} exists already")
+            self._session.create_object(
+                {
+                    Attribute.CLASS: ObjectClass.DATA,
+                    Attribute.LABEL: label,
+                    Attribute.APPLICATION: "tradewind",
+                    Attribute.VALUE: bytes(value),
+                    Attribute.TOKEN: True,
+                    Attribute.PRIVATE: True,
+                    Attribute.MODIFIABLE: False,
+                }
+            )
+
+    def secret(self, label: str) -> bytes:
+        with self._lock:
+            found = self._find(label, ObjectClass.DATA)
+            if found is None:
+                raise KeyError(label)
+            return bytes(found[Attribute.VALUE])  # type: ignore[index]

@@ -28,6 +28,7 @@ from tradewind.adapters.sql.outbox import OutboxRow
 from tradewind.adapters.sql.projections import LedgerHoldRow, ProjectorSymbolRow
 from tradewind.adapters.sql.projector_offsets import ProjectorOffsetRow
 from tradewind.adapters.sql.sessions import SessionRow
+from tradewind.adapters.sql.sweeps import CustodyAlertRow, CustodyTransferRow
 from tradewind.adapters.sql.trades import TradeRow
 from tradewind.adapters.sql.users import RecoveryCodeRow, UserRow
 from tradewind.adapters.sql.withdrawals import (
@@ -51,6 +52,8 @@ __all__ = [
     "ChainAlertRow",
     "ChainBlockRow",
     "ChainDepositRow",
+    "CustodyAlertRow",
+    "CustodyTransferRow",
     "DepositAddressRow",
     "EmailTokenRow",
     "FiatLineRow",

@@ -316,16 +316,11 @@ class SqlWithdrawalStore:
             return list(rows)
 
     async def highest_nonce(self, network: str, sender: str) -> int | None:
-        async with self._db.read() as session:
-            value: int | None = await session.scalar(
-                sa.select(sa.func.max(WithdrawalRow.nonce)).where(
-                    WithdrawalRow.network == network,
-                    WithdrawalRow.sender == sender,
-                    WithdrawalRow.nonce.is_not(None),
-                    WithdrawalRow.status != "failed",
-                )
-            )
-            return value
+        # custody transfers (sweeps' gas top-ups, moves to cold; adapters/sql/sweeps.py)
+        # are sent from the same hot wallet: their nonces count too (ADR 0028)
+        from tradewind.adapters.sql.sweeps import SqlSweepStore
+
+        return await SqlSweepStore(self._db).highest_nonce(network, sender)
 
     # -- the address book ------------------------------------------------------------
 

@@ -1,0 +1,231 @@
+"""The signer's rules for custody transfers (``op: "sweep"``; ADR 0028): it signs a
+sweep only from a deposit address it can derive, and only to its own hot wallet; a gas
+top-up only from the hot wallet to a deposit address, at most the gas budget of the
+token sweep it funds; a move to cold only from the hot wallet to the configured cold
+address. The destinations come from the signer's own key and config, never from the
+request or the database row, so a request (or a row) naming any other address is
+refused, whoever sent it.
+
+Invariants (each refusal audited ``signer.refused``, each signature ``signer.swept``):
+- ``forged_request`` / ``stale_request``: the same HMAC-SHA256 over the exact body and
+  30 s freshness as a withdrawal's request (services/funding/signer.py), served on
+  ``POST /v1/sweep`` of the same signer process;
+- ``not_signable``: the transfer is not in ``signing`` (a replay after signing lands
+  here); the signature is stored by a compare-and-set ``signing -> signed`` before it
+  is returned, so one decision gets one signed transaction;
+- ``tx_mismatch``: not the transaction fixed on the transfer;
+- ``terms_mismatch``: the chain id, sender, recipient, token contract or amount are not
+  what the rules above allow.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import structlog
+
+from tradewind.services.audit import AuditLog
+from tradewind.services.funding.deposit_keys import DepositKeyError, DepositKeyring
+from tradewind.services.funding.networks import NetworkCatalog
+from tradewind.services.funding.ports import Custody, DepositAddressStore, Signature
+from tradewind.services.funding.signer import (
+    MAX_SKEW_MS,
+    SignerError,
+    SignerReply,
+    request_signature,
+)
+from tradewind.services.funding.sweep_config import SweepSettings
+from tradewind.services.funding.sweep_ports import SweepStore
+from tradewind.services.funding.withdrawal_ports import PayoutTerms, SignedTx, TxCodec
+
+log = structlog.get_logger(__name__)
+
+
+class SweepRefused(SignerError):
+    """A refusal, answered like the withdrawal signer's (``{code, message}``)."""
+
+
+class SweepSigner:
+    def __init__(
+        self,
+        *,
+        store: SweepStore,
+        addresses: DepositAddressStore,
+        custody: Custody,
+        keyrings: Mapping[str, DepositKeyring],
+        codec: TxCodec,
+        audit: AuditLog,
+        catalog: NetworkCatalog,
+        settings: SweepSettings,
+        hot_keys: Mapping[str, str],
+        secret: str,
+        now_ms: Callable[[], int],
+    ) -> None:
+        self._secret = secret
+        self._store = store
+        self._addresses = addresses
+        self._custody = custody
+        self._keyrings = dict(keyrings)
+        self._codec = codec
+        self._audit = audit
+        self._catalog = catalog
+        self._settings = settings
+        self._hot_keys = dict(hot_keys)
+        self._now_ms = now_ms
+
+    async def _refuse(self, status: int, code: str, message: str, **details: Any) -> SweepRefused:
+        await self._audit.record(
+            "signer.refused",
+            details={"code": code, **{k: v for k, v in details.items() if v is not None}},
+        )
+        log.warning("sweep signing refused", code=code, **details)
+        return SweepRefused(status, code, message)
+
+    async def handle(self, body: bytes, signature: str | None) -> SignerReply:
+        """Authenticate and answer one ``POST /v1/sweep`` (the HTTP layer passes bytes)."""
+        expected = request_signature(self._secret, body)
+        if signature is None or not hmac.compare_digest(expected, signature.strip().lower()):
+            raise await self._refuse(401, "forged_request", "bad or missing request signature")
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            raise await self._refuse(400, "invalid_request", "the body is not JSON") from None
+        if not isinstance(payload, dict) or payload.get("op") != "sweep":
+            raise await self._refuse(400, "invalid_request", "a JSON object with op sweep")
+        ts = payload.get("ts")
+        if not isinstance(ts, int) or abs(self._now_ms() - ts) > MAX_SKEW_MS:
+            raise await self._refuse(401, "stale_request", "the request is too old or too new")
+        return SignerReply(await self.sign(payload))
+
+    def _hot(self, network: str) -> str | None:
+        label = self._hot_keys.get(network)
+        if label is None:
+            return None
+        return self._codec.sender_of(self._custody.public_key(label).public_key)
+
+    async def sign(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        tid = payload.get("transfer_id")
+        tx = payload.get("tx")
+        if not isinstance(tid, int) or not isinstance(tx, dict):
+            raise await self._refuse(400, "invalid_request", "transfer_id and tx are needed")
+        t = await self._store.get(tid)
+        if t is None or t.status != "signing" or t.raw_tx is not None or t.tx is None:
+            raise await self._refuse(
+                409,
+                "not_signable",
+                "the custody transfer is not waiting for its signature",
+                transfer=tid,
+                found=None if t is None else t.status,
+            )
+        if json.loads(t.tx) != tx:
+            raise await self._refuse(
+                409, "tx_mismatch", "not the transaction fixed for this transfer", transfer=tid
+            )
+        try:
+            terms = self._codec.terms(tx)
+        except ValueError as exc:
+            raise await self._refuse(409, "terms_mismatch", str(exc), transfer=tid) from None
+        problems, signer = await self._check(t.kind, t.network, t.parent_id, terms)
+        if problems or signer is None:
+            raise await self._refuse(
+                409,
+                "terms_mismatch",
+                f"the signer does not sign this {t.kind} ({', '.join(problems)})",
+                transfer=tid,
+                kind=t.kind,
+                to=terms.to,
+            )
+        digest = self._codec.digest(tx)
+        sig = signer(digest)
+        signed: SignedTx = self._codec.assemble(tx, sig.r, sig.s, sig.recovery_id)
+        stored = await self._store.transition(
+            tid,
+            ("signing",),
+            "signed",
+            at_ms=self._now_ms(),
+            fields={"raw_tx": signed.raw, "txid": signed.txid},
+        )
+        if not stored:
+            raise await self._refuse(
+                409, "not_signable", "the transfer changed while signing", transfer=tid
+            )
+        await self._audit.record(
+            "signer.swept",
+            details={
+                "transfer": tid,
+                "kind": t.kind,
+                "network": t.network,
+                "from": terms.sender or "",
+                "to": terms.to,
+                "contract": terms.contract or "",
+                "value": str(terms.value),
+                "txid": signed.txid,
+                "digest": digest.hex(),
+            },
+        )
+        log.info("custody transfer signed", transfer=tid, kind=t.kind, txid=signed.txid)
+        return {"transfer_id": tid, "raw": signed.raw, "txid": signed.txid}
+
+    async def _check(
+        self, kind: str, network: str, parent_id: int | None, terms: PayoutTerms
+    ) -> tuple[list[str], Callable[[bytes], Signature] | None]:
+        net = self._catalog.network(network)
+        conf = self._settings.network(network)
+        hot = self._hot(network)
+        label = self._hot_keys.get(network)
+        if net is None or conf is None or hot is None or label is None:
+            return ["no sweep settings or hot key for this network"], None
+        problems: list[str] = []
+        if terms.chain_id != net.chain_id:
+            problems.append("chain id")
+        known = {a.contract for a in net.assets if a.contract is not None}
+        if terms.contract is not None and terms.contract not in known:
+            problems.append("token contract")
+        sender = terms.sender or ""
+
+        def hot_signer(digest: bytes) -> Signature:
+            return self._custody.sign_digest(label, digest)
+
+        if kind == "sweep":
+            if terms.to != hot:
+                problems.append("recipient is not the hot wallet")
+            keyring = self._keyrings.get(network)
+            user = await self._addresses.owner_of(network, sender)
+            stored = None if user is None else await self._addresses.get(user, network)
+            if keyring is None or stored is None:
+                problems.append("sender is not a deposit address")
+                return problems, None
+            try:
+                if keyring.address_at(stored.path) != sender:
+                    problems.append("sender's key")
+            except DepositKeyError:
+                problems.append("sender's path")
+            path = stored.path
+
+            def deposit_signer(digest: bytes) -> Signature:
+                return keyring.sign_digest(path, sender, digest)
+
+            return problems, deposit_signer
+        if sender != hot:
+            problems.append("sender is not the hot wallet")
+        if kind == "topup":
+            parent = None if parent_id is None else await self._store.get(parent_id)
+            if terms.contract is not None:
+                problems.append("a top-up pays the native coin")
+            if parent is None or parent.kind != "sweep" or parent.status != "waiting_gas":
+                problems.append("no token sweep waiting for gas")
+            elif terms.to != parent.sender:
+                problems.append("recipient is not the sweep's deposit address")
+            elif terms.value > parent.gas_budget:
+                problems.append("more than the sweep's gas budget")
+            if await self._addresses.owner_of(network, terms.to) is None:
+                problems.append("recipient is not a deposit address")
+            return problems, hot_signer
+        if kind == "cold":
+            if conf.cold_address is None or terms.to != conf.cold_address:
+                problems.append("recipient is not the cold address")
+            return problems, hot_signer
+        return [f"unknown kind {kind!r}"], None
