@@ -82,10 +82,10 @@ class MarginWriter(Protocol):
 def record_of(seq: int, idx: int, ts: int, e: Event) -> MarginEventRecord | None:
     """The history record of one event (``None`` for events that are not margin steps)."""
     if isinstance(e, MarginTransferred):
+        data0: dict[str, object] = {"direction": e.direction}
         return MarginEventRecord(
-            seq, idx, ts, e.wallet, e.user, "transfer", e.asset, e.amount,
-            {"direction": e.direction},
-        )  # fmt: skip
+            seq, idx, ts, e.wallet, e.user, "transfer", e.asset, e.amount, data0
+        )
     if isinstance(e, Borrowed):
         data: dict[str, object] = {"principal": e.principal, "interest": e.interest}
         if e.order_id is not None:
