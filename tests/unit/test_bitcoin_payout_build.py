@@ -173,3 +173,39 @@ def _script(address: str) -> Any:
     from embit.script import Script
 
     return Script(script_of(address))
+
+
+def test_the_processor_reaches_bitcoind_with_the_url_or_the_watchers_credentials() -> None:
+    from types import SimpleNamespace
+
+    from tradewind.runtime.config import load_settings
+    from tradewind.runtime.withdrawals import build_processor
+    from tradewind.services.funding.defaults import demo_networks
+    from tradewind.services.funding.withdrawal_config import parse_withdrawal_policy
+
+    policy = parse_withdrawal_policy(
+        {
+            "withdrawals": {
+                "signer_url": "http://127.0.0.1:8620",
+                "signer_secret": "x" * 40,
+                "rpc": {"bitcoin": "http://127.0.0.1:18443"},
+                "bitcoin_fee_fallback": 25,
+                "bitcoin_fee_target": 3,
+            }
+        }
+    )
+    service = SimpleNamespace(policy=policy, catalog=demo_networks(), now_ms=lambda: 0, store=None)
+    settings = load_settings(
+        None,
+        environ={},
+        overrides={"bitcoin_rpc_user": "watcher", "bitcoin_rpc_password": "pw"},
+    )
+    processor = build_processor(cast(Any, service), settings)
+    assert processor is not None
+    btc = processor.chains["bitcoin"]
+    assert isinstance(btc, BitcoindPayoutChain)
+    assert (btc.fallback_fee_rate, btc.fee_target_blocks) == (25, 3)
+    node = btc._node  # the watcher's credentials, since the URL has none
+    assert (node._user, node._password, node.url) == ("watcher", "pw", "http://127.0.0.1:18443")
+    with pytest.raises(Exception, match="bitcoin_fee_fallback"):
+        parse_withdrawal_policy({"withdrawals": {"bitcoin_fee_fallback": 0}})
