@@ -203,6 +203,7 @@ class WatcherProcess:
         from tradewind.adapters.sql.chain_watch import SqlWatcherStore
         from tradewind.adapters.sql.deposit_addresses import SqlDepositAddressStore
         from tradewind.adapters.sql.funding_switches import SqlFundingSwitchStore
+        from tradewind.adapters.sql.sweeps import SqlSweepStore
         from tradewind.runtime import standby
         from tradewind.runtime.funding import network_catalog
         from tradewind.services.funding.switches import FundingSwitches
@@ -229,6 +230,7 @@ class WatcherProcess:
             switches=FundingSwitches(
                 catalog, SqlFundingSwitchStore(self.replica.db), self.replica.clock.now_ms
             ),
+            own=SqlSweepStore(self.replica.db),  # gas top-ups are not deposits (ADR 0028)
         )
         self.loop = WatchLoop(watcher, self.poll_s)
         self._tasks.append(asyncio.create_task(self._run(self.loop)))

@@ -31,6 +31,7 @@ from web3.types import Wei
 from tests.support.softhsm import SoftToken
 from tradewind.adapters.chain.evm_sweeps import Web3SweepChain
 from tradewind.adapters.chain.evm_tx import EvmTxCodec
+from tradewind.adapters.chain.web3_reader import Web3ChainReader
 from tradewind.adapters.hsm.pkcs11_custody import Pkcs11Custody
 from tradewind.adapters.signer_http import HttpSignerClient
 from tradewind.adapters.sql import Database, SqlUserRepository
@@ -40,9 +41,12 @@ from tradewind.adapters.sql.chain_watch import SqlWatcherStore
 from tradewind.adapters.sql.deposit_addresses import SqlDepositAddressStore
 from tradewind.adapters.sql.sweeps import CustodyTransferRow, SqlSweepStore
 from tradewind.adapters.sql.withdrawals import SqlWithdrawalStore
+from tradewind.core.commands import AddAsset, AnyCommand
 from tradewind.gateways.signer_api import create_signer_app
+from tradewind.journal.recovery import JournaledCore
 from tradewind.runtime.config import load_settings
 from tradewind.runtime.reconcile import custody
+from tradewind.runtime.sequencer import Applied, CoreRunner
 from tradewind.services.alerts import AlertService
 from tradewind.services.audit import AuditLog
 from tradewind.services.funding.chain_ports import ChainDeposit, WatchedBlock
@@ -59,6 +63,7 @@ from tradewind.services.funding.sweep_config import parse_sweep_settings
 from tradewind.services.funding.sweep_ports import CustodyTransfer, NewTransfer, TransferKind
 from tradewind.services.funding.sweep_signer import SweepSigner
 from tradewind.services.funding.sweeps import Sweeper
+from tradewind.services.funding.watcher import ChainWatcher
 from tradewind.services.funding.withdrawal_ports import TxState
 
 async_test = pytest.mark.asyncio
@@ -511,3 +516,61 @@ async def test_forged_sweep_requests_are_refused_and_nothing_is_signed(rig: Rig)
     assert (again.status_code, again.json()["code"]) == (409, "not_signable")
     await http.aclose()
     assert rig.eth(thief) == 0
+
+
+class RunnerBus:
+    """The embedded core runner as the watcher's command bus."""
+
+    def __init__(self, runner: CoreRunner) -> None:
+        self.runner = runner
+
+    @property
+    def available(self) -> bool:
+        return self.runner.running
+
+    async def submit(self, cmd: AnyCommand) -> Applied:
+        return await self.runner.submit(cmd)
+
+
+@async_test
+async def test_the_watcher_credits_the_deposit_once_and_never_the_gas_top_up(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """The real chain watcher and core: a token deposit is credited once; the sweep's
+    top-up (hot wallet -> deposit address) is not a deposit; sweeps leave balances."""
+    runner = CoreRunner(JournaledCore(tmp_path / "core"), clock_ms=lambda: 1_000)
+    runner.start()
+    try:
+        await runner.submit(AddAsset(asset="ETH", decimals=8))
+        await runner.submit(AddAsset(asset="USDT", decimals=6))
+        watcher = ChainWatcher(
+            rig.net,
+            Web3ChainReader(rig.w3, [rig.contract]),
+            rig.watcher,
+            rig.addresses,
+            RunnerBus(runner),
+            rig.clock.now_ms,
+            start_height=int(rig.w3.eth.block_number) + 1,
+            own=rig.store,
+        )
+        rig.pay(rig.hot, wei=3 * 10**18)
+        user, address = await rig.deposit_address()
+        rig.pay(address, tokens=40 * 10**6)
+        rig.mine(2)
+        assert (await watcher.step()).credited == 1
+        sweeper = rig.sweeper()
+        for _ in range(12):
+            await sweeper.step()
+            await watcher.step()
+            if not await rig.store.unfinished("ethereum"):
+                break
+            rig.mine(1)
+        sweep, topup = await rig.all_transfers()
+        assert (sweep.status, topup.kind, topup.status) == ("confirmed", "topup", "confirmed")
+        assert await rig.watcher.deposit("ethereum", str(topup.txid), -1) is None
+        balances = runner.jcore.core.accounts[user]
+        assert balances["USDT"].available == 40 * 10**6  # credited once, not moved by sweeps
+        assert "ETH" not in balances or balances["ETH"].available == 0  # no top-up credit
+        assert rig.tokens(rig.hot) == 40 * 10**6
+    finally:
+        await runner.stop()

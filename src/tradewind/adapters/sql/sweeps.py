@@ -8,12 +8,14 @@ Invariants:
 - the highest nonce of a sender is taken over custody transfers AND withdrawals, so a
   cold move or a top-up from the hot wallet never reuses a payout's nonce (and the
   withdrawal store's ``highest_nonce`` reads this table for the same reason);
-- an alert is open until resolved: at most one open row per (network, asset, kind).
+- an alert is open until resolved: at most one open row per (network, asset, kind);
+- a transfer's txid is stored (by the signer) before it is broadcast, so the chain
+  watcher can always tell a gas top-up to a deposit address from a user's deposit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -257,6 +259,20 @@ class SqlSweepStore:
         async with self._db.read() as session:
             rows = await session.execute(query)
             return [SweepCandidate(str(a), str(p), str(s)) for a, p, s in rows]
+
+    async def own_txids(self, network: str, txids: Collection[str]) -> set[str]:
+        wanted = sorted(set(txids))
+        found: set[str] = set()
+        async with self._db.read() as session:
+            for start in range(0, len(wanted), 500):
+                rows = await session.scalars(
+                    sa.select(CustodyTransferRow.txid).where(
+                        CustodyTransferRow.network == network,
+                        CustodyTransferRow.txid.in_(wanted[start : start + 500]),
+                    )
+                )
+                found.update(str(t) for t in rows if t is not None)
+        return found
 
     async def open_alert(self, network: str, asset: str, kind: str) -> CustodyAlert | None:
         async with self._db.read() as session:

@@ -18,7 +18,7 @@ broadcasts, the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -195,4 +195,13 @@ class SecretVault(Protocol):
 
     def secret(self, label: str) -> bytes:
         """The value; ``KeyError`` when there is none."""
+        ...
+
+
+class OwnTransfers(Protocol):
+    """The exchange's own transactions (the chain watcher asks, ADR 0028): a gas top-up
+    pays a deposit address from the hot wallet and must never be credited to the user."""
+
+    async def own_txids(self, network: str, txids: Collection[str]) -> set[str]:
+        """Those of ``txids`` that are custody transfers' (stored before broadcast)."""
         ...

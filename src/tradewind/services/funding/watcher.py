@@ -38,6 +38,7 @@ from tradewind.services.funding.chain_ports import (
 )
 from tradewind.services.funding.networks import AssetOnNetwork, Network
 from tradewind.services.funding.ports import DepositAddressStore
+from tradewind.services.funding.sweep_ports import OwnTransfers
 from tradewind.services.funding.switches import FundingSwitches
 from tradewind.services.trading import CommandBus
 
@@ -85,8 +86,12 @@ class ChainWatcher:
         start_height: int = 0,
         on_alert: Callable[[str, str], None] | None = None,
         switches: FundingSwitches | None = None,
+        own: OwnTransfers | None = None,
     ) -> None:
         self.network = network
+        self._own = own
+        """The exchange's own transactions (gas top-ups to deposit addresses, ADR 0028):
+        never deposits."""
         self._switches = switches
         """Runtime switches (ADR 0032): a deposit of a disabled asset is scanned and
         stays ``pending``, credited by the first pass after deposits are enabled again."""
@@ -146,6 +151,9 @@ class ChainWatcher:
             if not self._index_fits(t.contract, t.index):
                 continue
             candidates.append((t, asset))
+        if candidates and self._own is not None:
+            own = await self._own.own_txids(self.network.name, {t.txid for t, _ in candidates})
+            candidates = [(t, a) for t, a in candidates if t.txid not in own]
         owners = (
             await self._addresses.owners_of(self.network.name, {t.to for t, _ in candidates})
             if candidates
