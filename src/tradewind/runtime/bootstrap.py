@@ -82,6 +82,7 @@ from tradewind.runtime.margin import MarginWiring, core_feeder
 from tradewind.runtime.protection import build_protection
 from tradewind.runtime.withdrawals import PayoutLoop, build_processor, build_withdrawals
 from tradewind.services.catalog import CoreCatalog, ProjectedBalances
+from tradewind.services.fiat.withdrawals import FiatPayouts
 from tradewind.services.history import ProjectedHistory
 from tradewind.services.marketdata import MarketData
 from tradewind.services.marketmaker import MarketMaker
@@ -322,6 +323,8 @@ class EmbeddedExchange:
         self.fiat = build_fiat(
             settings, self.db, self.bus, self.clock, self.catalog, self.protection
         )
+        if self.withdrawals is not None:  # fiat withdrawals settle in the fiat pass
+            self.fiat.payouts = FiatPayouts(self.withdrawals)
         self.context = RestContext(
             accounts=self.accounts,
             trading=self.trading,
@@ -989,6 +992,8 @@ class ApiReplica:
         self.fiat = build_fiat(
             settings, self.db, self.bus, self.clock, self.catalog, self.protection
         )
+        if self.withdrawals is not None:  # fiat withdrawals settle in the fiat pass
+            self.fiat.payouts = FiatPayouts(self.withdrawals)
         self.context = RestContext(
             accounts=self.accounts,
             trading=self.trading,

@@ -426,6 +426,68 @@ def fiat_pain001(
         raise typer.Exit(2) from None
 
 
+@fiat_app.command("payouts")
+def fiat_payouts(
+    output: Annotated[Path, typer.Option("--output", help="The pain.001 file to write.")],
+    execution_date: Annotated[
+        str | None, typer.Option("--execution-date", help="YYYY-MM-DD (default: today).")
+    ] = None,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Write the payment file of the approved fiat withdrawals (each in one file, once)."""
+    import asyncio
+
+    from tradewind.runtime.fiat_cli import FiatCliError, write_fiat_payouts
+
+    try:
+        settings = _settings(config, data_dir=data_dir)
+        typer.echo(asyncio.run(write_fiat_payouts(settings, output, execution_date=execution_date)))
+    except FiatCliError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+
+
+@fiat_app.command("confirm")
+def fiat_confirm(
+    ids: Annotated[list[int], typer.Argument(help="Withdrawal ids the bank paid.")],
+    note: Annotated[str | None, typer.Option("--note", help="e.g. the bank's reference.")] = None,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Mark sent fiat withdrawals paid; the running exchange settles them in the core."""
+    import asyncio
+
+    from tradewind.runtime.fiat_cli import FiatCliError, answer_fiat_withdrawals
+
+    try:
+        settings = _settings(config, data_dir=data_dir)
+        typer.echo(asyncio.run(answer_fiat_withdrawals(settings, ids, paid=True, reason=note)))
+    except FiatCliError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+
+
+@fiat_app.command("returned")
+def fiat_returned(
+    ids: Annotated[list[int], typer.Argument(help="Withdrawal ids the bank returned.")],
+    reason: Annotated[str, typer.Option("--reason", help="e.g. AC04 account closed.")],
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Mark sent fiat withdrawals returned; the running exchange releases their funds."""
+    import asyncio
+
+    from tradewind.runtime.fiat_cli import FiatCliError, answer_fiat_withdrawals
+
+    try:
+        settings = _settings(config, data_dir=data_dir)
+        typer.echo(asyncio.run(answer_fiat_withdrawals(settings, ids, paid=False, reason=reason)))
+    except FiatCliError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+
+
 @fiat_app.command("returns")
 def fiat_returns(
     output: Annotated[Path, typer.Option("--output", help="The pain.001 file to write.")],

@@ -37,6 +37,7 @@ from tradewind.services.catalog import MarketCatalog
 from tradewind.services.fiat.bank_deposits import BankDeposits
 from tradewind.services.fiat.card_deposits import CardDeposits
 from tradewind.services.fiat.config import FiatConfig, demo_fiat, parse_fiat
+from tradewind.services.fiat.withdrawals import FiatPayouts
 from tradewind.services.ports import Clock
 from tradewind.services.trading import CommandBus, CoreFailure
 
@@ -59,6 +60,9 @@ class FiatWiring:
     bus: CommandBus
     catalog: MarketCatalog
     poll_s: float = CREDIT_POLL_S
+    payouts: FiatPayouts | None = None
+    """Fiat withdrawals (services/fiat/withdrawals.py): each pass settles those the bank
+    paid and releases those it returned; set by the composition root."""
     _task: asyncio.Task[None] | None = field(default=None, repr=False)
     _assets_ready: bool = False
 
@@ -106,7 +110,10 @@ class FiatWiring:
         assert self.bank is not None
         if not self._assets_ready:
             self._assets_ready = await self.ensure_assets()
-        return await self.bank.credit_pending()
+        credited = await self.bank.credit_pending()
+        if self.payouts is not None:
+            await self.payouts.finish()
+        return credited
 
     async def _run(self) -> None:
         while True:

@@ -32,13 +32,14 @@ from tradewind.adapters.sql.audit import SqlAuditStore
 from tradewind.adapters.sql.fiat import SqlFiatStore
 from tradewind.runtime.config import Settings
 from tradewind.runtime.fiat import fiat_config
-from tradewind.services.admin import CLI_ACTOR
+from tradewind.services.admin import CLI_ACTOR, AdminService
 from tradewind.services.audit import AuditLog
 from tradewind.services.errors import ServiceError
 from tradewind.services.fiat.bank_deposits import BankDeposits
 from tradewind.services.fiat.config import FiatConfig
 from tradewind.services.fiat.payouts import Payout, payouts_from
 from tradewind.services.fiat.returns import return_batch
+from tradewind.services.fiat.withdrawals import FiatPayouts, fiat_withdrawal_rules
 
 
 class FiatCliError(Exception):
@@ -194,3 +195,125 @@ async def write_returns(
     return "\n".join(
         [*notes, f"{output}: pain.001.001.03 {message_id}, {moved} returned transfer(s)"]
     )
+
+
+# -- fiat withdrawals (services/fiat/withdrawals.py) -----------------------------------
+
+
+class _NoCore:
+    """The command line never talks to the core: the running exchange's fiat pass
+    settles and releases (``FiatPayouts.finish``)."""
+
+    available = False
+
+    async def submit(self, cmd: object) -> object:
+        raise FiatCliError("the command line does not submit to the core")
+
+
+class _NoSecondFactor:
+    async def enabled(self, user_id: int) -> bool:
+        return False
+
+    async def require(self, user_id: int, code: str | None) -> None:
+        raise FiatCliError("no second factor on the command line")
+
+
+def _fiat_service(settings: Settings, db: Database) -> FiatPayouts:
+    import os
+    from typing import Any, cast
+
+    from tradewind.adapters.aml_list import ListScreening
+    from tradewind.adapters.sql import SqlUserRepository
+    from tradewind.adapters.sql.outbox import SqlOutbox
+    from tradewind.adapters.sql.withdrawals import SqlWithdrawalStore
+    from tradewind.runtime.funding import network_catalog
+    from tradewind.services.funding.networks import NetworkCatalog
+    from tradewind.services.funding.withdrawal_config import parse_withdrawal_policy
+    from tradewind.services.funding.withdrawals import MailNotifier, WithdrawalService
+
+    config = _config(settings)
+    clock = SystemClock()
+    audit = AuditLog(SqlAuditStore(db), clock)
+    admin = AdminService(
+        store=SqlAdminStore(db), bus=cast(Any, _NoCore()), audit=audit, clock=clock
+    )
+    service = WithdrawalService(
+        catalog=network_catalog(settings) or NetworkCatalog(()),
+        store=SqlWithdrawalStore(db),
+        bus=cast(Any, _NoCore()),
+        two_factor=_NoSecondFactor(),
+        kyc=cast(Any, None),  # requests are not made here
+        admin=admin,
+        audit=audit,
+        notifier=MailNotifier(SqlUserRepository(db), SqlOutbox(db), clock.now_ms),
+        screening=ListScreening(()),
+        policy=parse_withdrawal_policy(settings.funding, os.environ),
+        now_ms=clock.now_ms,
+        fiat=fiat_withdrawal_rules(config.currencies),
+    )
+    return FiatPayouts(service)
+
+
+async def write_fiat_payouts(
+    settings: Settings,
+    output: Path,
+    *,
+    execution_date: str | None = None,
+    now: dt.datetime | None = None,
+) -> str:
+    """``tradewind fiat payouts --output FILE``: the approved fiat withdrawals in one
+    pain.001 file, each marked sent once (``broadcast``)."""
+    config = _config(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await upgrade_async(settings.resolved_database_url)
+    db = Database.from_url(settings.resolved_database_url)
+    try:
+        payouts = _fiat_service(settings, db)
+        batch = await payouts.take()
+        if not batch.payouts:
+            return "no approved fiat withdrawal to pay"
+        message_id = _write_checked(
+            list(batch.payouts), config, output, batch.message_id, execution_date, now
+        )
+        moved = await payouts.sent(batch)
+        await AuditLog(SqlAuditStore(db), SystemClock()).record(
+            "fiat.payouts_file",
+            actor_role=CLI_ACTOR.role,
+            details={
+                "message_id": message_id,
+                "withdrawals": ",".join(map(str, batch.withdrawal_ids)),
+                "file": str(output)[:200],
+            },
+        )
+    finally:
+        await db.dispose()
+    total = sum((p.amount for p in batch.payouts), Decimal(0))
+    return (
+        f"{output}: pain.001.001.03 {message_id}, {len(batch.payouts)} withdrawal(s) "
+        f"({moved} newly sent), {total} in total"
+    )
+
+
+async def answer_fiat_withdrawals(
+    settings: Settings, ids: list[int], *, paid: bool, reason: str | None = None
+) -> str:
+    """``tradewind fiat confirm ID...`` (the bank paid) or ``tradewind fiat returned ID...
+    --reason R`` (the bank sent it back); the running exchange settles or releases them
+    within seconds."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await upgrade_async(settings.resolved_database_url)
+    db = Database.from_url(settings.resolved_database_url)
+    try:
+        payouts = _fiat_service(settings, db)
+        if paid:
+            moved = await payouts.paid(ids, reason or "paid by the bank (operator)")
+        else:
+            moved = await payouts.returned(ids, reason or "returned by the bank")
+    finally:
+        await db.dispose()
+    left = sorted(set(ids) - set(moved))
+    verb = "paid" if paid else "returned"
+    text = f"{len(moved)} fiat withdrawal(s) marked {verb}: {', '.join(map(str, moved)) or '-'}"
+    if left:
+        text += f"; not sent in a payment file (or answered before): {', '.join(map(str, left))}"
+    return text

@@ -30,6 +30,8 @@ from tradewind.runtime.funding import funding_switches, network_catalog
 from tradewind.services.accounts import AccountsService
 from tradewind.services.admin import AdminService
 from tradewind.services.audit import AuditLog
+from tradewind.services.fiat.withdrawals import fiat_withdrawal_rules
+from tradewind.services.funding.networks import AssetOnNetwork
 from tradewind.services.funding.payouts import PayoutProcessor
 from tradewind.services.funding.sweeps import Sweeper
 from tradewind.services.funding.withdrawal_config import parse_withdrawal_policy
@@ -54,6 +56,14 @@ class AccountsTwoFactor:
 
     async def require(self, user_id: int, code: str | None) -> None:
         await self._accounts.require_second_factor(user_id, code)
+
+
+def fiat_rules(settings: Settings) -> dict[str, AssetOnNetwork] | None:
+    """Withdrawal rules of the ``[fiat]`` currencies on ``sepa`` (docs/fiat.md)."""
+    from tradewind.runtime.fiat import fiat_config
+
+    config = fiat_config(settings)
+    return None if config is None else fiat_withdrawal_rules(config.currencies)
 
 
 def build_withdrawals(
@@ -85,6 +95,7 @@ def build_withdrawals(
         policy=policy,
         now_ms=clock.now_ms,
         switches=funding_switches(catalog, db, clock, audit),
+        fiat=fiat_rules(settings),
     )
 
 

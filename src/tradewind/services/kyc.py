@@ -53,7 +53,11 @@ class LevelLimits:
 DEFAULT_LIMITS: Mapping[int, LevelLimits] = {
     0: LevelLimits({}, fiat=False),
     1: LevelLimits({"BTC": 2, "ETH": 30, "USDT": 50_000}, fiat=False),
-    2: LevelLimits({"BTC": 100, "ETH": 1_500, "USDT": 2_000_000}, fiat=True),
+    2: LevelLimits(
+        # fiat withdrawals by bank transfer (docs/fiat.md) count in their currency
+        {"BTC": 100, "ETH": 1_500, "USDT": 2_000_000, "EUR": 100_000, "USD": 100_000},
+        fiat=True,
+    ),
 }
 
 

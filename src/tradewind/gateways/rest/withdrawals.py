@@ -32,7 +32,11 @@ from tradewind.services.funding.withdrawal_ports import (
     Withdrawal,
     WithdrawalEvent,
 )
-from tradewind.services.funding.withdrawals import WithdrawalRequest, WithdrawalService
+from tradewind.services.funding.withdrawals import (
+    FIAT_NETWORK,
+    WithdrawalRequest,
+    WithdrawalService,
+)
 
 WithdrawalId = Annotated[int, Path(ge=1, le=MAX_INT)]
 Totp = Annotated[
@@ -136,20 +140,23 @@ def install_withdrawals(app: FastAPI, service: WithdrawalService, admin: AdminSe
         """Public: what a withdrawal form needs to check before asking."""
         policy = service.policy
         catalog = await service.live_catalog()  # runtime switches applied
+        networks = [(n.name, n.assets) for n in catalog.networks]
+        if service.fiat:  # bank transfers to an IBAN (docs/fiat.md)
+            networks.append((FIAT_NETWORK, tuple(service.fiat.values())))
         return JSON(
             {
                 "require_2fa": policy.require_2fa,
                 "cooling_off_hours": policy.cooling_off_ms / 3_600_000,
                 "networks": [
                     {
-                        "network": n.name,
-                        "payouts": n.name in service.payout_networks,
+                        "network": name,
+                        "payouts": name in service.payout_networks,
                         "assets": [
                             {
                                 "asset": a.asset,
                                 "decimals": a.decimals,
                                 "withdrawal_enabled": a.withdrawal_enabled
-                                and n.name in service.payout_networks,
+                                and name in service.payout_networks,
                                 "fee": format_minor(a.withdrawal_fee, a.decimals),
                                 "minimum": format_minor(service.minimum(a), a.decimals),
                                 "auto_approve_below": format_minor(
@@ -159,10 +166,10 @@ def install_withdrawals(app: FastAPI, service: WithdrawalService, admin: AdminSe
                                 if a.two_person_above is None
                                 else format_minor(a.two_person_above, a.decimals),
                             }
-                            for a in n.assets
+                            for a in assets
                         ],
                     }
-                    for n in catalog.networks
+                    for name, assets in networks
                 ],
             }
         )

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
@@ -49,6 +49,7 @@ from tradewind.services import admin, errors
 from tradewind.services.admin import AccountFrozen, Actor, AdminService, RoleRequired
 from tradewind.services.audit import AuditLog, DetailValue
 from tradewind.services.errors import ServiceError
+from tradewind.services.fiat.bank_ids import validate_iban
 from tradewind.services.funding.addresses import validate_address
 from tradewind.services.funding.deposit_addresses import UnknownAssetOnNetwork, UnknownNetwork
 from tradewind.services.funding.networks import AssetOnNetwork, NetworkCatalog, parse_amount
@@ -71,6 +72,9 @@ from tradewind.services.trading import CommandBus
 log = structlog.get_logger(__name__)
 
 DAY_MS = 86_400_000
+FIAT_NETWORK = "sepa"
+"""Bank transfers (services/fiat/withdrawals.py): the destination is an IBAN, the
+address book entry's label the account holder's name."""
 FEE_ACCOUNT = 2**62 + 1
 """The exchange's withdrawal-fee account in the core (next to the adjustments account,
 2**62): a settled withdrawal's fee is credited there with ref ``withdrawal-fee:<id>``,
@@ -289,8 +293,11 @@ class WithdrawalService:
         now_ms: Callable[[], int],
         payout_networks: frozenset[str] | None = None,
         switches: FundingSwitches | None = None,
+        fiat: Mapping[str, AssetOnNetwork] | None = None,
     ) -> None:
         self.catalog = catalog
+        self.fiat = dict(fiat or {})
+        """Fiat currency -> its rules on ``sepa`` (services/fiat/withdrawals.py)."""
         self.switches = switches
         """Runtime switches (ADR 0032): read uncached by every request and payout."""
         self.store = store
@@ -308,12 +315,21 @@ class WithdrawalService:
             if payout_networks is not None
             else frozenset(n.name for n in catalog.networks if n.kind in ("evm", "utxo"))
         )
+        if self.fiat:
+            self.payout_networks |= {FIAT_NETWORK}
         """Networks a payout driver exists for (EVM; Bitcoin since ADR 0029); others
         refuse withdrawals."""
 
     # -- rules ---------------------------------------------------------------------
 
     def rules(self, asset: str, network: str) -> AssetOnNetwork:
+        if network == FIAT_NETWORK and self.fiat:
+            fiat = self.fiat.get(asset)
+            if fiat is None:
+                raise UnknownAssetOnNetwork(
+                    f"{asset!r} is not a fiat currency here ({', '.join(sorted(self.fiat))})"
+                )
+            return fiat
         net = self.catalog.network(network)
         if net is None:
             known = ", ".join(n.name for n in self.catalog.networks) or "none"
@@ -350,6 +366,8 @@ class WithdrawalService:
         return 1
 
     def canonical_address(self, network: str, address: str) -> str:
+        if network == FIAT_NETWORK and self.fiat:
+            return validate_iban(address)  # invalid_iban / iban_checksum_mismatch
         net = self.catalog.network(network)
         if net is None:
             raise UnknownNetwork(f"unknown network {network!r}")
@@ -411,6 +429,8 @@ class WithdrawalService:
             raise AddressCoolingOff(
                 f"this address can be used from {entry.usable_from_ms} (in {minutes} minutes)"
             )
+        if req.network == FIAT_NETWORK:
+            await self._kyc.check_fiat(user_id)  # kyc_level_required
         today = await self.store.amount_since(user_id, req.asset, now - DAY_MS)
         await self._kyc.check_withdrawal(user_id, req.asset, rules.decimals, amount, today)
         screened = await self._screening.screen(req.network, address)
@@ -437,7 +457,7 @@ class WithdrawalService:
                 address=address,
                 amount=amount,
                 fee=rules.withdrawal_fee,
-                memo=None,
+                memo=entry.label if req.network == FIAT_NETWORK else None,  # the payee's name
                 required_approvals=self.required_approvals(rules, amount),
                 idempotency_key=key,
                 request_hash=digest,
@@ -525,7 +545,8 @@ class WithdrawalService:
         )
 
     async def _notify(self, w: Withdrawal, status: str, reason: str | None) -> None:
-        rules = self.catalog.asset_on(w.asset, w.network)
+        rules = self.fiat.get(w.asset) if w.network == FIAT_NETWORK else None
+        rules = rules or self.catalog.asset_on(w.asset, w.network)
         amount = format_units(w.amount, rules.decimals) if rules else str(w.amount)
         what = {
             "pending_approval": "is waiting for review by our compliance team",
@@ -710,13 +731,16 @@ class WithdrawalService:
         *,
         ip: str | None = None,
     ) -> WhitelistedAddress:
-        if self.catalog.network(network) is None:
+        fiat = network == FIAT_NETWORK and bool(self.fiat)
+        if self.catalog.network(network) is None and not fiat:
             known = ", ".join(n.name for n in self.catalog.networks) or "none"
             raise UnknownNetwork(f"unknown network {network!r} (known: {known})")
         canonical = self.canonical_address(network, address)
         text = label.strip()
         if len(text) > 64 or not text.isprintable():
             raise InvalidLabel()
+        if fiat and (len(text) < 2 or len(text) > 64):
+            raise InvalidLabel("a bank account's label is its holder's name, as the bank has it")
         if self.policy.require_2fa and not await self._2fa.enabled(user_id):
             raise TwoFactorRequired()
         await self._2fa.require(user_id, totp)
