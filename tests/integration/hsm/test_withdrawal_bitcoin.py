@@ -14,7 +14,8 @@ once (SQLite and PostgreSQL).
 - the processor killed after the signed transaction was saved (before and after the
   node took it) and restarted: the same txid, one payment, one debit;
 - the signer refuses transactions that pay another address, another amount, change to
-  a stranger or a runaway fee.
+  a stranger or a runaway fee;
+- an amount below the destination's dust limit fails and is released once.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from tradewind.journal.recovery import JournaledCore
 from tradewind.runtime.sequencer import CoreRunner
 from tradewind.services.admin import Actor, AdminService
 from tradewind.services.audit import AuditLog
-from tradewind.services.funding.networks import parse_networks
+from tradewind.services.funding.networks import NetworkCatalog, parse_networks
 from tradewind.services.funding.payouts import PayoutProcessor
 from tradewind.services.funding.signer import SignerError, SignerService, signed_request
 from tradewind.services.funding.withdrawal_config import WithdrawalPolicy
@@ -204,10 +205,10 @@ class Rig:
         script = bytes(address_to_scriptpubkey(self.hot).data)
         return sum(c.value for _, c in self.sim.coins_of(script))
 
-    def service(self) -> WithdrawalService:
+    def service(self, catalog: NetworkCatalog = CATALOG) -> WithdrawalService:
         bus = Bus(self.runner)
         return WithdrawalService(
-            catalog=CATALOG,
+            catalog=catalog,
             store=self.store,
             bus=bus,  # type: ignore[arg-type]
             two_factor=NoSecondFactor(),
@@ -537,3 +538,39 @@ async def test_the_signer_refuses_a_transaction_paying_another_address(rig: Rig)
     assert rig.paid() == [((await service.get_any(w.id)).txid, 40_000_000 - FEE)]
     refused = [e for e in await rig.audit.recent() if e.action == "signer.refused"]
     assert len(refused) == len(forged)
+
+
+@async_test
+async def test_an_amount_below_the_dust_limit_fails_and_is_released_once(rig: Rig) -> None:
+    rig.fund_hot(COIN)
+    user = await rig.user(COIN)
+    raw = {
+        "networks": {
+            "bitcoin": {
+                "chain": "regtest",
+                "assets": {
+                    "BTC": {
+                        "decimals": 8,
+                        "confirmations": 2,
+                        "min_deposit": "0.0001",
+                        "withdrawal_fee": "0.0001",
+                        "min_withdrawal": "0.00010001",
+                        "auto_approve_below": "1",
+                    }
+                },
+            }
+        }
+    }
+    service = rig.service(parse_networks(raw))
+    w = await service.request(user, request("0.0001029", rig.dest.address), "btc-dust-1", None)
+    assert w.status == "approved" and w.net_amount == 290  # under 294 sat
+    processor = rig.processor(service)
+    counts = await processor.step()
+    assert counts.failed == 1
+    failed = await service.get_any(w.id)
+    assert failed.status == "failed" and failed.tx is None
+    assert failed.reason is not None and "dust" in failed.reason
+    await processor.step()
+    assert rig.balance(user) == (COIN, 0) and rig.withdrawn() == 0
+    assert rig.sim.mempool == {} and rig.paid() == []
+    assert await rig.statuses(w.id) == ["holding", "approved", "releasing", "failed"]
