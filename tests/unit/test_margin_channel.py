@@ -262,3 +262,38 @@ def test_demo_margin_setup_is_complete_and_added_once() -> None:
     assert m.symbols["BTC-USDT"].initial == 11_112 and m.cross is not None
     assert m.marks == {"BTC-USDT": 6_500_000, "ETH-USDT": 320_000}
     assert m.assets["USDT"] == (11_416, 10**12)
+
+
+def test_a_wallets_orders_and_fills_reach_its_owner_marked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.unit import helpers
+    from tradewind.gateways.ws.private import PrivateMapper
+
+    batches: list[tuple[int, int, list[Event]]] = []
+    original = helpers.Exchange.do
+
+    def recording(self: helpers.Exchange, cmd: Any, ts: int | None = None) -> list[Event]:
+        events = original(self, cmd, ts)
+        batches.append((self.seq, self.ts, events))
+        return events
+
+    monkeypatch.setattr(helpers.Exchange, "do", recording)
+    ex = margin_market()
+    long_position(ex, user=1)  # user 1's isolated wallet buys from user 2's resting sell
+    mapper = PrivateMapper(IntFormatter(), balances=lambda u, a: (u, 0))
+    out = [
+        m for seq, ts, events in batches for m in mapper.map(seq, ts, events, {1, 2}.__contains__)
+    ]
+    mine = [m for m in out if m.user == 1]
+    orders = [m.data for m in mine if m.channel == "orders"]
+    assert [(o["id"], o["event"], o["wallet"]) for o in orders] == [
+        (901, "accepted", "isolated"),
+        (901, "trade", "isolated"),
+    ]
+    fills = [m.data for m in mine if m.channel == "fills"]
+    assert [(f["order_id"], f["wallet"], f["role"]) for f in fills] == [(901, "isolated", "taker")]
+    # user 1's spot balances only (a transfer in moved them); the wallet's are not sent
+    assert all(
+        row["available"] == 1 for m in mine if m.channel == "balances" for row in m.data["balances"]
+    )
+    assert all(m.user > 0 for m in out)
+    assert [m.data.get("wallet") for m in out if m.user == 2 and m.channel == "fills"] == [None]

@@ -4,7 +4,10 @@ updates, fills and balance notifications of the users they concern.
 Invariants:
 - a message is only ever addressed to a user the event names as the owner (``user``,
   ``maker_user``/``taker_user``, ``to`` of a transfer); nothing of one user reaches
-  another, and the fee account (user 0) is never addressed;
+  another, and the fee account (user 0) is never addressed; an order or fill of a
+  margin wallet (an account < 0) goes to the wallet's owner with ``"wallet"`` set
+  (``cross``/``isolated``), and a wallet's balances are not sent on ``balances`` (that
+  channel is the spot account's; the ``margin`` channel carries wallets);
 - per user and command, messages keep the order of the events, and the one ``balances``
   notification (the assets whose balance moved) comes after that command's orders and
   fills;
@@ -27,6 +30,7 @@ from typing import Any, NamedTuple
 from tradewind.core.events import (
     Deposited,
     Event,
+    MarginWalletOpened,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
@@ -99,6 +103,9 @@ class PrivateMapper:
         self.assets_of = assets_of
         self._assets: dict[str, tuple[str, str]] = {}
         self._orders: dict[int, _Tracked] = {}
+        # margin wallets (accounts < 0, docs/margin.md): wallet -> (owner, kind), learnt
+        # from MarginWalletOpened; their order and fill messages go to the owner
+        self._wallets: dict[int, tuple[int, str]] = {}
 
     def add_symbol(self, symbol: str, base: str, quote: str) -> None:
         self._assets[symbol] = (base, quote)
@@ -122,12 +129,23 @@ class PrivateMapper:
         is kept for everyone)."""
         out: list[PrivateMessage] = []
         touched: dict[int, dict[str, None]] = {}  # user -> assets, in first-touch order
+        owner_wants = wants
+        wallets = self._wallets
+
+        def wants_account(account: int) -> bool:  # a wallet's messages are its owner's
+            if account < 0:
+                w = wallets.get(account)
+                return w is not None and owner_wants(w[0])
+            return owner_wants(account)
+
+        wants = wants_account
+
         closing: list[int] = []
         quote_markets: list[int] = []
         orders = self._orders
 
         def touch(user: int, *assets: str) -> None:
-            if user and wants(user):
+            if user > 0 and wants(user):  # not the fee account, not a margin wallet
                 d = touched.setdefault(user, {})
                 for a in assets:
                     d[a] = None
@@ -215,6 +233,8 @@ class PrivateMapper:
                 touch(e.to, e.asset)
             elif isinstance(e, SymbolAdded):
                 self._assets[e.symbol] = (e.base, e.quote)
+            elif isinstance(e, MarginWalletOpened):
+                wallets[e.wallet] = (e.user, e.kind)
         for oid in quote_markets:
             t = orders.get(oid)
             if t is not None and oid not in closing:
@@ -225,6 +245,11 @@ class PrivateMapper:
                     out.append(self._order_msg(seq, ts, oid, t.user, t.symbol, t, "done", 0))
         for oid in closing:
             orders.pop(oid, None)
+        for i, m in enumerate(out):
+            if m.user < 0:  # a margin wallet's order or fill: to its owner, marked
+                owner, kind = wallets[m.user]
+                m.data["wallet"] = kind
+                out[i] = m._replace(user=owner)
         for user, assets in touched.items():
             rows: list[dict[str, Any]] = []
             for a in assets:
