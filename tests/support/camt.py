@@ -17,6 +17,7 @@ class Tx:
     debtor_name: str | None = "Jane Payer"
     debtor_iban: str | None = "FR1420041010050500013M02606"
     acct_svcr_ref: str | None = None
+    end_to_end_id: str | None = None
 
 
 @dataclass
@@ -34,8 +35,13 @@ class Entry:
 
 def _tx(tx: Tx, currency: str, version: int) -> str:
     parts = ["<TxDtls>"]
-    if tx.acct_svcr_ref:
-        parts.append(f"<Refs><AcctSvcrRef>{escape(tx.acct_svcr_ref)}</AcctSvcrRef></Refs>")
+    if tx.acct_svcr_ref or tx.end_to_end_id:
+        parts.append("<Refs>")
+        if tx.acct_svcr_ref:
+            parts.append(f"<AcctSvcrRef>{escape(tx.acct_svcr_ref)}</AcctSvcrRef>")
+        if tx.end_to_end_id:
+            parts.append(f"<EndToEndId>{escape(tx.end_to_end_id)}</EndToEndId>")
+        parts.append("</Refs>")
     if tx.amount is not None:
         parts.append(f'<AmtDtls><TxAmt><Amt Ccy="{currency}">{tx.amount}</Amt></TxAmt></AmtDtls>')
     if tx.debtor_name or tx.debtor_iban:

@@ -9,7 +9,9 @@ from typing import Any, cast
 
 import pytest
 
+from tests.support.camt import Entry, Tx, camt053
 from tests.unit.test_withdrawal_checks import USER, Desk
+from tradewind.adapters.banks.camt053 import Camt053Reader
 from tradewind.adapters.banks.pain001 import read_pain001, write_pain001
 from tradewind.core.commands import AddAsset, Deposit
 from tradewind.services.admin import Actor
@@ -153,3 +155,40 @@ def test_a_returned_transfer_releases_the_funds_once() -> None:
     done = cast(Withdrawal, desk.run(desk.service.get_any(w.id)))
     assert (done.status, done.reason) == ("failed", "AC04 account closed")
     assert desk.eur() == (5_000 * EUR, 0)
+
+
+def test_a_booked_debit_in_a_statement_marks_the_withdrawal_paid_once() -> None:
+    desk = FiatDesk()
+    desk.add_iban()
+    desk.clock.advance(desk.policy.cooling_off_ms)
+    w = desk.ask_eur("99.90", "debit-001")
+    odd = desk.ask_eur("5", "debit-002")
+    for x in (w, odd):
+        desk.run(desk.service.approve(OFFICER, x.id))
+    desk.run(desk.payouts.sent(desk.run(desk.payouts.take())))
+
+    def debit(wid: int, amount: str, ref: str) -> Entry:
+        return Entry(
+            amount, indicator="DBIT", ref=ref, txs=[Tx(end_to_end_id=f"WD-{wid}", debtor_name=None)]
+        )
+
+    statement = Camt053Reader().read(
+        camt053(
+            [
+                debit(w.id, "99.90", "D-1"),
+                debit(odd.id, "4.00", "D-2"),  # not the amount sent: left for a person
+                Entry("10.00", indicator="DBIT", ref="D-3"),  # no end-to-end id
+                Entry("1.00", ustrd=["RF18 5390 0754 7034"], ref="C-1"),
+            ]
+        )
+    )
+    assert [(d.end_to_end_id, d.amount) for d in statement.debits] == [
+        (f"WD-{w.id}", "99.90"),
+        (f"WD-{odd.id}", "4.00"),
+    ]
+    assert len(statement.credits) == 1
+    assert desk.run(desk.payouts.paid_by_statement(statement)) == [w.id]
+    assert desk.run(desk.payouts.paid_by_statement(statement)) == []  # imported again
+    desk.run(desk.payouts.finish())
+    assert desk.status(w) == "confirmed" and desk.status(odd) == "broadcast"
+    assert desk.eur() == (5_000 * EUR - 9_990 - 500, 500)

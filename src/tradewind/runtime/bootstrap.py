@@ -82,7 +82,6 @@ from tradewind.runtime.margin import MarginWiring, core_feeder
 from tradewind.runtime.protection import build_protection
 from tradewind.runtime.withdrawals import PayoutLoop, build_processor, build_withdrawals
 from tradewind.services.catalog import CoreCatalog, ProjectedBalances
-from tradewind.services.fiat.withdrawals import FiatPayouts
 from tradewind.services.history import ProjectedHistory
 from tradewind.services.marketdata import MarketData
 from tradewind.services.marketmaker import MarketMaker
@@ -324,7 +323,7 @@ class EmbeddedExchange:
             settings, self.db, self.bus, self.clock, self.catalog, self.protection
         )
         if self.withdrawals is not None:  # fiat withdrawals settle in the fiat pass
-            self.fiat.payouts = FiatPayouts(self.withdrawals)
+            self.fiat.use_withdrawals(self.withdrawals)
         self.context = RestContext(
             accounts=self.accounts,
             trading=self.trading,
@@ -993,7 +992,7 @@ class ApiReplica:
             settings, self.db, self.bus, self.clock, self.catalog, self.protection
         )
         if self.withdrawals is not None:  # fiat withdrawals settle in the fiat pass
-            self.fiat.payouts = FiatPayouts(self.withdrawals)
+            self.fiat.use_withdrawals(self.withdrawals)
         self.context = RestContext(
             accounts=self.accounts,
             trading=self.trading,

@@ -38,6 +38,7 @@ from tradewind.services.fiat.bank_deposits import BankDeposits
 from tradewind.services.fiat.card_deposits import CardDeposits
 from tradewind.services.fiat.config import FiatConfig, demo_fiat, parse_fiat
 from tradewind.services.fiat.withdrawals import FiatPayouts
+from tradewind.services.funding.withdrawals import WithdrawalService
 from tradewind.services.ports import Clock
 from tradewind.services.trading import CommandBus, CoreFailure
 
@@ -65,6 +66,13 @@ class FiatWiring:
     paid and releases those it returned; set by the composition root."""
     _task: asyncio.Task[None] | None = field(default=None, repr=False)
     _assets_ready: bool = False
+
+    def use_withdrawals(self, service: WithdrawalService) -> None:
+        """Settle and release fiat withdrawals in each pass, and mark paid those a
+        statement shows as booked debits (uploads and the command line alike)."""
+        self.payouts = FiatPayouts(service)
+        if self.bank is not None:
+            self.bank.on_debits = self.payouts.paid_by_statement
 
     def install(self, app: FastAPI) -> None:
         install_fiat(app, self.bank, self.cards, self.protection.admin, self.protection.kyc)

@@ -79,6 +79,8 @@ async def import_camt(settings: Settings, file: Path) -> str:
             decimals_of=config.currencies.get,
             user_exists=user_exists,
         )
+        # booked debits of fiat withdrawals' payment files mark them paid
+        service.on_debits = _fiat_service(settings, db).paid_by_statement
         try:
             report = await service.import_statement(data, CLI_ACTOR)
         except ServiceError as exc:

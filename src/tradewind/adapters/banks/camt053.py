@@ -9,6 +9,7 @@ Invariants:
   the element path (``Stmt[1]/Ntry[3]/Amt``) and the file's line; nothing is returned
   from a file with any problem;
 - only booked (``BOOK``) credit (``CRDT``) entries that are not reversals become lines;
+  booked debits (``DBIT``) report their transactions' end-to-end ids (payments we sent);
 - amounts stay decimal text (checked as ``digits[.digits]``), converted exactly by the
   service; currencies are three capitals;
 - an entry is identified by the bank's ``AcctSvcrRef`` (else ``NtryRef``, else the
@@ -26,7 +27,12 @@ from xml.etree.ElementTree import Element
 from tradewind.adapters.banks.safe_xml import Document, XmlRefused, parse
 from tradewind.services.errors import ServiceError
 from tradewind.services.fiat.bank_ids import validate_iban
-from tradewind.services.fiat.ports import Statement, StatementError, StatementLine
+from tradewind.services.fiat.ports import (
+    Statement,
+    StatementDebit,
+    StatementError,
+    StatementLine,
+)
 
 NS_PREFIX = "urn:iso:std:iso:20022:tech:xsd:camt.053.001."
 VERSIONS = tuple(f"{NS_PREFIX}{n:02d}" for n in range(2, 9))
@@ -98,6 +104,7 @@ class Camt053Reader:
         if not statements:
             raise r.fail("BkToCstmrStmt/Stmt", message, "no statement in the file")
         credits: list[StatementLine] = []
+        debits: list[StatementDebit] = []
         skipped = 0
         ibans: list[str] = []
         stmt_ids: list[str] = []
@@ -114,7 +121,7 @@ class Camt053Reader:
             ibans.append(iban)
             stmt_ids.append(stmt_id)
             for n, entry in enumerate(r.findall(stmt, "Ntry"), 1):
-                lines = self._entry(r, entry, f"{where}/Ntry[{n}]", iban, f"{stmt_id}#{n}")
+                lines = self._entry(r, entry, f"{where}/Ntry[{n}]", iban, f"{stmt_id}#{n}", debits)
                 if lines is None:
                     skipped += 1
                 else:
@@ -130,6 +137,7 @@ class Camt053Reader:
             account_ibans=tuple(dict.fromkeys(ibans)),
             credits=tuple(credits),
             skipped=skipped,
+            debits=tuple(debits),
         )
 
     def _amount(self, r: _Reader, element: Element, path: str, where: str) -> tuple[str, str]:
@@ -145,7 +153,13 @@ class Camt053Reader:
         return text, currency
 
     def _entry(
-        self, r: _Reader, entry: Element, where: str, iban: str, fallback: str
+        self,
+        r: _Reader,
+        entry: Element,
+        where: str,
+        iban: str,
+        fallback: str,
+        debits: list[StatementDebit],
     ) -> list[StatementLine] | None:
         amount, currency = self._amount(r, entry, "Amt", where)
         indicator = r.need(entry, "CdtDbtInd", where)
@@ -155,6 +169,8 @@ class Camt053Reader:
         if status is None:
             raise r.fail(f"{where}/Sts", entry, "missing")
         reversal = (r.text(entry, "RvslInd") or "false").lower() in ("true", "1")
+        if indicator == "DBIT" and status == "BOOK" and not reversal:
+            self._debits(r, entry, where, amount, currency, fallback, debits)
         if indicator != "CRDT" or status != "BOOK" or reversal:
             return None
         booking = r.text(entry, "BookgDt/Dt") or (r.text(entry, "BookgDt/DtTm") or "")[:10]
@@ -190,6 +206,32 @@ class Camt053Reader:
         if total != Decimal(amount):
             raise r.fail(where, entry, f"its transactions add up to {total}, not {amount}")
         return lines
+
+    def _debits(
+        self,
+        r: _Reader,
+        entry: Element,
+        where: str,
+        amount: str,
+        currency: str,
+        fallback: str,
+        debits: list[StatementDebit],
+    ) -> None:
+        """The end-to-end ids of a booked debit's transactions (a payment we sent)."""
+        txs = r.findall(entry, "NtryDtls/TxDtls")
+        entry_ref = r.text(entry, "AcctSvcrRef") or r.text(entry, "NtryRef") or fallback
+        for t, tx in enumerate(txs, 1):
+            e2e = r.text(tx, "Refs/EndToEndId")
+            if not e2e or e2e == "NOTPROVIDED":
+                continue
+            tx_where = f"{where}/NtryDtls/TxDtls[{t}]"
+            if r.find(tx, "AmtDtls/TxAmt/Amt") is not None:
+                tx_amount, tx_currency = self._amount(r, tx, "AmtDtls/TxAmt/Amt", tx_where)
+            elif len(txs) == 1:
+                tx_amount, tx_currency = amount, currency
+            else:
+                tx_amount, tx_currency = self._amount(r, tx, "Amt", tx_where)
+            debits.append(StatementDebit(e2e[:35], tx_amount, tx_currency, entry_ref[:80]))
 
     def _line(
         self,

@@ -145,6 +145,9 @@ class BankDeposits:
         self._user_exists = user_exists
         self._new_reference = new_reference
         self._crediting = asyncio.Lock()
+        self.on_debits: Callable[[Statement], Awaitable[object]] | None = None
+        """Called with every imported statement that reports booked debits with
+        end-to-end ids: fiat withdrawals the bank paid (services/fiat/withdrawals.py)."""
 
     # -- instructions --------------------------------------------------------------------
 
@@ -222,6 +225,8 @@ class BankDeposits:
             ip=actor.ip,
         )
         credited = await self.credit_pending() if self._bus is not None else 0
+        if statement.debits and self.on_debits is not None:
+            await self.on_debits(statement)
         return ImportReport(
             statement.version,
             statement.message_id,

@@ -53,6 +53,18 @@ class StatementLine:
 
 
 @dataclass(frozen=True, slots=True)
+class StatementDebit:
+    """One booked debit (a transfer the exchange sent) whose transaction carries the
+    end-to-end id of the payment file's payout (``WD-<withdrawal id>`` for fiat
+    withdrawals: services/fiat/withdrawals.py)."""
+
+    end_to_end_id: str
+    amount: str
+    currency: str
+    entry_ref: str
+
+
+@dataclass(frozen=True, slots=True)
 class Statement:
     version: str
     """The camt.053 message version, e.g. ``camt.053.001.02``."""
@@ -63,6 +75,9 @@ class Statement:
     """Booked credit entries; debits and pending entries are not deposits."""
     skipped: int
     """Entries left out: debits, not booked, reversals."""
+    debits: tuple[StatementDebit, ...] = ()
+    """Booked debits with an end-to-end id, per transaction (they are also counted in
+    ``skipped``: they are not deposits)."""
 
 
 class StatementReader(Protocol):

@@ -28,14 +28,21 @@ Invariants:
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+import structlog
+
 from tradewind.services.fiat.payouts import Payout, payout_from
+from tradewind.services.fiat.ports import Statement
 from tradewind.services.funding.networks import AssetOnNetwork
 from tradewind.services.funding.withdrawal_ports import Withdrawal
 from tradewind.services.funding.withdrawals import FIAT_NETWORK, WithdrawalService
+
+log = structlog.get_logger(__name__)
+_E2E = re.compile(r"WD-([1-9][0-9]{0,18})")
 
 __all__ = ["FIAT_NETWORK", "FiatBatch", "FiatPayouts", "fiat_withdrawal_rules", "payout_of"]
 
@@ -166,6 +173,30 @@ class FiatPayouts:
                 ok = await self.service.move(w, ("broadcast",), to, note=note, actor_role="cli")
             if ok:
                 moved.append(wid)
+        return moved
+
+    async def paid_by_statement(self, statement: Statement) -> list[int]:
+        """Mark paid the sent fiat withdrawals a bank statement shows as booked debits
+        (end-to-end id ``WD-<id>``, the exact net amount and currency); anything else in
+        the statement is left alone. Returns the ids that moved."""
+        moved: list[int] = []
+        for debit in statement.debits:
+            m = _E2E.fullmatch(debit.end_to_end_id)
+            if m is None:
+                continue
+            w = await self.service.store.get(int(m.group(1)))
+            if w is None or w.network != FIAT_NETWORK or w.status != "broadcast":
+                continue
+            if debit.currency != w.asset or Decimal(debit.amount) != Decimal(w.net_amount).scaleb(
+                -self._decimals(w)
+            ):
+                log.error(
+                    "bank debit does not match the withdrawal",
+                    withdrawal=w.id,
+                    debit=f"{debit.amount} {debit.currency}",
+                )
+                continue
+            moved += await self.paid([w.id], f"camt.053 debit {debit.entry_ref}")
         return moved
 
     async def finish(self) -> int:
