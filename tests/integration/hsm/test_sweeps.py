@@ -518,6 +518,28 @@ async def test_forged_sweep_requests_are_refused_and_nothing_is_signed(rig: Rig)
     assert rig.eth(thief) == 0
 
 
+@async_test
+async def test_an_address_holding_eth_and_a_token_pays_the_token_sweep_itself(
+    rig: Rig,
+) -> None:
+    user, address = await rig.deposit_address()
+    rig.pay(address, wei=10**18, tokens=20 * 10**6)
+    await rig.credited(user, "ETH", 10**18)
+    await rig.credited(user, "USDT", 20 * 10**6)
+
+    await settle(rig, rig.sweeper())
+    await settle(rig, rig.sweeper())  # the native sweep once the token's is done
+
+    transfers = await rig.all_transfers()
+    assert [(t.kind, t.asset, t.status) for t in transfers] == [
+        ("sweep", "USDT", "confirmed"),  # tokens first, gas from the address's own ETH
+        ("sweep", "ETH", "confirmed"),  # then the ETH, after that sweep
+    ]
+    assert rig.tokens(rig.hot) == 20 * 10**6 and rig.sent(address) == 2
+    assert rig.eth(rig.hot) == transfers[1].amount
+    assert rig.eth(address) < 10**15  # unused gas only
+
+
 class RunnerBus:
     """The embedded core runner as the watcher's command bus."""
 

@@ -16,7 +16,8 @@ One :meth:`Sweeper.step` per network decides (2, 3) then moves (1):
    ``confirmed`` (or ``failed`` if reverted); dropped -> the same bytes again;
 2. **plan sweeps** for deposit addresses whose deposits are all credited: a token
    balance of at least ``min_sweep`` -> a ``sweep`` (``waiting_gas`` unless the address
-   holds the gas budget already); then, if no token sweep of that address is
+   holds the gas budget already; none while a native sweep of the address, which takes
+   that gas money, is under way); then, if no token sweep of that address is
    unfinished, a native balance that leaves at least ``min_sweep`` after the fee -> a
    ``sweep`` of ``balance - 21000 * max_fee``. Below that: dust, left alone;
 3. **hot and cold** for assets with a ``hot_ceiling``: pending payouts (not yet
@@ -328,6 +329,9 @@ class Sweeper:
             if address == hot:
                 continue
             taken = busy.setdefault(address, set())
+            native = native_asset(net)
+            if native is not None and native.asset in taken:
+                continue  # a native sweep under way is taking the gas money: wait for it
             tokens = sorted(a for a in assets if (r := net.asset(a)) is not None and r.contract)
             for asset in tokens:
                 if asset not in taken and await self._plan_token(
@@ -335,7 +339,6 @@ class Sweeper:
                 ):
                     taken.add(asset)
                     counts.planned += 1
-            native = native_asset(net)
             token_busy = any((r := net.asset(a)) is not None and r.contract for a in taken)
             if native is None or token_busy or native.asset in taken:
                 continue
