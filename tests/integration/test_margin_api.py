@@ -437,12 +437,24 @@ def test_a_margin_order_is_cancelled_through_the_margin_route(env: Env) -> None:
     w = wallet(user)
     assert w["liabilities"][0]["principal"] == "4000.000000"  # 5,000 held, 1,000 owned
     assert {b["asset"]: b["locked"] for b in w["balances"]}["USDT"] == "5000.000000"
+    # the user's own order routes know it too (the core takes the owner's amend/cancel)
+    r = user.client.get(f"/api/v1/orders/{oid}", headers=user.bearer)
+    assert r.status_code == 200 and r.json()["status"] == "new", r.text
+    r = user.client.patch(f"/api/v1/orders/{oid}", json={"price": "49000"}, headers=user.bearer)
+    assert r.status_code == 200 and r.json()["price"] == "49000.00", r.text
+    other = env.user()
+    r = other.client.get(f"/api/v1/orders/{oid}", headers=other.bearer)
+    assert r.status_code == 404  # nobody else's
     r = user.client.delete(f"/api/v1/margin/orders/{oid}", headers=user.bearer)
     assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
     r = user.client.delete(f"/api/v1/margin/orders/{oid}", headers=user.bearer)
     assert (r.status_code, r.json()["code"]) == (409, "order_not_open")
     r = user.client.delete("/api/v1/margin/orders/999999", headers=user.bearer)
     assert (r.status_code, r.json()["code"]) == (404, "unknown_order")
+    r = post(user, "/api/v1/orders", order("BTC-USDT", "buy", "40000", "0.01", wallet="isolated"))
+    assert r.status_code == 201, r.text
+    r = user.signed("DELETE", f"/api/v1/orders/{r.json()['id']}")  # the fast lane's cancel
+    assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
     # over 10x with auto-borrow: the borrow's own check refuses the order
     r = post(
         user,

@@ -21,7 +21,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar, Protocol
 
 from tradewind.core.commands import (
@@ -212,7 +212,12 @@ class TradingService:
         marks: WriteMarks | None = None,
         open_orders: OpenOrderIndex | None = None,
         guards: Sequence[OrderGuard] = (),
+        wallets: Callable[[int], Sequence[int]] | None = None,
     ) -> None:
+        """``wallets(user)``: the account ids of the user's margin wallets (where known),
+        so one order of a wallet is read, amended and cancelled through the user's own
+        order routes (the core accepts the owner's cancel and amend)."""
+        self._wallets = wallets
         self._bus = bus
         self._guards = tuple(guards)
         self._history = history
@@ -330,13 +335,22 @@ class TradingService:
     async def _after(self, user: int, order_id: int, seq: int, before: OrderView) -> OrderView:
         """The order's view once the command ``seq`` about it was applied."""
         index = self._index
+        accounts = self._accounts(user)
         if index is not None:
-            after = index.find(user, order_id)
-            if after is not None:
-                return after
+            for account in accounts:
+                after = index.find(account, order_id)
+                if after is not None:
+                    return after
         await self._history.wait_for(seq, self._read_wait_s)
-        found = await self._history.get_order(user, order_id)
-        return found if found is not None else before
+        for account in accounts:
+            found = await self._history.get_order(account, order_id)
+            if found is not None:
+                return found
+        return before
+
+    def _accounts(self, user: int) -> list[int]:
+        """The user's account and, after it, their margin wallets' accounts."""
+        return [user, *(self._wallets(user) if self._wallets is not None else ())]
 
     async def cancel(self, user: int, order_id: int) -> OrderView:
         order = await self._open_order(user, order_id)
@@ -377,13 +391,20 @@ class TradingService:
     # -- reads ------------------------------------------------------------------------
 
     async def get_order(self, user: int, order_id: int) -> OrderView | None:
+        """The user's order, or one of their margin wallets' (docs/margin.md)."""
         index = self._index
+        accounts = self._accounts(user)
         if index is not None:
-            found = index.find(user, order_id)
-            if found is not None:
-                return found
+            for account in accounts:
+                found = index.find(account, order_id)
+                if found is not None:
+                    return found
         await self._caught_up(user)
-        return await self._history.get_order(user, order_id)
+        for account in accounts:
+            got = await self._history.get_order(account, order_id)
+            if got is not None:
+                return got
+        return None
 
     async def list_orders(
         self,
