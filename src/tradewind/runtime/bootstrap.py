@@ -274,6 +274,7 @@ class EmbeddedExchange:
             self.history,
             open_orders=self.open_orders,
             guards=self.protection.guards,
+            wallets=self._wallets_of,
         )
         self.catalog = CoreCatalog(self._core)
         self.hub = Hub(
@@ -370,6 +371,12 @@ class EmbeddedExchange:
     def _install_withdrawals(self, app: FastAPI) -> None:
         if self.withdrawals is not None:
             install_withdrawals(app, self.withdrawals, self.protection.admin)
+
+    def _wallets_of(self, user: int) -> list[int]:
+        """The user's margin wallet accounts (their orders are the user's too)."""
+        if self.jcore is None or not self.jcore.core.margin_on:
+            return []
+        return list(self.jcore.core.margin.user_wallets.get(user, ()))
 
     def _fee_rates(self) -> tuple[int, int]:
         """The base tier's (maker, taker) bps, for the order form's fee estimate."""
