@@ -41,6 +41,9 @@ class Store:
         self.frozen.discard(user_id)
         return was
 
+    async def frozen_users(self, *, after_id: int, limit: int) -> list[int]:
+        return sorted(u for u in self.frozen if u > after_id)[:limit]
+
 
 class CoreBus:
     available = True
@@ -96,5 +99,18 @@ def test_an_order_from_a_process_that_has_not_seen_the_freeze_is_refused_by_the_
         assert not bus.core.frozen
         clock.advance(1000)
         await trading_b.place(7, "BTC-USDT", "buy", price=100, qty=1)
+
+    asyncio.run(go())
+
+
+def test_accounts_frozen_only_in_sql_are_frozen_in_the_core_at_start() -> None:
+    async def go() -> None:
+        clock, store, bus = FakeClock(), Store(frozen={3, 7}), CoreBus()
+        audit = AuditLog(MemoryAuditStore(), clock)
+        admin = AdminService(store=store, bus=bus, audit=audit, clock=clock)  # type: ignore[arg-type]
+        await bus.submit(AddAsset(asset="USDT", decimals=6))
+        assert await admin.sync_frozen() == 2
+        assert bus.core.frozen == {3, 7}
+        assert await admin.sync_frozen() == 0  # again at the next start: nothing new
 
     asyncio.run(go())

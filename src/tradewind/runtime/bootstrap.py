@@ -436,6 +436,10 @@ class EmbeddedExchange:
             self.jcore, clock_ms=self.clock.now_ms, publish=self.fanout.publish
         )
         self.runner.start()
+        try:  # accounts frozen in SQL but not in the core are frozen there (ADR 0031)
+            await self.protection.admin.sync_frozen()
+        except Exception:
+            log.exception("frozen accounts not synced to the core")
         self.context.not_before_ms = self.clock.now_ms()
         self._tasks.append(asyncio.create_task(self._market_clock(), name="market-clock"))
         self._tasks.append(asyncio.create_task(self._heartbeats(), name="ws-heartbeats"))

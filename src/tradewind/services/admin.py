@@ -182,6 +182,10 @@ class AdminStore(Protocol):
 
     async def is_frozen(self, user_id: int) -> bool: ...
 
+    async def frozen_users(self, *, after_id: int, limit: int) -> Sequence[int]:
+        """Ids of frozen accounts above ``after_id``, ascending."""
+        ...
+
     async def add_approval(
         self, *, kind: str, subject_id: int, payload: str, requested_by: int, at_ms: int
     ) -> Approval: ...
@@ -364,6 +368,22 @@ class AdminService:
         applied = await self._bus.submit(Unfreeze(user=user_id))
         self._core_agrees(applied.events, "not_frozen")
         await self._record(actor, "admin.unfreeze", user_id, reason=text, was_frozen=was)
+
+    async def sync_frozen(self) -> int:
+        """Freeze in the core every account frozen in SQL (those frozen before the core
+        knew freezes, or whose ``Freeze`` was lost to a core failure); run at start.
+        Returns how many the core froze now (``already_frozen`` ones are not counted)."""
+        frozen_now, after = 0, 0
+        while True:
+            batch = await self._store.frozen_users(after_id=after, limit=500)
+            for user_id in batch:
+                applied = await self._bus.submit(Freeze(user=user_id))
+                self._core_agrees(applied.events, "already_frozen")
+                if not any(type(e) is Rejected for e in applied.events):
+                    frozen_now += 1
+            if len(batch) < 500:
+                return frozen_now
+            after = batch[-1]
 
     @staticmethod
     def _core_agrees(events: Sequence[object], agreeing: str) -> None:

@@ -173,6 +173,16 @@ class SqlAdminStore:
             )
             return found is not None
 
+    async def frozen_users(self, *, after_id: int, limit: int) -> Sequence[int]:
+        async with self._db.read() as session:
+            rows = await session.scalars(
+                sa.select(AccountFreezeRow.user_id)
+                .where(AccountFreezeRow.user_id > after_id)
+                .order_by(AccountFreezeRow.user_id)
+                .limit(limit)
+            )
+            return list(rows)
+
     # -- approvals -------------------------------------------------------------------------
 
     async def add_approval(
