@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import sqlalchemy as sa
 
 from tradewind.adapters.sql.alerts import SqlAlertStore
 from tradewind.adapters.sql.audit import SqlAuditStore
@@ -124,3 +125,37 @@ async def test_chain_watcher_alerts_are_operator_alerts(db: Database) -> None:
     [alert] = await alerts.list_alerts(STAFF)
     assert (alert.kind, alert.severity, alert.count) == ("chain.deep_reorg", "critical", 2)
     assert alert.details_dict() == {"block": 120, "network": "eth"}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_migration_copies_earlier_chain_alerts(
+    request: pytest.FixtureRequest, backend: str
+) -> None:
+    """Chain alerts written before migration 0014 become open alerts, one each."""
+    from tradewind.adapters.sql.migrate import upgrade_async
+
+    url = str(request.getfixturevalue("sqlite_url" if backend == "sqlite" else "pg_url"))
+    await upgrade_async(url, "0011")
+    db = Database.from_url(url)
+    try:
+        async with db.write() as session:
+            for i, kind in enumerate(("deep_reorg", "reorg_beyond_window"), start=1):
+                await session.execute(
+                    sa.text(
+                        "INSERT INTO chain_alerts (network, kind, message, block_number, "
+                        "created_at_ms) VALUES (:n, :k, :m, :b, :t)"
+                    ),
+                    {"n": "eth", "k": kind, "m": f"reorg {i}", "b": 100 + i, "t": 5_000 + i},
+                )
+        await upgrade_async(url)
+        alerts, _ = service(db)
+        listed = await alerts.list_alerts(STAFF)
+        assert sorted((a.kind, a.message, a.created_at_ms) for a in listed) == [
+            ("chain.deep_reorg", "reorg 1", 5_001),
+            ("chain.reorg_beyond_window", "reorg 2", 5_002),
+        ]
+        assert {a.severity for a in listed} == {"critical"}
+        assert listed[0].details_dict()["network"] == "eth"
+    finally:
+        await db.dispose()
