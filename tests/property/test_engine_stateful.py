@@ -41,6 +41,7 @@ from tradewind.core.commands import (
     CancelAll,
     Command,
     Deposit,
+    Freeze,
     Halt,
     Place,
     Resume,
@@ -48,6 +49,7 @@ from tradewind.core.commands import (
     SetTier,
     Tick,
     Transfer,
+    Unfreeze,
     WithdrawHold,
     WithdrawRelease,
     WithdrawSettle,
@@ -346,7 +348,9 @@ class CoreMachine(RuleBasedStateMachine):
     # Rare operations share one rule so that they do not crowd out trading (and so that
     # a halted symbol is resumed more often than not, and books are not wiped often).
     @rule(
-        op=st.sampled_from(("cancel_all", "halt", "resume", "resume", "fees", "tier")),
+        op=st.sampled_from(
+            ("cancel_all", "halt", "resume", "resume", "fees", "tier", "freeze", "unfreeze")
+        ),
         user=st.sampled_from(USERS),
         symbol=st.none() | st.sampled_from(SYMBOLS),
         tier=st.integers(min_value=0, max_value=2),
@@ -362,6 +366,8 @@ class CoreMachine(RuleBasedStateMachine):
             self.apply(Halt if op == "halt" else Resume, symbol=symbol or SYMBOLS[0])
         elif op == "fees":
             self.apply(SetFees, tier=tier, maker_bps=maker, taker_bps=taker)
+        elif op in ("freeze", "unfreeze"):  # ADR 0031
+            self.apply(Freeze if op == "freeze" else Unfreeze, user=user)
         else:
             self.apply(SetTier, user=user, tier=tier)
 
@@ -388,6 +394,12 @@ class CoreMachine(RuleBasedStateMachine):
         for asset in ASSETS:
             expected = self.deposited[asset] - self.settled[asset]
             assert totals[asset] == expected, f"{asset}: {totals[asset]} != {expected}"
+
+    @invariant()
+    def frozen_accounts_hold_no_orders(self) -> None:
+        """A freeze cancels everything of the user and the core refuses new orders."""
+        for user in self.core.frozen:
+            assert not self.core.user_orders.get(user), f"frozen user {user} has orders"
 
     @invariant()
     def no_book_is_crossed(self) -> None:
