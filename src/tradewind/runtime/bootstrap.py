@@ -1078,6 +1078,10 @@ class ApiReplica:
         self.catalog.start()
         self.watch.start()
         await self.link.start(wait_s=5.0)
+        try:  # accounts frozen in SQL but not in the core (ADR 0031); idempotent
+            await self.protection.admin.sync_frozen()
+        except Exception as e:  # the core not reachable yet: done at the next start
+            log.warning("frozen accounts not synced to the core", error=repr(e))
         self._tasks.append(asyncio.create_task(self._follow_market(), name="md-follow"))
         self._tasks.append(asyncio.create_task(self._heartbeats(), name="ws-heartbeats"))
         self.identity.start()
