@@ -16,7 +16,12 @@ from tradewind.adapters.banks.pain001 import read_pain001, write_pain001
 from tradewind.core.commands import AddAsset, Deposit
 from tradewind.services.admin import Actor
 from tradewind.services.errors import ServiceError
-from tradewind.services.fiat.config import BankAccount
+from tradewind.services.fiat.config import (
+    BankAccount,
+    FiatConfigError,
+    FiatWithdrawalTerms,
+    parse_fiat,
+)
 from tradewind.services.fiat.withdrawals import FiatPayouts, fiat_withdrawal_rules
 from tradewind.services.funding.withdrawal_ports import Withdrawal
 from tradewind.services.funding.withdrawals import WithdrawalRequest
@@ -192,3 +197,39 @@ def test_a_booked_debit_in_a_statement_marks_the_withdrawal_paid_once() -> None:
     desk.run(desk.payouts.finish())
     assert desk.status(w) == "confirmed" and desk.status(odd) == "broadcast"
     assert desk.eur() == (5_000 * EUR - 9_990 - 500, 500)
+
+
+def test_the_fiat_withdrawal_terms_come_from_the_config_and_are_checked() -> None:
+    base = {
+        "currencies": {"EUR": 2, "JPY": 0},
+        "bank": {"iban": IBAN, "bic": "COBADEFFXXX", "beneficiary": "Tradewind Ltd"},
+    }
+    terms = {"fee": "1", "minimum": "20", "auto_approve_below": "500", "two_person_above": "9000"}
+    config = parse_fiat({**base, "withdrawals": terms})
+    eur = fiat_withdrawal_rules(config.currencies, config.withdrawals)["EUR"]
+    assert (eur.withdrawal_fee, eur.min_withdrawal) == (100, 2_000)
+    assert (eur.auto_approve_below, eur.two_person_above) == (50_000, 900_000)
+    assert fiat_withdrawal_rules(config.currencies, config.withdrawals)["JPY"].withdrawal_fee == 1
+    with pytest.raises(FiatConfigError, match=r"fiat.withdrawals.fee: .*JPY"):
+        parse_fiat({**base, "withdrawals": {"fee": "0.50"}})  # JPY has no decimals
+    with pytest.raises(FiatConfigError, match="unknown key 'max'"):
+        parse_fiat({**base, "withdrawals": {"max": "1"}})
+    default = fiat_withdrawal_rules({"EUR": 2})["EUR"]
+    assert (default.withdrawal_fee, default.min_withdrawal, default.auto_approve_below) == (
+        0,
+        100,
+        0,
+    )
+
+
+def test_a_fee_is_kept_and_the_file_pays_the_net_amount() -> None:
+    desk = FiatDesk()
+    desk.service.fiat = fiat_withdrawal_rules(
+        {"EUR": 2}, FiatWithdrawalTerms(fee="0.50", auto_approve_below="100")
+    )
+    desk.add_iban()
+    desk.clock.advance(desk.policy.cooling_off_ms)
+    w = desk.ask_eur("50", "fee-00001")
+    assert (w.status, w.fee) == ("approved", 50)  # below 100 EUR: no review
+    batch = desk.run(desk.payouts.take())
+    assert [str(p.amount) for p in batch.payouts] == ["49.50"]

@@ -251,7 +251,7 @@ def _fiat_service(settings: Settings, db: Database) -> FiatPayouts:
         screening=ListScreening(()),
         policy=parse_withdrawal_policy(settings.funding, os.environ),
         now_ms=clock.now_ms,
-        fiat=fiat_withdrawal_rules(config.currencies),
+        fiat=fiat_withdrawal_rules(config.currencies, config.withdrawals),
     )
     return FiatPayouts(service)
 

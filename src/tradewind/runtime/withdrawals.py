@@ -63,7 +63,7 @@ def fiat_rules(settings: Settings) -> dict[str, AssetOnNetwork] | None:
     from tradewind.runtime.fiat import fiat_config
 
     config = fiat_config(settings)
-    return None if config is None else fiat_withdrawal_rules(config.currencies)
+    return None if config is None else fiat_withdrawal_rules(config.currencies, config.withdrawals)
 
 
 def build_withdrawals(

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from tradewind.services.errors import ServiceError
 from tradewind.services.fiat.bank_ids import validate_bic, validate_iban
+from tradewind.services.funding.networks import parse_amount
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
@@ -60,12 +61,47 @@ class StripeSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class FiatWithdrawalTerms:
+    """``[fiat.withdrawals]``: decimal strings in each currency's units, the same for
+    every fiat currency (checked against each one's decimals)."""
+
+    fee: str = "0"
+    minimum: str = "1"
+    auto_approve_below: str = "0"
+    """``0``: compliance reviews every fiat withdrawal."""
+    two_person_above: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FiatConfig:
     currencies: Mapping[str, int]
     """Fiat core asset -> its decimals in the core."""
     bank: BankAccount
     stripe: StripeSettings | None = None
     require_kyc: bool = True
+    withdrawals: FiatWithdrawalTerms = FiatWithdrawalTerms()
+
+
+def _withdrawal_terms(raw: object, currencies: Mapping[str, int]) -> FiatWithdrawalTerms:
+    if raw is None:
+        return FiatWithdrawalTerms()
+    where = "fiat.withdrawals"
+    if not isinstance(raw, Mapping):
+        raise FiatConfigError(f"{where}: must be a table")
+    keys = {"fee", "minimum", "auto_approve_below", "two_person_above"}
+    _only(raw, keys, where)
+    values: dict[str, str] = {}
+    for key in sorted(keys & set(raw)):
+        text = raw[key]
+        if not isinstance(text, str):
+            raise FiatConfigError(f'{where}.{key}: a decimal string such as "10.50"')
+        for currency, decimals in currencies.items():
+            try:
+                parse_amount(text, decimals)
+            except ValueError as exc:
+                raise FiatConfigError(f"{where}.{key}: {exc} ({currency})") from None
+        values[key] = text.strip()
+    return FiatWithdrawalTerms(**values)
 
 
 def _str(table: Mapping[str, object], key: str, where: str, max_len: int = 140) -> str:
@@ -84,7 +120,7 @@ def _only(table: Mapping[str, object], keys: set[str], where: str) -> None:
 def parse_fiat(table: Mapping[str, object]) -> FiatConfig:
     if not isinstance(table, Mapping):
         raise FiatConfigError("fiat: must be a table")
-    _only(table, {"currencies", "bank", "stripe", "require_kyc"}, "fiat")
+    _only(table, {"currencies", "bank", "stripe", "require_kyc", "withdrawals"}, "fiat")
     raw = table.get("currencies")
     if not isinstance(raw, Mapping) or not raw:
         raise FiatConfigError("fiat.currencies: a table of currency = decimals, e.g. { EUR = 2 }")
@@ -137,7 +173,8 @@ def parse_fiat(table: Mapping[str, object]) -> FiatConfig:
     require_kyc = table.get("require_kyc", True)
     if not isinstance(require_kyc, bool):
         raise FiatConfigError("fiat.require_kyc: true or false")
-    return FiatConfig(currencies, bank, stripe, require_kyc)
+    terms = _withdrawal_terms(table.get("withdrawals"), currencies)
+    return FiatConfig(currencies, bank, stripe, require_kyc, terms)
 
 
 def demo_fiat() -> FiatConfig:

@@ -35,9 +35,10 @@ from decimal import Decimal
 
 import structlog
 
+from tradewind.services.fiat.config import FiatWithdrawalTerms
 from tradewind.services.fiat.payouts import Payout, payout_from
 from tradewind.services.fiat.ports import Statement
-from tradewind.services.funding.networks import AssetOnNetwork
+from tradewind.services.funding.networks import AssetOnNetwork, parse_amount
 from tradewind.services.funding.withdrawal_ports import Withdrawal
 from tradewind.services.funding.withdrawals import FIAT_NETWORK, WithdrawalService
 
@@ -48,18 +49,16 @@ __all__ = ["FIAT_NETWORK", "FiatBatch", "FiatPayouts", "fiat_withdrawal_rules", 
 
 
 def fiat_withdrawal_rules(
-    currencies: Mapping[str, int],
-    *,
-    fee: int = 0,
-    min_units: int = 1,
-    auto_approve_below: int = 0,
-    two_person_above: int | None = None,
+    currencies: Mapping[str, int], terms: FiatWithdrawalTerms | None = None
 ) -> dict[str, AssetOnNetwork]:
-    """The withdrawal rules of each fiat currency (``currency -> decimals``). Amounts in
-    minor units except ``min_units`` (whole currency units). Defaults: no fee, at least
-    one unit, every withdrawal reviewed by compliance, one approver."""
-    return {
-        currency: AssetOnNetwork(
+    """The withdrawal rules of each fiat currency (``currency -> decimals``) from the
+    ``[fiat.withdrawals]`` terms (checked by the config's parser). Defaults: no fee, at
+    least one unit, every withdrawal reviewed by compliance, one approver."""
+    t = terms or FiatWithdrawalTerms()
+    rules: dict[str, AssetOnNetwork] = {}
+    for currency, decimals in currencies.items():
+        above = t.two_person_above
+        rules[currency] = AssetOnNetwork(
             asset=currency,
             network=FIAT_NETWORK,
             decimals=decimals,
@@ -67,15 +66,14 @@ def fiat_withdrawal_rules(
             contract=None,
             confirmations=1,
             min_deposit=0,
-            withdrawal_fee=fee,
+            withdrawal_fee=parse_amount(t.fee, decimals),
             deposit_enabled=False,  # fiat comes in by reference (bank_deposits.py)
             withdrawal_enabled=True,
-            min_withdrawal=min_units * 10**decimals,
-            auto_approve_below=auto_approve_below,
-            two_person_above=two_person_above,
+            min_withdrawal=parse_amount(t.minimum, decimals),
+            auto_approve_below=parse_amount(t.auto_approve_below, decimals),
+            two_person_above=None if above is None else parse_amount(above, decimals),
         )
-        for currency, decimals in currencies.items()
-    }
+    return rules
 
 
 @dataclass(frozen=True, slots=True)
