@@ -315,10 +315,12 @@ def test_margin_order_interest_call_and_liquidation(env: Env) -> None:
         "price": "59118.23",
     }
     orders = get(trader, "/api/v1/margin/orders", **ISO)["items"]
-    assert [(o["side"], o["status"]) for o in orders] == [("buy", "filled")]
-    assert get(trader, "/api/v1/orders")["items"] == []  # the spot account's list
+    assert [(o["side"], o["status"], o["wallet"]) for o in orders] == [("buy", "filled", "margin")]
+    # the user's own lists hold the wallet's orders and fills too, marked
+    assert get(trader, "/api/v1/orders")["items"] == orders
     fills = get(trader, "/api/v1/margin/fills", **ISO)["items"]
     assert fills[0]["quantity"] == "0.1000" and fills[0]["fee"] == "0.00020000"
+    assert get(trader, "/api/v1/fills")["items"] == fills
 
     ts = env.clock.now_ms()
     signature = sign_request(trader.secret, ts, "GET", "/ws", b"")
@@ -504,3 +506,25 @@ def test_back_office_sets_terms_and_refuses_leverage_above_10x(env: Env) -> None
     cross = {"max_leverage": 12, "margin_call_level": "1.2", "liquidation_level": "1.1"}
     r = post(admin, f"{path}/cross", cross)
     assert (r.status_code, r.json()["code"]) == (422, "leverage_too_high")
+
+
+def test_order_lists_merge_spot_and_wallet_orders_newest_first(env: Env) -> None:
+    user = env.user(USDT="3000")
+    body = {"asset": "USDT", "amount": "1000", "direction": "in", **ISO}
+    assert post(user, "/api/v1/margin/transfer", body).status_code == 200
+    ids = []
+    for i, wallet in enumerate(["spot", "isolated", "spot", "isolated", "spot"]):
+        extra = {} if wallet == "spot" else {"wallet": "isolated"}
+        r = post(user, "/api/v1/orders", order("BTC-USDT", "buy", str(40000 + i), "0.001", **extra))
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    first = get(user, "/api/v1/orders", limit=2)
+    second = get(user, "/api/v1/orders", limit=2, cursor=first["next_cursor"])
+    third = get(user, "/api/v1/orders", limit=2, cursor=second["next_cursor"])
+    got = [o["id"] for page in (first, second, third) for o in page["items"]]
+    assert got == ids[::-1] and third["next_cursor"] is None
+    marked = [o["id"] for page in (first, second, third) for o in page["items"] if "wallet" in o]
+    assert marked == [ids[3], ids[1]]
+    assert get(user, "/api/v1/orders", status="open")["items"][0]["id"] == ids[4]
+    r = user.client.delete("/api/v1/orders", headers=user.bearer)
+    assert sorted(r.json()["cancelled"]) == sorted(ids)

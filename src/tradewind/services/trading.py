@@ -22,7 +22,7 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, TypeVar
 
 from tradewind.core.commands import (
     Amend,
@@ -362,10 +362,11 @@ class TradingService:
     async def cancel_all(self, user: int, symbol: str | None = None) -> list[int]:
         """Cancel every open order (of one symbol if given); returns the cancelled ids."""
         applied = await self._submit(user, CancelAll(user=user, symbol=symbol))
+        mine = set(self._accounts(user))  # the core cancels the user's wallets' orders too
         return [
             e.id
             for e in applied.events
-            if type(e) is OrderCancelled and e.user == user and e.reason == "user"
+            if type(e) is OrderCancelled and e.user in mine and e.reason == "user"
         ]
 
     async def amend(
@@ -416,9 +417,13 @@ class TradingService:
         before: int | None = None,
     ) -> Page[OrderView]:
         await self._caught_up(user)
-        return await self._history.list_orders(
-            user, symbol=symbol, statuses=statuses, limit=limit, before=before
-        )
+        pages = [
+            await self._history.list_orders(
+                account, symbol=symbol, statuses=statuses, limit=limit, before=before
+            )
+            for account in self._accounts(user)
+        ]
+        return _merged(pages, limit)
 
     async def list_fills(
         self,
@@ -430,6 +435,30 @@ class TradingService:
         before: int | None = None,
     ) -> Page[FillView]:
         await self._caught_up(user)
-        return await self._history.list_fills(
-            user, symbol=symbol, order_id=order_id, limit=limit, before=before
-        )
+        pages = [
+            await self._history.list_fills(
+                account, symbol=symbol, order_id=order_id, limit=limit, before=before
+            )
+            for account in self._accounts(user)
+        ]
+        return _merged(pages, limit)
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+P = TypeVar("P", bound=_HasId)
+
+
+def _merged(pages: list[Page[P]], limit: int) -> Page[P]:
+    """One page, newest first, of several accounts' pages (the user's and their margin
+    wallets'): ids are global, so the ``limit`` highest of the pages' items are the
+    page's, and its cursor is the last one's id when any account has more."""
+    if len(pages) == 1:
+        return pages[0]
+    items = sorted((x for p in pages for x in p.items), key=lambda x: x.id, reverse=True)
+    more = len(items) > limit or any(p.next_cursor is not None for p in pages)
+    page = items[:limit]
+    return Page(page, page[-1].id if more and page else None)

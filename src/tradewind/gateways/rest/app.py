@@ -135,9 +135,14 @@ def market_out(m: MarketInfo) -> dict[str, Any]:
     }
 
 
+_MARGIN: dict[str, Any] = {"wallet": "margin"}
+"""Added to an order or fill of one of the user's margin wallets (an account < 0,
+docs/margin.md); spot ones are shaped as before."""
+
+
 def order_out(o: OrderView, m: MarketInfo) -> dict[str, Any]:
     buy = o.side == "buy"
-    return {
+    out = {
         "id": o.id,
         "client_order_id": o.client_id,
         "symbol": o.symbol,
@@ -160,11 +165,12 @@ def order_out(o: OrderView, m: MarketInfo) -> dict[str, Any]:
         "created_at": o.created_ts,
         "updated_at": o.updated_ts,
     }
+    return out | _MARGIN if o.user < 0 else out
 
 
 def fill_out(f: FillView, m: MarketInfo) -> dict[str, Any]:
     fee_decimals = m.base_decimals if f.fee_asset == m.base else m.quote_decimals
-    return {
+    out = {
         "id": f.id,
         "order_id": f.order_id,
         "symbol": f.symbol,
@@ -178,6 +184,7 @@ def fill_out(f: FillView, m: MarketInfo) -> dict[str, Any]:
         "time": f.ts,
         "seq": f.seq,
     }
+    return out | _MARGIN if f.user < 0 else out
 
 
 def _cursor(text: str | None) -> int | None:

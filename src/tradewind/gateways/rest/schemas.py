@@ -229,6 +229,9 @@ class OrderOut(BaseModel):
     cancel_reason: str | None
     created_at: int
     updated_at: int
+    wallet: Literal["margin"] | None = Field(
+        default=None, description="Present on an order or fill of one of your margin wallets."
+    )
 
 
 class OrdersPage(BaseModel):
@@ -253,6 +256,9 @@ class FillOut(BaseModel):
     fee_asset: str
     time: int
     seq: int
+    wallet: Literal["margin"] | None = Field(
+        default=None, description="Present on an order or fill of one of your margin wallets."
+    )
 
 
 class FillsPage(BaseModel):
