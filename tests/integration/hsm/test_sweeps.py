@@ -540,6 +540,79 @@ async def test_an_address_holding_eth_and_a_token_pays_the_token_sweep_itself(
     assert rig.eth(address) < 10**15  # unused gas only
 
 
+class Plan:
+    """Where the "process" dies: at the ``at``-th call to the chain or the signer,
+    before the call or right after it did its work. The flow below makes 42 such calls
+    in its 8 steps; each is a kill point (before at odd, after at even ones)."""
+
+    def __init__(self, at: int, after: bool) -> None:
+        self.at = at
+        self.after = after
+        self.calls = 0
+
+
+class Killer:
+    """The chain or the signer client, with the plan's kill in it."""
+
+    def __init__(self, inner: object, plan: Plan) -> None:
+        self._inner = inner
+        self._plan = plan
+
+    def __getattr__(self, name: str) -> object:
+        target = getattr(self._inner, name)
+        plan = self._plan
+
+        async def call(*args: object, **kwargs: object) -> object:
+            plan.calls += 1
+            if plan.calls == plan.at and not plan.after:
+                raise Killed(f"killed before {name}")
+            result = await target(*args, **kwargs)
+            if plan.calls == plan.at and plan.after:
+                raise Killed(f"killed after {name}")
+            return result
+
+        return call
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(("at", "after"), [(n, n % 2 == 0) for n in range(1, 43)])
+@async_test
+async def test_a_token_sweep_killed_at_any_external_call_ends_with_one_top_up_and_one_sweep(
+    rig: Rig, at: int, after: bool
+) -> None:
+    rig.pay(rig.hot, wei=3 * 10**18)
+    user, address = await rig.deposit_address()
+    rig.pay(address, tokens=30 * 10**6)
+    await rig.credited(user, "USDT", 30 * 10**6)
+    plan = Plan(at, after)
+    doomed = Sweeper(
+        catalog=rig.catalog,
+        settings=rig.settings,
+        store=rig.store,
+        withdrawals=rig.withdrawal_store,
+        chains={"ethereum": Killer(Web3SweepChain(rig.w3, rig.chain_id), plan)},  # type: ignore[dict-item]
+        signer=Killer(rig.client(), plan),  # type: ignore[arg-type]
+        now_ms=rig.clock.now_ms,
+    )
+    killed = False
+    try:
+        for _ in range(8):
+            await doomed.step()
+            rig.mine(1)
+    except Killed:
+        killed = True
+    assert killed or plan.calls < at  # past the flow's last call: nothing to kill
+    await settle(rig, rig.sweeper())  # restarted
+
+    transfers = await rig.all_transfers()
+    assert sorted((t.kind, t.status) for t in transfers) == [
+        ("sweep", "confirmed"),
+        ("topup", "confirmed"),
+    ]
+    assert rig.sent(rig.hot) == 1 and rig.sent(address) == 1  # one top-up, one sweep
+    assert rig.tokens(rig.hot) == 30 * 10**6 and rig.tokens(address) == 0
+
+
 class RunnerBus:
     """The embedded core runner as the watcher's command bus."""
 
