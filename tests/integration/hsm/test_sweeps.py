@@ -540,9 +540,29 @@ async def test_an_address_holding_eth_and_a_token_pays_the_token_sweep_itself(
     assert rig.eth(address) < 10**15  # unused gas only
 
 
+@async_test
+async def test_a_top_up_the_hot_wallet_cannot_pay_waits_without_rows(rig: Rig) -> None:
+    user, address = await rig.deposit_address()
+    rig.pay(address, tokens=25 * 10**6)
+    await rig.credited(user, "USDT", 25 * 10**6)
+    for _ in range(3):  # the hot wallet is empty: nothing is decided that would fail
+        await rig.sweeper().step()
+        rig.mine(1)
+    [sweep] = await rig.all_transfers()
+    assert (sweep.kind, sweep.status) == ("sweep", "waiting_gas")
+
+    rig.pay(rig.hot, wei=10**18)  # funded: the top-up, then the sweep
+    await settle(rig, rig.sweeper())
+    assert sorted((t.kind, t.status) for t in await rig.all_transfers()) == [
+        ("sweep", "confirmed"),
+        ("topup", "confirmed"),
+    ]
+    assert rig.tokens(rig.hot) == 25 * 10**6
+
+
 class Plan:
     """Where the "process" dies: at the ``at``-th call to the chain or the signer,
-    before the call or right after it did its work. The flow below makes 42 such calls
+    before the call or right after it did its work. The flow below makes 43 such calls
     in its 8 steps; each is a kill point (before at odd, after at even ones)."""
 
     def __init__(self, at: int, after: bool) -> None:
@@ -575,7 +595,7 @@ class Killer:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-@pytest.mark.parametrize(("at", "after"), [(n, n % 2 == 0) for n in range(1, 43)])
+@pytest.mark.parametrize(("at", "after"), [(n, n % 2 == 0) for n in range(1, 44)])
 @async_test
 async def test_a_token_sweep_killed_at_any_external_call_ends_with_one_top_up_and_one_sweep(
     rig: Rig, at: int, after: bool

@@ -222,6 +222,18 @@ class SqlSweepStore:
         found = [n for n in (mine, payouts) if n is not None]
         return max(found) if found else None
 
+    async def failed_since(self, network: str, since_ms: int) -> set[tuple[str, str]]:
+        async with self._db.read() as session:
+            rows = await session.execute(
+                sa.select(CustodyTransferRow.sender, CustodyTransferRow.asset).where(
+                    CustodyTransferRow.network == network,
+                    CustodyTransferRow.kind == "sweep",
+                    CustodyTransferRow.status == "failed",
+                    CustodyTransferRow.updated_at_ms >= since_ms,
+                )
+            )
+            return {(str(a), str(b)) for a, b in rows}
+
     async def candidates(self, network: str, limit: int) -> Sequence[SweepCandidate]:
         waiting = (
             sa.select(ChainDepositRow.user_id, ChainDepositRow.asset)

@@ -133,6 +133,11 @@ class SweepStore(Protocol):
         transfers AND withdrawal payouts that did not fail (they share the hot wallet)."""
         ...
 
+    async def failed_since(self, network: str, since_ms: int) -> set[tuple[str, str]]:
+        """(sender, asset) of sweeps that failed at or after ``since_ms``: not retried
+        until later (a token whose transfer reverts would burn gas every step)."""
+        ...
+
     async def candidates(self, network: str, limit: int) -> Sequence[SweepCandidate]:
         """(deposit address, asset) pairs with a credited deposit and no deposit still
         pending or orphaned (money not yet credited is not moved)."""

@@ -26,6 +26,10 @@ One :meth:`Sweeper.step` per network decides (2, 3) then moves (1):
    balance above ``ceiling + pending payouts`` (broadcast ones included) goes to the
    cold address down to ``target``, one move at a time.
 
+A failed sweep of an (address, asset) is decided again only after an hour (a token
+whose transfer reverts would otherwise burn gas every step); a top-up is not decided
+while the hot wallet cannot pay it, and three failed top-ups fail their sweep.
+
 Invariants: a transfer's transaction is fixed before it is signed and its signed bytes
 stored before they are broadcast, so a sweeper killed anywhere and restarted repeats a
 step and never makes a second transaction for one decision (one top-up per sweep while
@@ -66,6 +70,10 @@ PAYOUTS_AHEAD = ("pending_approval", "approved", "signing", "signed")
 """Withdrawals whose transaction has not left yet: the hot wallet must cover them."""
 PAYOUTS_OUT = (*PAYOUTS_AHEAD, "broadcast")
 """Also broadcast ones (maybe not mined yet): kept in hot before anything goes to cold."""
+RETRY_AFTER_MS = 3_600_000
+"""A failed sweep of an (address, asset) is not decided again for an hour."""
+TOPUP_TRIES = 3
+"""A token sweep whose top-up failed this many times fails itself (then waits an hour)."""
 HOT_SHORT = "hot_wallet_short"
 TRANSFER_SELECTOR = bytes.fromhex("a9059cbb")
 
@@ -138,6 +146,9 @@ class Sweeper:
             except (SignerUnavailable, OSError) as exc:
                 counts.waiting += 1
                 log.warning("sweep step postponed", network=name, error=str(exc))
+            except Exception:  # this network's node or rows: the other networks go on
+                counts.waiting += 1
+                log.exception("sweep step failed", network=name)
         return counts
 
     async def hot_address(self, network: str) -> str:
@@ -158,6 +169,9 @@ class Sweeper:
             except (SignerUnavailable, OSError) as exc:
                 counts.waiting += 1
                 log.warning("custody transfer postponed", transfer=t.id, error=str(exc))
+            except Exception:  # one transfer's trouble does not hold up the others
+                counts.waiting += 1
+                log.exception("custody transfer step failed", transfer=t.id)
 
     async def _advance(
         self, net: Network, chain: SweepChain, hot: str, t: CustodyTransfer, counts: SweepCounts
@@ -204,6 +218,10 @@ class Sweeper:
         if last is not None and last.status != "failed":
             counts.waiting += 1  # the top-up is under way
             return
+        if sum(1 for k in kids if k.status == "failed") >= TOPUP_TRIES:
+            await self._fail(t, ("waiting_gas",), f"its gas top-up failed {TOPUP_TRIES} times")
+            counts.failed += 1
+            return
         native = native_asset(net)
         if native is None:
             await self._fail(t, ("waiting_gas",), "no native coin configured to pay gas with")
@@ -215,6 +233,10 @@ class Sweeper:
             await self.store.transition(t.id, ("waiting_gas",), "ready", at_ms=self.now_ms())
             return
         max_fee, tip = await chain.fees()
+        if await chain.balance(hot, None) < need + NATIVE_GAS * max_fee:
+            counts.waiting += 1  # no row that would only fail: the short alert says why
+            log.warning("hot wallet cannot pay a gas top-up", sweep=t.id, wei=need)
+            return
         topup = await self.store.create(
             NewTransfer(
                 kind="topup",
@@ -322,9 +344,11 @@ class Sweeper:
         for t in await self.store.unfinished(net.name):
             if t.kind == "sweep":
                 busy.setdefault(t.sender, set()).add(t.asset)
+        resting = await self.store.failed_since(net.name, self.now_ms() - RETRY_AFTER_MS)
         by_address: dict[str, set[str]] = {}
         for c in await self.store.candidates(net.name, self.batch):
-            by_address.setdefault(c.address, set()).add(c.asset)
+            if (c.address, c.asset) not in resting:
+                by_address.setdefault(c.address, set()).add(c.asset)
         for address, assets in by_address.items():
             if address == hot:
                 continue
