@@ -45,7 +45,13 @@ from tradewind.services.audit import AuditLog
 
 CHEAP = argon2.PasswordHasher.from_parameters(argon2.profiles.CHEAPEST)
 PASSWORD = "correct horse battery"
-SERVER_SIDE = frozenset({"core_unavailable", "not_supported"})
+SERVER_SIDE = frozenset(
+    {"core_unavailable", "not_supported", "margin_unavailable", "cards_unavailable"}
+)
+"""Service errors that are the server's side: the core down (503), a feature this
+deployment lacks (501), or one this process cannot serve (503, like the gateway's
+``funding_unavailable`` and ``fees_unavailable``: margin figures on an API replica,
+card deposits without ``[fiat.stripe]``)."""
 FULLWIDTH = "".join(chr(ord(c) + 0xFEE0) for c in "password12")  # NFKC: "password12"
 
 
@@ -764,8 +770,7 @@ def test_error_codes_are_unique_and_stable() -> None:
         else:
             err = cls()
             assert err.message and str(err) == err.message
-        # Only the core being down (503) or a feature this deployment lacks (501) is the
-        # server's side; every other error is the caller's.
+        # Only SERVER_SIDE codes are the server's side; every other error is the caller's.
         assert 400 <= cls.status_hint < 500 or cls.code in SERVER_SIDE, cls.code
 
 
