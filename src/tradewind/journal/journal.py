@@ -33,6 +33,7 @@ import errno
 import fcntl
 import os
 import struct
+import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -429,12 +430,14 @@ class JournalWriter:
     and one ``fsync``, so a group costs one disk flush and one framing however many
     commands it holds. ``append`` buffers one command record of format 1 (already-encoded
     bytes; tools and tests). A command may be acknowledged only after the ``commit`` that
-    covers it returned. A command that fails to encode at commit (a struct built in
-    Python with an int beyond 64 bits: callers must append decoded or checked commands)
-    fails the writer like a failed write. The writer holds
-    an exclusive ``flock`` on the file. After a failed write or fsync the file may hold a
-    partial group and the page cache state is unknown, so the writer refuses further use
-    (fail-stop): the process must restart and recover.
+    covers it returned. ``append_batch`` may run in one thread while ``commit`` writes
+    the previous group in another (a group commit overlapping the next group's apply);
+    the other methods belong to one thread. A command that fails to encode at commit (a
+    struct built in Python with an int beyond 64 bits: callers must append decoded or
+    checked commands) fails the writer like a failed write. The writer holds an exclusive
+    ``flock`` on the file. After a failed write or fsync the file may hold a partial group
+    and the page cache state is unknown, so the writer refuses further use (fail-stop):
+    the process must restart and recover.
 
     Opening scans the file: a torn tail is truncated (logged with offset and bytes
     dropped), damage in the middle raises :class:`JournalCorruptError`. ``expect`` skips
@@ -484,6 +487,8 @@ class JournalWriter:
         self._buf = bytearray()
         self._batch: list[object] = []
         self._pending = 0
+        self._commit_lock = threading.Lock()
+        self._swap_lock = threading.Lock()
         self._failed: BaseException | None = None
         self._closed = False
 
@@ -538,21 +543,22 @@ class JournalWriter:
         ``msgspec.Raw``, each carrying its seq) as batch records, encoded now in one call
         per record (``MAX_BATCH`` commands per record at most). ``first_seq`` must be
         exactly the previous seq + 1 (>= 1 if first)."""
-        if self._failed is not None or self._closed:
-            self._check_usable()
-        last = self._last_seq
-        if (first_seq != last + 1) if last is not None else (first_seq < 1):
-            raise ValueError(f"journal append: seq {first_seq} does not follow seq {last}")
-        if self._batch:
-            self._seal()
-        n = len(cmds)
-        for start in range(0, n, MAX_BATCH):
-            self._frame(
-                first_seq + start, cmds[start : start + MAX_BATCH] if n > MAX_BATCH else cmds
-            )
-        if n:
-            self._last_seq = first_seq + n - 1
-            self._pending += n
+        with self._swap_lock:  # a commit in another thread may be taking the buffer
+            if self._failed is not None or self._closed:
+                self._check_usable()
+            last = self._last_seq
+            if (first_seq != last + 1) if last is not None else (first_seq < 1):
+                raise ValueError(f"journal append: seq {first_seq} does not follow seq {last}")
+            if self._batch:
+                self._seal()
+            n = len(cmds)
+            for start in range(0, n, MAX_BATCH):
+                self._frame(
+                    first_seq + start, cmds[start : start + MAX_BATCH] if n > MAX_BATCH else cmds
+                )
+            if n:
+                self._last_seq = first_seq + n - 1
+                self._pending += n
 
     def _seal(self) -> None:
         """Frames the commands ``append_command`` buffered as one batch record."""
@@ -605,31 +611,38 @@ class JournalWriter:
             self.append(seq, payload)
 
     def commit(self) -> int | None:
-        """Writes and fsyncs the buffered group; returns the last durable seq."""
-        self._check_usable()
-        if not self._pending:
-            return self._committed_seq
-        if self._batch:
-            self._seal()
-        data = memoryview(self._buf)
-        try:
-            written = 0
-            while written < len(data):
-                written += os.write(self._fd, data[written:])
-            os.fsync(self._fd)
-        except OSError as e:
-            self._failed = e
-            # Best effort: leave no partial group behind. Recovery would cut it anyway.
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, self._end)
-            raise JournalWriteError(f"{self.path}: journal write failed: {e}") from e
-        finally:
-            data.release()
-        self._end += len(self._buf)
-        self._buf.clear()
-        self._pending = 0
-        self._committed_seq = self._last_seq
-        return self._committed_seq
+        """Writes and fsyncs the buffered group; returns the last durable seq.
+
+        The group's buffer is taken over first, so another thread may ``append_batch``
+        the next group (into a fresh buffer) while this one writes and fsyncs; commits
+        run one at a time, in order."""
+        with self._commit_lock:
+            with self._swap_lock:
+                self._check_usable()
+                if not self._pending:
+                    return self._committed_seq
+                if self._batch:
+                    self._seal()
+                buf, upto = self._buf, self._last_seq
+                self._buf = bytearray()
+                self._pending = 0
+            data = memoryview(buf)
+            try:
+                written = 0
+                while written < len(data):
+                    written += os.write(self._fd, data[written:])
+                os.fsync(self._fd)
+            except OSError as e:
+                self._failed = e
+                # Best effort: leave no partial group behind. Recovery would cut it anyway.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self._end)
+                raise JournalWriteError(f"{self.path}: journal write failed: {e}") from e
+            finally:
+                data.release()
+            self._end += len(buf)
+            self._committed_seq = upto
+            return upto
 
     def discard(self) -> int:
         """Drops the uncommitted group (what a crash does); returns how many records."""

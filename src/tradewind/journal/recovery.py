@@ -295,15 +295,44 @@ class JournaledCore:
 
     def _commit(self) -> None:
         """Hands the submitted batch to the writer and commits it (write + fsync)."""
-        batch = self._batch
+        self.seal()
         try:
-            if batch:
-                self._writer.append_batch(self._core.seq - len(batch) + 1, batch)
-                batch.clear()
             self._writer.commit()
         except BaseException as e:
             self._fail(e)
             raise
+
+    def seal(self) -> int:
+        """Frames the commands submitted so far as the next group (one batch record, in
+        the writer's buffer); returns their last seq. Call it from the thread that
+        submits; a :meth:`commit_sealed` of the previous group may be running meanwhile."""
+        batch = self._batch
+        if batch:
+            try:
+                self._writer.append_batch(self._core.seq - len(batch) + 1, batch)
+            except BaseException as e:
+                self._fail(e)
+                raise
+            batch.clear()
+        return self._core.seq
+
+    def commit_sealed(self) -> int:
+        """Writes and fsyncs the sealed groups (the group commit without a snapshot);
+        returns the durable seq. It may run in a worker thread while the submitting thread
+        goes on submitting the next group, which is the overlap of the fsync with the
+        next group's apply; commands are acknowledged once a commit covering them
+        returned, as ever."""
+        try:
+            self._writer.commit()
+        except BaseException as e:
+            self._fail(e)
+            raise
+        return self.durable_seq
+
+    @property
+    def snapshot_due(self) -> bool:
+        """Whether ``snapshot_every`` commands passed since the last snapshot."""
+        return self._core.seq - self._snapshot_seq >= self.snapshot_every
 
     def _fail(self, error: BaseException) -> None:
         """The core is ahead of the disk for good: every later submit raises."""

@@ -76,6 +76,10 @@ class FencedJournaledCore(JournaledCore):
         self._guard()
         return super().flush()
 
+    def commit_sealed(self) -> int:
+        self._guard()
+        return super().commit_sealed()
+
 
 def lease_guard(lease: RedisLease) -> Callable[[], None]:
     def guard() -> None:

@@ -1,0 +1,128 @@
+"""The runner applies the next batch while the previous batch's fsync runs, and still
+answers (and publishes) a command only once a commit covering it returned."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from pathlib import Path
+
+import pytest
+
+from tradewind.core.commands import AddAsset, Deposit
+from tradewind.core.events import Event
+from tradewind.journal.journal import JournalWriteError
+from tradewind.journal.recovery import JournaledCore, recover
+from tradewind.runtime.sequencer import CoreRunner, CoreUnavailable
+from tradewind.runtime.standby import FencedJournaledCore, LeaseLost
+
+
+class HeldCommits(JournaledCore):
+    """Each overlapped commit waits in its worker thread until the test releases it."""
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__(data_dir)
+        self.release = threading.Event()
+        self.started = threading.Event()
+        self.fail_next = False
+
+    def commit_sealed(self) -> int:
+        self.started.set()
+        self.release.wait(10)
+        if self.fail_next:
+            self._fail(OSError(5, "I/O error"))
+            raise JournalWriteError("journal write failed: I/O error")
+        return super().commit_sealed()
+
+
+def deposits(n: int, amount: int = 10) -> list[Deposit]:
+    return [Deposit(user=u, asset="USDT", amount=amount) for u in range(1, n + 1)]
+
+
+async def wait_for(flag: threading.Event) -> None:
+    while not flag.is_set():
+        await asyncio.sleep(0.005)
+
+
+def test_next_batch_applies_during_the_commit_and_answers_wait_for_theirs(
+    tmp_path: Path,
+) -> None:
+    published: list[tuple[int, int]] = []
+
+    async def go() -> None:
+        jcore = HeldCommits(tmp_path)
+
+        def publish(seq: int, ts: int, events: list[Event]) -> None:
+            published.append((seq, jcore.durable_seq))
+
+        runner = CoreRunner(jcore, clock_ms=lambda: 1, publish=publish)
+        runner.start()
+        try:
+            await runner.submit(AddAsset(asset="USDT", decimals=6))  # alone: on the loop
+            first = [runner.submit_future(c) for c in deposits(5)]
+            await wait_for(jcore.started)  # seqs 2-6 are being committed
+            jcore.started.clear()
+            second = [runner.submit_future(c) for c in deposits(3, amount=20)]
+            for _ in range(100):  # the runner applies them meanwhile
+                await asyncio.sleep(0.005)
+                if jcore.last_seq == 9:
+                    break
+            assert (jcore.last_seq, jcore.durable_seq) == (9, 1)
+            assert not any(f.done() for f in first + second)
+            jcore.release.set()
+            assert [a.seq for a in await asyncio.gather(*first, *second)] == list(range(2, 10))
+        finally:
+            await runner.stop()
+
+    asyncio.run(go())
+    assert [seq for seq, _ in published] == list(range(1, 10))
+    assert all(durable >= seq for seq, durable in published)
+    assert recover(tmp_path, repair=False).last_seq == 9
+
+
+def test_a_failed_overlapped_commit_fails_its_batch_and_the_next(tmp_path: Path) -> None:
+    async def go() -> None:
+        jcore = HeldCommits(tmp_path)
+        runner = CoreRunner(jcore, clock_ms=lambda: 1)
+        runner.start()
+        try:
+            await runner.submit(AddAsset(asset="USDT", decimals=6))
+            first = [runner.submit_future(c) for c in deposits(4)]
+            await wait_for(jcore.started)
+            second = [runner.submit_future(c) for c in deposits(2)]
+            await asyncio.sleep(0.05)
+            jcore.fail_next = True
+            jcore.release.set()
+            for fut in first + second:
+                with pytest.raises(CoreUnavailable, match="journal failed"):
+                    await fut
+            assert not runner.running
+        finally:
+            with contextlib.suppress(JournalWriteError):  # the runner's own failure
+                await runner.stop()
+            jcore.abandon()
+
+    asyncio.run(go())
+    assert recover(tmp_path, repair=False).last_seq == 1  # nothing else was acknowledged
+
+
+def test_the_lease_guard_covers_overlapped_commits(tmp_path: Path) -> None:
+    held = [True]
+
+    def guard() -> None:
+        if not held[0]:
+            raise LeaseLost("lease lapsed")
+
+    jc = FencedJournaledCore(tmp_path, guard=guard, snapshot_every=10**9)
+    jc.submit(AddAsset(asset="USDT", decimals=6))
+    jc.seal()
+    assert jc.commit_sealed() == 1
+    jc.submit(deposits(1)[0])
+    jc.seal()
+    held[0] = False
+    with pytest.raises(LeaseLost):
+        jc.commit_sealed()
+    assert jc.durable_seq == 1
+    jc.abandon()
+    assert recover(tmp_path).last_seq == 1
