@@ -346,6 +346,7 @@ class EmbeddedExchange:
                 self.margin.install,
             ],
             fee_rates=self._fee_rates,
+            user_fee_tier=self._user_fee_tier,
             funding=build_funding(settings, self.db, self.clock),
         )
         self.app: FastAPI = create_app(
@@ -381,6 +382,13 @@ class EmbeddedExchange:
     def _fee_rates(self) -> tuple[int, int]:
         """The base tier's (maker, taker) bps, for the order form's fee estimate."""
         return self._core().fee_tiers[0]
+
+    def _user_fee_tier(self, user: int) -> tuple[int, int, int]:
+        """A user's (tier, maker, taker bps), as the core charges them (GET /fees/mine)."""
+        core = self._core()
+        tier = core.user_tiers.get(user, 0)
+        maker, taker = core.fee_tiers.get(tier, core.fee_tiers[0])
+        return tier, maker, taker
 
     def _is_symbol(self, symbol: str) -> bool:
         return self.jcore is not None and symbol in self.jcore.core.markets

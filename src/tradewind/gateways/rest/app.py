@@ -96,6 +96,9 @@ class RestContext:
     fee_rates: Callable[[], tuple[int, int]] | None = None
     """The base tier's ``(maker_bps, taker_bps)`` for ``GET /api/v1/fees``; ``None``:
     that route answers 503."""
+    user_fee_tier: Callable[[int], tuple[int, int, int]] | None = None
+    """A user's ``(tier, maker_bps, taker_bps)`` for ``GET /api/v1/fees/mine``; ``None``:
+    503."""
     web_ui: bool = True
     """Serve the built web UI (``web/dist``) when there is one (:mod:`..web`)."""
     funding: DepositAddressService | None = None
@@ -671,7 +674,7 @@ def create_app(ctx: RestContext, *, lifespan: Lifespan | None = None) -> FastAPI
     app.include_router(ops)
     for add in ctx.extra_routes:
         add(app)
-    install_fee_routes(app, ctx.fee_rates)
+    install_fee_routes(app, ctx.fee_rates, ctx.user_fee_tier)
     install_funding_routes(app, ctx.funding)
     if ctx.web_ui:
         install_web(app, demo=ctx.demo)
