@@ -316,6 +316,7 @@ def test_margin_order_interest_call_and_liquidation(env: Env) -> None:
     }
     orders = get(trader, "/api/v1/margin/orders", **ISO)["items"]
     assert [(o["side"], o["status"], o["wallet"]) for o in orders] == [("buy", "filled", "margin")]
+    assert orders[0]["margin_wallet"] == "isolated"  # which wallet, for the web's lists
     # the user's own lists hold the wallet's orders and fills too, marked
     assert get(trader, "/api/v1/orders")["items"] == orders
     fills = get(trader, "/api/v1/margin/fills", **ISO)["items"]

@@ -347,6 +347,7 @@ class EmbeddedExchange:
             ],
             fee_rates=self._fee_rates,
             user_fee_tier=self._user_fee_tier,
+            margin_wallet_kind=self._wallet_kind,
             funding=build_funding(settings, self.db, self.clock),
         )
         self.app: FastAPI = create_app(
@@ -382,6 +383,11 @@ class EmbeddedExchange:
     def _fee_rates(self) -> tuple[int, int]:
         """The base tier's (maker, taker) bps, for the order form's fee estimate."""
         return self._core().fee_tiers[0]
+
+    def _wallet_kind(self, wallet: int) -> str | None:
+        """``cross`` or ``isolated`` of a margin wallet account (order and fill lists)."""
+        w = self.jcore.core.margin.wallets.get(wallet) if self.jcore is not None else None
+        return None if w is None else w.kind
 
     def _user_fee_tier(self, user: int) -> tuple[int, int, int]:
         """A user's (tier, maker, taker bps), as the core charges them (GET /fees/mine)."""

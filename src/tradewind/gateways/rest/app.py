@@ -99,6 +99,9 @@ class RestContext:
     user_fee_tier: Callable[[int], tuple[int, int, int]] | None = None
     """A user's ``(tier, maker_bps, taker_bps)`` for ``GET /api/v1/fees/mine``; ``None``:
     503."""
+    margin_wallet_kind: Callable[[int], str | None] | None = None
+    """``cross`` or ``isolated`` for a margin wallet's account id (< 0), where known: the
+    user's order and fill lists add it as ``margin_wallet`` to ``"wallet": "margin"``."""
     web_ui: bool = True
     """Serve the built web UI (``web/dist``) when there is one (:mod:`..web`)."""
     funding: DepositAddressService | None = None
@@ -543,8 +546,17 @@ def create_app(ctx: RestContext, *, lifespan: Lifespan | None = None) -> FastAPI
             principal.user_id, symbol=symbol, statuses=statuses, limit=limit, before=_cursor(cursor)
         )
         markets = markets_by_symbol()
-        items = [order_out(o, markets[o.symbol]) for o in page.items if o.symbol in markets]
+        items = [
+            with_kind(order_out(o, markets[o.symbol]), o.user)
+            for o in page.items
+            if o.symbol in markets
+        ]
         return JSON({"items": items, "next_cursor": _next(page.next_cursor)})
+
+    def with_kind(out: dict[str, Any], account: int) -> dict[str, Any]:
+        """A margin wallet's order or fill also says which wallet (docs/margin.md)."""
+        kind = ctx.margin_wallet_kind(account) if account < 0 and ctx.margin_wallet_kind else None
+        return out if kind is None else out | {"margin_wallet": kind}
 
     async def own_order(principal: Principal, order_id: int) -> OrderView:
         order = await trading.get_order(principal.user_id, order_id)
@@ -555,7 +567,7 @@ def create_app(ctx: RestContext, *, lifespan: Lifespan | None = None) -> FastAPI
     @private.get("/orders/{order_id}", response_model=S.OrderOut)
     async def get_order(order_id: OrderId, principal: Reader) -> Response:
         order = await own_order(principal, order_id)
-        return JSON(order_out(order, market_of_body(order.symbol)))
+        return JSON(with_kind(order_out(order, market_of_body(order.symbol)), order.user))
 
     @private.delete("/orders/{order_id}", response_model=S.OrderOut)
     async def cancel_order(order_id: OrderId, principal: Trader) -> Response:
@@ -601,7 +613,11 @@ def create_app(ctx: RestContext, *, lifespan: Lifespan | None = None) -> FastAPI
             before=_cursor(cursor),
         )
         markets = markets_by_symbol()
-        items = [fill_out(f, markets[f.symbol]) for f in page.items if f.symbol in markets]
+        items = [
+            with_kind(fill_out(f, markets[f.symbol]), f.user)
+            for f in page.items
+            if f.symbol in markets
+        ]
         return JSON({"items": items, "next_cursor": _next(page.next_cursor)})
 
     # -- demo faucet --------------------------------------------------------------------
