@@ -13,7 +13,6 @@ Invariants:
 (No ``from __future__ import annotations``: FastAPI reads the route signatures.)
 """
 
-import contextlib
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query
@@ -36,7 +35,6 @@ from tradewind.services.margin import (
     MarginConfig,
     MarginRecord,
     MarginService,
-    MarginUnavailable,
     SymbolTermsView,
     WalletState,
 )
@@ -229,9 +227,7 @@ def install_margin_routes(
                 d["qty"] = format_qty(int(d["qty"]), m)  # type: ignore[call-overload]
                 d["filled"] = format_qty(int(d["filled"]), m)  # type: ignore[call-overload]
         elif r.kind == "liquidation_finished":
-            config = None
-            with contextlib.suppress(MarginUnavailable):
-                config = margin.config()
+            config = margin.config() if margin.state.available else None
             fee_asset = config.valuation_asset if config is not None else None
             if fee_asset is not None:
                 d["fee"] = amount(fee_asset, int(d["fee"]))  # type: ignore[call-overload]
@@ -261,14 +257,12 @@ def install_margin_routes(
     async def get_config() -> Response:
         """Margin symbols (leverage, levels, mark price), cross terms, borrowable assets
         (hourly rate as a fraction, borrow limit per wallet, pool cash). Public."""
-        await margin.ready(None)
         return JSON(config_out(margin.config()))
 
     @router.get("/account")
     async def get_account(principal: Reader) -> Response:
         """Every margin wallet of the caller: balances, liabilities with interest,
         values, margin level, thresholds, liquidation price where defined."""
-        await margin.ready(principal.user_id)
         return JSON(account_out(principal.user_id))
 
     @router.post("/transfer")
@@ -278,7 +272,6 @@ def install_margin_routes(
         seq = await margin.transfer(
             principal.user_id, body.asset, units, body.direction, kind, symbol
         )
-        await margin.ready(principal.user_id)
         wallet = one_wallet(principal.user_id, kind, symbol)
         return JSON({"seq": seq, "wallet": wallet})
 
@@ -287,7 +280,6 @@ def install_margin_routes(
         units = to_minor(body.amount, asset_or_400(body.asset), "amount")
         kind, symbol = wallet_args(body.wallet, body.symbol)
         seq = await margin.borrow(principal.user_id, body.asset, units, kind, symbol)
-        await margin.ready(principal.user_id)
         return JSON({"seq": seq, "wallet": one_wallet(principal.user_id, kind, symbol)})
 
     @router.post("/repay")
@@ -295,7 +287,6 @@ def install_margin_routes(
         units = to_minor(body.amount, asset_or_400(body.asset), "amount")
         kind, symbol = wallet_args(body.wallet, body.symbol)
         seq = await margin.repay(principal.user_id, body.asset, units, kind, symbol)
-        await margin.ready(principal.user_id)
         return JSON({"seq": seq, "wallet": one_wallet(principal.user_id, kind, symbol)})
 
     @router.get("/max-borrowable")
@@ -304,7 +295,6 @@ def install_margin_routes(
     ) -> Response:
         asset_or_400(asset)
         kind, sym = wallet_args(wallet, symbol)
-        await margin.ready(principal.user_id)
         value = margin.max_borrowable(principal.user_id, kind, sym, asset)
         return JSON({"asset": asset, "wallet": kind, "symbol": sym, "amount": amount(asset, value)})
 
@@ -315,7 +305,6 @@ def install_margin_routes(
         """The most of ``asset`` a transfer out of the wallet accepts now."""
         asset_or_400(asset)
         kind, sym = wallet_args(wallet, symbol)
-        await margin.ready(principal.user_id)
         value = margin.max_transferable(principal.user_id, kind, sym, asset)
         return JSON({"asset": asset, "wallet": kind, "symbol": sym, "amount": amount(asset, value)})
 
@@ -329,9 +318,6 @@ def install_margin_routes(
             page = await margin.history(
                 principal.user_id, what, asset=asset, limit=limit, before=cursor_of(cursor)
             )
-            if any(r.kind == "liquidation_finished" for r in page.items):
-                with contextlib.suppress(MarginUnavailable):
-                    await margin.ready(None)  # the fee's asset
             next_cursor = None if page.next_cursor is None else str(page.next_cursor)
             return JSON({"items": [record_out(r) for r in page.items], "next_cursor": next_cursor})
 
