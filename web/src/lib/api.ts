@@ -382,6 +382,8 @@ export class Api {
       `/api/v1/markets/${s}/candles?interval=${interval}&limit=${limit}`,
     );
   fees = () => this.request<FeeRates>("GET", "/api/v1/fees");
+  /** The caller's own tier and rates (an admin may move a user off the base tier). */
+  myFees = () => this.request<FeeRates & { tier: number }>("GET", "/api/v1/fees/mine");
 
   // -- back office: alerts and fee tiers (lib/backoffice.ts); the user's KYC (lib/kyc.ts)
   adminAlerts = (status: "open" | "acknowledged" | "all", before?: number) =>

@@ -80,7 +80,14 @@ class AppState {
   /** The staff role (support, compliance, admin), or null: shows the admin console. */
   staffRole = $state<string | null>(null);
   demo = $state(false);
+  /** The rates the order form previews: the user's own tier's when signed in and the
+   *  server says it (`GET /api/v1/fees/mine`), else the base tier's. */
   fees = $state<FeeRates | null>(null);
+  /** Open operator alerts (staff only; the header's Admin link shows it), or null. */
+  openAlerts = $state<number | null>(null);
+  private alertsTimer: ReturnType<typeof setInterval> | null = null;
+  /** The signed-in user's fee tier, or null (signed out, or a server that does not say). */
+  feeTier = $state<number | null>(null);
   status = $state<Status>("connecting");
   everConnected = $state(false);
   balances = $state<Balance[]>([]);
@@ -140,7 +147,7 @@ class AppState {
     this.prefetched = { symbol: first, book: this.api.book(first) };
     this.prefetched.book.catch(() => {});
     void this.loadConfig();
-    void this.api.fees().then((f) => (this.fees = f)).catch(() => (this.fees = null));
+    this.loadBaseFees();
     try {
       this.markets = await this.api.markets();
     } catch (e) {
@@ -262,6 +269,13 @@ class AppState {
     this.session = null;
     this.account = null;
     this.staffRole = null;
+    this.openAlerts = null;
+    if (this.alertsTimer !== null) clearInterval(this.alertsTimer);
+    this.alertsTimer = null;
+    if (this.feeTier !== null) {
+      this.feeTier = null;
+      this.loadBaseFees();
+    }
     saveSession(null);
     this.api.token = null;
     this.socket.setToken(null);
@@ -292,12 +306,49 @@ class AppState {
   private async loadStaffRole(): Promise<void> {
     try {
       this.staffRole = (await this.api.adminMe()).role;
+      void this.countAlerts();
+      if (this.alertsTimer === null) this.alertsTimer = setInterval(() => void this.countAlerts(), 30_000);
     } catch {
       this.staffRole = null; // 403 role_required (or no admin API): not staff
     }
   }
 
+  /** The base tier's rates, unless the user's own are known already. */
+  private loadBaseFees(): void {
+    void this.api.fees().then(
+      (f) => {
+        if (this.feeTier === null) this.fees = f;
+      },
+      () => {
+        if (this.feeTier === null) this.fees = null;
+      },
+    );
+  }
+
+  /** The user's own tier and rates; a server without the route leaves the base ones. */
+  async loadMyFees(): Promise<void> {
+    try {
+      const mine = await this.api.myFees();
+      if (this.session === null) return;
+      this.feeTier = mine.tier;
+      this.fees = { maker_bps: mine.maker_bps, taker_bps: mine.taker_bps };
+    } catch {
+      // 404 (older server) or 503 fees_unavailable: keep the base tier's rates
+    }
+  }
+
+  /** The open alerts' count, for the badge on the header's Admin link. */
+  async countAlerts(): Promise<void> {
+    try {
+      const page = await this.api.adminAlerts("open");
+      if (this.staffRole !== null) this.openAlerts = page.open_count;
+    } catch {
+      // a role without the alerts API or a lost connection: keep the last figure
+    }
+  }
+
   private startPrivate(): void {
+    void this.loadMyFees();
     void this.loadAccount();
     void this.loadStaffRole();
     for (const u of this.privateUnsubs) u();

@@ -59,6 +59,9 @@ export interface Order {
   cancel_reason: string | null;
   created_at: number;
   updated_at: number;
+  /** "margin" on an order of a margin wallet, with which one (lib/wallets.ts). */
+  wallet?: "margin";
+  margin_wallet?: "cross" | "isolated";
 }
 
 export interface Fill {
@@ -73,6 +76,8 @@ export interface Fill {
   fee: string;
   fee_asset: string;
   time: number;
+  wallet?: "margin";
+  margin_wallet?: "cross" | "isolated";
 }
 
 export interface Trade {
