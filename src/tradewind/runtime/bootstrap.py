@@ -74,6 +74,7 @@ from tradewind.gateways.ws.hub import Hub
 from tradewind.journal.recovery import JournaledCore
 from tradewind.runtime import sequencer
 from tradewind.runtime.config import ConfigError, Settings
+from tradewind.runtime.deposit_history import deposit_history_routes
 from tradewind.runtime.fiat import build_fiat
 from tradewind.runtime.funding import build_funding
 from tradewind.runtime.identity import build_identity
@@ -344,6 +345,7 @@ class EmbeddedExchange:
                 self._install_withdrawals,
                 self.fiat.install,
                 self.margin.install,
+                deposit_history_routes(settings, self.db, self.protection.admin),
             ],
             fee_rates=self._fee_rates,
             user_fee_tier=self._user_fee_tier,
@@ -1037,6 +1039,7 @@ class ApiReplica:
                 self._install_withdrawals,
                 self.fiat.install,
                 self.margin.install,
+                deposit_history_routes(settings, self.db, self.protection.admin),
             ],
             funding=build_funding(settings, self.db, self.clock),
         )

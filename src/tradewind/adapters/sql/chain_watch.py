@@ -15,6 +15,9 @@ Invariants:
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -42,7 +45,11 @@ class ChainBlockRow(Base):
 
 class ChainDepositRow(Base):
     __tablename__ = "chain_deposits"
-    __table_args__ = (sa.Index(None, "network", "status"),)
+    __table_args__ = (
+        sa.Index(None, "network", "status"),
+        sa.Index(None, "user_id", "seen_at_ms"),  # deposit history (migration 0017)
+        sa.Index(None, "seen_at_ms"),
+    )
 
     network: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
     txid: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
@@ -56,6 +63,10 @@ class ChainDepositRow(Base):
     status: Mapped[str] = mapped_column(sa.String(16))
     credited_seq: Mapped[int | None] = mapped_column(sa.BigInteger)
     note: Mapped[str | None] = mapped_column(sa.String(400))
+    seen_at_ms: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    """When the watcher first stored it (0: before migration 0017, unknown)."""
+    updated_at_ms: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    """When its status last changed (seen, credited, refused, pending again)."""
 
 
 class ChainAlertRow(Base):
@@ -88,9 +99,17 @@ def _deposit(row: ChainDepositRow) -> ChainDeposit:
     )
 
 
+def _wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 class SqlWatcherStore:
-    def __init__(self, db: Database) -> None:
+    """``clock_ms`` stamps when a deposit was seen and when its status changed (the
+    deposit history's times); the watcher's rules never read them."""
+
+    def __init__(self, db: Database, clock_ms: Callable[[], int] = _wall_clock_ms) -> None:
         self._db = db
+        self._clock_ms = clock_ms
 
     async def tip(self, network: str) -> WatchedBlock | None:
         async with self._db.read() as session:
@@ -110,6 +129,7 @@ class SqlWatcherStore:
     async def record_block(
         self, network: str, block: WatchedBlock, deposits: list[ChainDeposit], keep: int
     ) -> None:
+        now = self._clock_ms()
         async with self._db.write() as session:
             session.add(ChainBlockRow(network=network, number=block.number, hash=block.hash))
             for d in deposits:
@@ -128,12 +148,14 @@ class SqlWatcherStore:
                             block_hash=d.block_hash,
                             status=d.status,
                             note=d.note,
+                            seen_at_ms=now,
+                            updated_at_ms=now,
                         )
                     )
                     continue
                 row.block_number, row.block_hash = d.block_number, d.block_hash
                 if row.status == "orphaned":
-                    row.status = "pending"
+                    row.status, row.updated_at_ms = "pending", now
             await session.execute(
                 sa.delete(ChainBlockRow).where(
                     ChainBlockRow.network == network, ChainBlockRow.number < block.number - keep
@@ -150,9 +172,10 @@ class SqlWatcherStore:
                 )
             ).all()
             before = [_deposit(r) for r in rows]
+            now = self._clock_ms()
             for r in rows:
                 if r.status == "pending":
-                    r.status = "orphaned"
+                    r.status, r.updated_at_ms = "orphaned", now
             await session.execute(
                 sa.delete(ChainBlockRow).where(
                     ChainBlockRow.network == network, ChainBlockRow.number > above
@@ -199,6 +222,7 @@ class SqlWatcherStore:
             if row is None or row.status in _SETTLED:
                 return
             row.status, row.credited_seq, row.note = status, seq, note
+            row.updated_at_ms = self._clock_ms()
 
     async def add_alert(
         self, network: str, kind: str, message: str, block_number: int, at_ms: int

@@ -39,7 +39,12 @@ class FiatReferenceRow(Base):
 
 class FiatLineRow(Base):
     __tablename__ = "fiat_lines"
-    __table_args__ = (sa.Index(None, "status", "id"), {"sqlite_autoincrement": True})
+    __table_args__ = (
+        sa.Index(None, "status", "id"),
+        sa.Index(None, "user_id", "imported_at_ms"),  # deposit history (migration 0017)
+        sa.Index(None, "imported_at_ms"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
     ref: Mapped[str] = mapped_column(sa.String(160), unique=True)
@@ -65,7 +70,7 @@ class FiatLineRow(Base):
 
 class CardIntentRow(Base):
     __tablename__ = "card_intents"
-    __table_args__ = (sa.Index(None, "user_id"),)
+    __table_args__ = (sa.Index(None, "user_id"), sa.Index(None, "created_at_ms"))
 
     id: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.BigInteger)
