@@ -1,6 +1,8 @@
 """Property test of margin: random sequences of trades, mark moves, borrows, repays,
 transfers, interest hours and insurance withdrawals, on two margin symbols with isolated
-and cross wallets (cross wallets can hold both bases: several exposures).
+and cross wallets (cross wallets can hold both bases: several exposures). Margin orders
+may ask for ``auto_repay`` (repaid from their fills as taker and, resting, as maker)
+and are amended by their owners.
 
 After every command:
 * no account (wallets, pool, insurance included) has a negative balance, and no debt is
@@ -144,9 +146,33 @@ def commands(draw: st.DrawFn) -> dict[str, Any]:
                 "defund",
                 "lever",
                 "lever",
+                "amend",
+                "close",
             )
         )
     )
+    if kind == "close":  # a resting margin order that repays from its fills as a maker
+        w = draw(wallet())
+        return {
+            "op": "place",
+            "id": draw(st.integers(1, 60)),
+            "user": draw(users),
+            "symbol": w.get("symbol") or draw(symbols),
+            "side": draw(st.sampled_from(("buy", "sell"))),
+            "price": 100,
+            "qty": draw(st.integers(100, 5000)),
+            "auto_repay": True,
+            **w,
+        }
+    if kind == "amend":  # mostly of margin orders resting at 100 (ids are drawn again)
+        return {
+            "op": "amend",
+            "id": draw(st.integers(1, 60)),
+            "user": draw(users),
+            "symbol": draw(symbols),
+            "price": draw(st.sampled_from((99, 100, 100, 101))),
+            "qty": draw(st.integers(1, 40)),
+        }
     if kind in ("transfer", "borrow", "repay"):
         w = draw(wallet())
         asset = draw(assets)
@@ -170,7 +196,9 @@ def commands(draw: st.DrawFn) -> dict[str, Any]:
             "user": draw(users),
             "symbol": sym,
             "side": draw(st.sampled_from(("buy", "sell"))),
-            "price": draw(st.integers(80, 120)),
+            # 100 is inside the deep book's spread: such an order rests until another
+            # one takes it (a margin order filled as a maker)
+            "price": draw(st.sampled_from((100, 100, 100)) | st.integers(80, 120)),
             "qty": draw(st.integers(1, 40)),
             "tif": draw(st.sampled_from(("GTC", "GTC", "IOC"))),
         }
@@ -193,6 +221,7 @@ def commands(draw: st.DrawFn) -> dict[str, Any]:
             "qty": draw(st.integers(500, 15000)),
             "tif": "IOC",
             "auto_borrow": True,
+            "auto_repay": draw(st.booleans()),
             **draw(wallet()),
         }
     if kind == "mark":

@@ -7,6 +7,8 @@ The market and the figures are those of ``margin_setup`` (docs/margin.md's examp
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from tests.unit.helpers import SYM, brief, standard
@@ -381,3 +383,184 @@ def test_pool_and_insurance_funding() -> None:
     ex.reject(
         {"op": "pool_fund", "user": 1, "asset": "USDT", "amount": 10**7}, "insufficient_balance"
     )
+
+
+# ------------------------------------------------------------------ auto-repay on every fill
+
+
+def sell_from_wallet(id: int, price: int, qty: int, **kw: Any) -> dict[str, Any]:
+    """User 1's sell from the isolated wallet, with ``auto_repay`` unless told."""
+    return {
+        "op": "place",
+        "id": id,
+        "user": 1,
+        "symbol": SYM,
+        "side": "sell",
+        "price": price,
+        "qty": qty,
+        "wallet": "isolated",
+        "auto_repay": True,
+        **kw,
+    }
+
+
+def repaid(events: list[Any]) -> list[tuple[Any, ...]]:
+    return [brief(e)[1:] for e in events if brief(e)[0] == "repaid"]
+
+
+def test_auto_repay_resting_sell_repays_on_each_maker_fill() -> None:
+    ex = margin_market()
+    wid = long_position(ex)  # holds 500,000 BTC, owes 4000 USDT
+    events = ex.ok(sell_from_wallet(10, 101, 30))
+    assert repaid(events) == []  # nothing filled yet
+    assert ex.core.margin.auto_repay == {10}
+    # user 3 buys 10 lots from the resting sell: the 1010 USDT of proceeds repay the debt
+    events = ex.ok(
+        {"op": "place", "id": 20, "user": 3, "symbol": SYM, "side": "buy", "price": 101, "qty": 10}
+    )
+    assert repaid(events) == [(wid, 1, "USDT", 1010, 0, 1010, 2990, 0, "auto_repay")]
+    assert ex.bal(wid, "USDT") == (0, 0)
+    # the rest fills later: it repays too, and the order, over, wants nothing more
+    events = ex.ok(
+        {"op": "place", "id": 21, "user": 4, "symbol": SYM, "side": "buy", "price": 101, "qty": 20}
+    )
+    assert repaid(events) == [(wid, 1, "USDT", 2020, 0, 2020, 970, 0, "auto_repay")]
+    assert wallet_view(ex.core, wid)["loans"] == {"USDT": (970, 0)}
+    assert ex.core.margin.auto_repay == set()
+    assert ex.bal(POOL_ACCOUNT, "USDT") == (POOL - 970, 0)
+
+
+def test_auto_repay_taker_then_maker_fills_each_repay() -> None:
+    ex = margin_market()
+    wid = long_position(ex)
+    ex.ok(
+        {"op": "place", "id": 20, "user": 3, "symbol": SYM, "side": "buy", "price": 100, "qty": 5}
+    )
+    # takes 5 lots at once (repaid now), rests 15
+    events = ex.ok(sell_from_wallet(10, 100, 20))
+    assert repaid(events) == [(wid, 1, "USDT", 500, 0, 500, 3500, 0, "auto_repay")]
+    assert ex.asks() == [(100, 10, 15)]
+    events = ex.ok(
+        {"op": "place", "id": 21, "user": 3, "symbol": SYM, "side": "buy", "price": 100, "qty": 7}
+    )
+    assert repaid(events) == [(wid, 1, "USDT", 700, 0, 700, 2800, 0, "auto_repay")]
+    assert ex.core.margin.auto_repay == {10}
+
+
+def test_auto_repay_filled_buy_repays_a_btc_debt() -> None:
+    ex = margin_market()
+    into(ex, 1, "USDT", 5000)
+    wid = wallet_id(ex, 1)
+    ex.ok(borrow(1, "BTC", 400_000))
+    ex.ok(
+        {"op": "place", "id": 900, "user": 2, "symbol": SYM, "side": "buy", "price": 100, "qty": 40}
+    )
+    ex.ok(sell_from_wallet(901, 100, 40, auto_repay=False))  # a short: holds 9000 USDT
+    buy = {**sell_from_wallet(10, 99, 40), "side": "buy"}
+    assert repaid(ex.ok(buy)) == []
+    events = ex.ok(
+        {"op": "place", "id": 20, "user": 3, "symbol": SYM, "side": "sell", "price": 99, "qty": 15}
+    )
+    assert repaid(events) == [(wid, 1, "BTC", 150_000, 0, 150_000, 250_000, 0, "auto_repay")]
+    assert ex.bal(wid, "BTC") == (0, 0)
+    assert ex.bal(wid, "USDT") == (9000 - 99 * 40, 99 * 25)  # the rest still holds its USDT
+
+
+def test_auto_repay_without_debt_repays_nothing() -> None:
+    ex = margin_market()
+    into(ex, 1, "BTC", 200_000)
+    wid = wallet_id(ex, 1)
+    ex.ok(sell_from_wallet(10, 100, 20))
+    events = ex.ok(
+        {"op": "place", "id": 20, "user": 3, "symbol": SYM, "side": "buy", "price": 100, "qty": 20}
+    )
+    assert [brief(e)[0] for e in events] == ["accepted", "trade"]
+    assert ex.bal(wid, "USDT") == (2000, 0)
+    assert ex.core.margin.auto_repay == set()
+
+
+def test_auto_repay_pays_interest_first_and_only_what_is_owed() -> None:
+    ex = margin_market()
+    wid = long_position(ex)  # owes 4000 USDT
+    ex.ok({"op": "tick"}, ts=HOUR_MS)  # one hour: ceil(4000 * 1000 / 10**9) = 1 interest
+    ex.ok(sell_from_wallet(10, 100, 50))
+    events = ex.ok(
+        {"op": "place", "id": 20, "user": 3, "symbol": SYM, "side": "buy", "price": 100, "qty": 50}
+    )
+    # 5000 received, 4001 owed: the debt is paid (interest first), the rest stays
+    assert repaid(events) == [(wid, 1, "USDT", 4001, 1, 4000, 0, 0, "auto_repay")]
+    assert wallet_view(ex.core, wid)["loans"] == {}
+    assert ex.bal(wid, "USDT") == (999, 0)
+
+
+def test_auto_repay_uses_the_proceeds_after_fees_not_the_wallets_other_funds() -> None:
+    ex = margin_market()
+    ex.ok({"op": "fees", "maker_bps": 10, "taker_bps": 20})
+    wid = long_position(ex)  # the buy paid a taker fee: holds 499,000 BTC, owes 4000 USDT
+    into(ex, 1, "USDT", 500)  # kept available on purpose
+    ex.ok(sell_from_wallet(10, 100, 10))
+    events = ex.ok(
+        {"op": "place", "id": 20, "user": 3, "symbol": SYM, "side": "buy", "price": 100, "qty": 10}
+    )
+    # 1000 USDT less the 1 USDT maker fee: 999 repaid; the 500 transferred in stay
+    assert repaid(events) == [(wid, 1, "USDT", 999, 0, 999, 3001, 0, "auto_repay")]
+    assert ex.bal(wid, "USDT") == (500, 0)
+
+
+def test_auto_repay_flag_kept_by_amend_and_snapshot_dropped_by_cancel_and_expiry() -> None:
+    ex = margin_market()
+    wid = long_position(ex)
+    ex.ok(sell_from_wallet(10, 101, 30))
+    ex.ok(sell_from_wallet(11, 102, 5, tif="GTD", expire_ts=5000))
+    ex.ok(sell_from_wallet(12, 103, 5))
+    ex.ok(sell_from_wallet(13, 104, 5, auto_repay=False))
+    assert ex.core.margin.auto_repay == {10, 11, 12}
+    ex.ok({"op": "amend", "id": 10, "user": 1, "symbol": SYM, "price": 101, "qty": 20})
+    ex.ok({"op": "cancel", "id": 12, "user": 1, "symbol": SYM})
+    assert ex.core.margin.auto_repay == {10, 11}
+    ex.ok({"op": "tick"}, ts=5000)  # order 11 expires
+    assert ex.core.margin.auto_repay == {10}
+    assert ex.core.state()["margin"]["auto_repay"] == [10]
+
+    again = Core.restore(ex.core.snapshot())
+    assert again.state_hash() == ex.core.state_hash()
+    assert again.margin.auto_repay == {10}
+    # both cores repay the same way when the amended order fills as a maker
+    cmd = C.Place(
+        seq=ex.seq + 1, ts=ex.ts, id=20, user=3, symbol=SYM, side="buy", price=101, qty=20
+    )
+    events = ex.ok(cmd)
+    assert again.apply(cmd) == events
+    assert again.state_hash() == ex.core.state_hash()
+    assert repaid(events) == [(wid, 1, "USDT", 2020, 0, 2020, 1980, 0, "auto_repay")]
+    assert ex.core.margin.auto_repay == set()
+    assert "auto_repay" not in ex.core.state()["margin"]  # unused: absent, as before
+
+
+def test_auto_repay_flag_dropped_by_liquidation() -> None:
+    ex = margin_market()
+    wid = long_position(ex)
+    ex.ok(sell_from_wallet(10, 120, 10))
+    mark(ex, 90)
+    events = [brief(e) for e in mark(ex, 88)]
+    assert ("cancelled", 10, 10, 100_000, "liquidation") in events
+    assert ex.core.margin.auto_repay == set()
+    assert wallet_view(ex.core, wid)["loans"] == {}
+
+
+def test_auto_repay_stop_repays_when_it_fires_and_fills() -> None:
+    ex = margin_market()
+    wid = long_position(ex)  # owes 4000 USDT
+    stop = sell_from_wallet(10, 95, 10, type="stop_limit", stop_price=95)
+    assert repaid(ex.ok(stop)) == []
+    assert ex.core.margin.auto_repay == {10}  # an untriggered stop keeps its flag
+    ex.ok(
+        {"op": "place", "id": 20, "user": 3, "symbol": SYM, "side": "buy", "price": 95, "qty": 20}
+    )
+    # user 4's sale at 95 fires the stop, which sells 10 lots at 95 to user 3
+    events = ex.ok(
+        {"op": "place", "id": 21, "user": 4, "symbol": SYM, "side": "sell", "price": 95, "qty": 1}
+    )
+    assert ("triggered", 10, 95) in [brief(e) for e in events]
+    assert repaid(events) == [(wid, 1, "USDT", 950, 0, 950, 3050, 0, "auto_repay")]
+    assert ex.core.margin.auto_repay == set()

@@ -9,7 +9,8 @@ Margin (docs/margin.md): the lending pool's cash and the insurance fund are acco
 money equation above covers them unchanged. The claims add one equation per asset:
 pool cash + all wallets' debts == net pool funding + interest charged - losses written
 off. No debt is negative, and no wallet with debts is at or below its liquidation level
-at the current marks (every command ends with due liquidations done).
+at the current marks (every command ends with due liquidations done). Every order id
+marked ``auto_repay`` is a live order or stop of a margin wallet.
 """
 
 from __future__ import annotations
@@ -103,6 +104,10 @@ def _margin_invariants(core: Core) -> list[str]:
             bad.append(f"wallet {wid} is at or below its liquidation level after a command")
         if (wid in m.indebted) != bool(w.loans):
             bad.append(f"wallet {wid}: indebted set disagrees with its loans")
+    for oid in sorted(m.auto_repay):
+        o = core.orders.get(oid) or core.stops.get(oid)
+        if o is None or o.user not in m.wallets:
+            bad.append(f"auto_repay order {oid} is not a live order of a margin wallet")
     for acct in core.accounts:
         if acct < POOL_ACCOUNT - 1 and acct not in m.wallets:
             bad.append(f"account {acct} is neither the pool, the insurance fund nor a wallet")

@@ -8,7 +8,8 @@ Invariants this module's data keeps (checked by ``invariants.check_invariants``)
   interest) == net pool funding + interest charged - losses written off;
 - a loan is never negative, and a loan of zero is dropped (canonical state);
 - a wallet's account id is negative and never reused; ``by_owner`` and ``user_wallets``
-  agree with ``wallets``.
+  agree with ``wallets``;
+- ``auto_repay`` holds only ids of live orders and stops of wallets.
 
 Values are exact: an amount ``x`` of an asset is worth ``x * scale(asset)`` where the
 valuation asset has scale ``10**18`` and another asset ``mark * tick_size *
@@ -241,6 +242,11 @@ class MarginState:
         self.interest: dict[str, int] = {}
         self.losses: dict[str, int] = {}
         self.hour = 0  # the last hour (ts // HOUR_MS) whose interest was charged
+        # Ids of live wallet orders and stops placed with ``auto_repay``: every fill of
+        # one repays the wallet's debt in the asset it received (``margin_ops.settle``).
+        # Kept here rather than on ``Order``, so spot orders carry nothing; an id leaves
+        # when its order ends (filled, cancelled, expired, liquidated).
+        self.auto_repay: set[int] = set()
         # Derived (rebuilt on restore, not state):
         self.index: dict[str, SymbolIndex] = {}
         self.multi: set[int] = set()

@@ -38,6 +38,8 @@ from tradewind.core.events import (
     MarginTransferred,
     MarginWalletOpened,
     MarkPrice,
+    OrderAccepted,
+    OrderCancelled,
     PoolFunded,
     Repaid,
     Trade,
@@ -301,27 +303,76 @@ def refresh_all(core: Core, ev: list[Event]) -> None:
         refresh(core, m.wallets[wid], ev)
 
 
+def _received(core: Core, e: Trade, maker: bool) -> tuple[str, int]:
+    """The asset and amount (after its fee) one side of a trade received."""
+    mk = core.markets[e.symbol]
+    if (e.taker_side == "buy") != maker:  # the buyer gets base, less its fee
+        return mk.base, e.base - (e.maker_fee if maker else e.taker_fee)
+    return mk.quote, e.quote - (e.maker_fee if maker else e.taker_fee)
+
+
+def _auto_repay(core: Core, proceeds: dict[tuple[int, str], int], ev: list[Event]) -> None:
+    """Repay each wallet's debt in each asset its ``auto_repay`` orders received: at most
+    the proceeds, what is available and what is owed (interest first)."""
+    m = core.margin
+    for wid, asset in sorted(proceeds):
+        w = m.wallets.get(wid)
+        loan = None if w is None else w.loans.get(asset)
+        if w is None or loan is None:
+            continue
+        pay = min(proceeds[(wid, asset)], core.available(wid, asset), loan.owed)
+        if pay > 0:
+            pay_debt(core, w, asset, pay, "auto_repay", ev)
+
+
 def settle(core: Core, ev: list[Event]) -> None:
-    """After every command once margin is on: re-check the wallets that traded, then
-    liquidate every due wallet, and the wallets those liquidations' trades put under,
-    until none is left."""
+    """After every command once margin is on: repay from the fills of ``auto_repay``
+    orders (as taker or maker), re-check the wallets that traded, then liquidate every
+    due wallet, and the wallets those liquidations' trades put under, until none is
+    left."""
     from tradewind.core.liquidation import liquidate
 
     m = core.margin
     wallets = m.wallets
+    flagged = m.auto_repay
     pos = 0
     while True:
         n = len(ev)
         if pos < n:
             touched: dict[int, None] = {}
+            proceeds: dict[tuple[int, str], int] = {}
+            seen: list[int] = []  # flagged orders that traded, ended or began here
             for i in range(pos, n):
                 e = ev[i]
                 if type(e) is Trade:
                     if e.maker_user < 0:
                         touched[e.maker_user] = None
+                        if flagged and e.maker_id in flagged:
+                            seen.append(e.maker_id)
+                            key, amount = _received(core, e, True)
+                            k = (e.maker_user, key)
+                            proceeds[k] = proceeds.get(k, 0) + amount
                     if e.taker_user < 0:
                         touched[e.taker_user] = None
+                        if flagged and e.taker_id in flagged:
+                            seen.append(e.taker_id)
+                            key, amount = _received(core, e, False)
+                            k = (e.taker_user, key)
+                            proceeds[k] = proceeds.get(k, 0) + amount
+                elif (
+                    flagged
+                    and (type(e) is OrderCancelled or type(e) is OrderAccepted)
+                    and e.user < 0
+                    and e.id in flagged
+                ):
+                    seen.append(e.id)
             pos = n
+            if seen:
+                for oid in seen:  # an order that is over wants nothing more
+                    if oid not in core.orders and oid not in core.stops:
+                        flagged.discard(oid)
+            if proceeds:
+                _auto_repay(core, proceeds, ev)
             for wid in touched:
                 w = wallets.get(wid)
                 if w is not None:
@@ -660,12 +711,11 @@ def place(core: Core, c: C.Place, ev: list[Event]) -> None:
             del ev[start:]
         raise
     if c.auto_repay:
-        for asset in sorted((mk.base, mk.quote)):
-            loan = w.loans.get(asset)
-            if loan is not None:
-                pay = min(core.available(w.id, asset), loan.owed)
-                if pay:
-                    pay_debt(core, w, asset, pay, "auto_repay", ev)
+        # ``settle`` repays from this order's fills, now and whenever it fills later as
+        # a maker, then checks the wallet; it drops the id once the order is over.
+        m.auto_repay.add(c.id)
+        if any(type(e) is Trade for e in ev[start:]):
+            return  # ``settle`` checks the wallet after repaying: no margin call before
     refresh(core, w, ev)
 
 
@@ -807,7 +857,7 @@ def wallet_view(core: Core, wid: int) -> dict[str, object]:
 
 
 def state_of(m: MarginState) -> dict[str, object]:
-    return {
+    st: dict[str, object] = {
         "valuation": m.valuation,
         "assets": sorted([a, r, lim] for a, (r, lim) in m.assets.items()),
         "symbols": sorted([s, *t.row()] for s, t in m.symbols.items()),
@@ -831,6 +881,9 @@ def state_of(m: MarginState) -> dict[str, object]:
         "losses": sorted([a, n] for a, n in m.losses.items() if n),
         "hour": m.hour,
     }
+    if m.auto_repay:  # absent when unused: older margin snapshots and hashes stay valid
+        st["auto_repay"] = sorted(m.auto_repay)
+    return st
 
 
 def restore(core: Core, st: dict[str, object]) -> None:
@@ -858,6 +911,7 @@ def restore(core: Core, st: dict[str, object]) -> None:
     m.interest = {a: n for a, n in st["interest"]}  # type: ignore[attr-defined]
     m.losses = {a: n for a, n in st["losses"]}  # type: ignore[attr-defined]
     m.hour = st["hour"]  # type: ignore[assignment]
+    m.auto_repay = set(st.get("auto_repay", ()))  # type: ignore[call-overload]
     core.next_hour = (m.hour + 1) * HOUR_MS
     for wid in sorted(m.wallets):
         refresh(core, m.wallets[wid], None)
