@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,6 +40,19 @@ class Applied:
     ts: int
     command: AnyCommand
     events: list[Event]
+
+
+OVERLAP_CHUNK = 64
+"""Commands applied between two looks at whether the in-flight commit has returned: a
+finished group waits at most this many applies for its answers."""
+
+
+def _commit_sealed(jcore: JournaledCore, committed: threading.Event) -> int:
+    """The worker thread's part: write + fsync the sealed group, then say so."""
+    try:
+        return jcore.commit_sealed()
+    finally:
+        committed.set()
 
 
 class CoreUnavailable(RuntimeError):
@@ -116,6 +130,7 @@ class CoreRunner:
         batch: list[tuple[AnyCommand, asyncio.Future[Applied], bool]] = []
         done: list[tuple[asyncio.Future[Applied], Applied]] = []
         getter: asyncio.Future[tuple[AnyCommand, asyncio.Future[Applied], bool]] | None = None
+        committed = threading.Event()  # set by the worker when the in-flight commit ended
         try:
             while True:
                 if inflight is None:
@@ -135,7 +150,16 @@ class CoreRunner:
                     batch = []
                 while len(batch) < self.max_batch and not queue.empty():
                     batch.append(queue.get_nowait())
-                done = self._apply(batch)
+                done = []
+                for start in range(0, len(batch), OVERLAP_CHUNK):
+                    done += self._apply(batch[start : start + OVERLAP_CHUNK])
+                    if inflight is not None and committed.is_set():
+                        # The previous group is durable: answer it now rather than after
+                        # the rest of this batch (a chunk's apply is all it waited).
+                        await inflight
+                        inflight = None
+                        self._answer(waiting)
+                        waiting = []
                 if inflight is not None:
                     await inflight  # the previous group is durable: answer it
                     inflight = None
@@ -152,7 +176,10 @@ class CoreRunner:
                     self._answer(done)
                 else:
                     jcore.seal()
-                    inflight = asyncio.ensure_future(asyncio.to_thread(jcore.commit_sealed))
+                    committed = threading.Event()
+                    inflight = asyncio.ensure_future(
+                        asyncio.to_thread(_commit_sealed, jcore, committed)
+                    )
                     waiting = done
                 done = []
         except BaseException as e:
