@@ -11,6 +11,7 @@ two different admins in the back office: the first may not approve it twice."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -260,9 +261,14 @@ def test_address_book_withdraw_cancel_and_two_person_approval(browser: Any, serv
     # by keyboard: the tabs follow the ARIA pattern (End, then the left arrow)
     a2.get_by_role("tab", name="Users").focus()
     a2.keyboard.press("End")
-    expect(a2.get_by_role("tab", name="Bank statements")).to_have_attribute("aria-selected", "true")
-    a2.keyboard.press("ArrowLeft")
-    expect(a2.get_by_role("tab", name="Withdrawals")).to_be_focused()
+    tabs = a2.get_by_role("tab")
+    expect(tabs.last).to_have_attribute("aria-selected", "true")
+    wanted = a2.get_by_role("tab", name="Withdrawals")
+    for _ in range(tabs.count()):  # the tabs after Withdrawals grow (alerts, ...)
+        if wanted.get_attribute("aria-selected") == "true":
+            break
+        a2.keyboard.press("ArrowLeft")
+    expect(wanted).to_be_focused()
     a2.get_by_test_id("withdrawal-review-row").get_by_role("button", name="Approve").click()
     expect(a2.get_by_test_id("withdrawal-review-row")).to_have_count(0)  # no longer pending
     a2.get_by_label("Show").select_option("approved")
@@ -283,3 +289,95 @@ def test_address_book_withdraw_cancel_and_two_person_approval(browser: Any, serv
     page.screenshot(path=str(ARTIFACTS / "withdraw-390.png"), full_page=True)
     for p in (page, a1, a2):
         p.context.close()
+
+
+def test_the_form_follows_the_withdrawal_rules_and_takes_bank_accounts(
+    browser: Any, server: Server
+) -> None:
+    """The page reads ``GET /api/v1/withdrawals/rules``: a network without payouts and a
+    switched-off one say why; with fiat withdrawals (``sepa``, added to the answer in the
+    browser: this server has no ``[fiat]``) the address book asks for an IBAN and the
+    holder's name and refuses a mistyped IBAN before any request; an exchange that
+    requires 2FA says so to a user without it."""
+    from playwright.sync_api import expect
+
+    make_user(server, "rules@example.com")
+    rules = httpx.get(f"{server.url}/api/v1/withdrawals/rules", timeout=10).json()
+    assert rules["require_2fa"] is False
+    usdt = next(a for n in rules["networks"] for a in n["assets"] if a["asset"] == "USDT")
+    assert usdt["minimum"] == "5.000001"
+
+    def rule(asset: str, decimals: int, fee: str, enabled: bool) -> dict[str, Any]:
+        minimum = "10.00" if asset == "EUR" else "0.00010001"
+        return {
+            "asset": asset,
+            "decimals": decimals,
+            "withdrawal_enabled": enabled,
+            "fee": fee,
+            "minimum": minimum,
+            "auto_approve_below": "0",
+            "two_person_above": None,
+        }
+
+    def rewritten(require_2fa: bool) -> dict[str, Any]:
+        answer = json.loads(json.dumps(rules))
+        answer["require_2fa"] = require_2fa
+        for n in answer["networks"]:
+            for a in n["assets"]:
+                if a["asset"] == "ETH":
+                    a["withdrawal_enabled"] = False  # an operator switched it off
+        answer["networks"] = [n for n in answer["networks"] if n["network"] == "ethereum"] + [
+            {"network": "bitcoin", "payouts": False, "assets": [rule("BTC", 8, "0.0001", False)]},
+            {"network": "sepa", "payouts": True, "assets": [rule("EUR", 2, "1.00", True)]},
+        ]
+        return answer
+
+    page = log_in(browser, server, "rules@example.com")
+    answer = rewritten(False)
+
+    def fulfil(route: Any) -> None:
+        route.fulfill(json=answer)
+
+    page.route("**/api/v1/withdrawals/rules", fulfil)
+    page.goto(f"{server.url}/account/withdraw")
+    page.get_by_label("Asset").select_option("BTC")
+    expect(page.get_by_test_id("withdraw-closed")).to_contain_text("does not send BTC on bitcoin")
+    page.get_by_label("Asset").select_option("ETH")
+    expect(page.get_by_test_id("withdraw-closed")).to_contain_text("suspended")
+    expect(page.get_by_label("Network", exact=True).first).to_contain_text("(closed)")
+    page.get_by_label("Asset").select_option("EUR")
+    expect(page.get_by_test_id("withdraw-closed")).to_have_count(0)
+    expect(page.get_by_test_id("withdraw-min")).to_have_text("10.00 EUR")
+    expect(page.get_by_test_id("withdraw-no-address")).to_contain_text("No bank account")
+
+    posted: list[str] = []
+    page.on(
+        "request",
+        lambda req: posted.append(req.url) if req.method == "POST" else None,
+    )
+    page.get_by_label("Network", exact=True).last.select_option("sepa")
+    page.get_by_label("IBAN", exact=True).fill("DE89 3704 0044 0532 0130 01")
+    page.get_by_label("Account holder's name").fill("Rula Rules")
+    page.get_by_role("button", name="Add address").click()
+    expect(page.get_by_test_id("address-error")).to_contain_text("typo")
+    page.get_by_label("IBAN", exact=True).fill("DE89 3704 0044 0532 0130 00")
+    page.get_by_label("Account holder's name").fill("R")
+    page.get_by_role("button", name="Add address").click()
+    expect(page.get_by_test_id("address-error")).to_contain_text("holder's name")
+    assert posted == []
+    # the keyboard reaches the book's fields in order, each with its label
+    page.get_by_label("Network", exact=True).last.focus()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("IBAN", exact=True)).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Account holder's name")).to_be_focused()
+
+    # an exchange that requires 2FA: said before anything is typed
+    answer.update(rewritten(True))
+    page.reload()
+    expect(page.get_by_test_id("withdraw-needs-2fa")).to_contain_text("two-factor")
+    page.set_viewport_size({"width": 390, "height": 844})
+    for _ in range(2):
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.get_by_test_id("theme-toggle").click()
+    page.context.close()

@@ -16,7 +16,7 @@ import type {
 } from "./types";
 import type { DepositAddress, FundingNetwork } from "./funding";
 import type { FiatInstructions, FiatLine } from "./fiat";
-import type { AddressEntry, Withdrawal } from "./withdraw";
+import type { AddressEntry, RulesAnswer, Withdrawal } from "./withdraw";
 import type {
   MarginAccount,
   MarginConfig,
@@ -294,6 +294,7 @@ export class Api {
   cancelWithdrawal = (id: number) =>
     this.request<Withdrawal>("POST", `/api/v1/withdrawals/${id}/cancel`);
   withdrawalAddresses = () => this.request<AddressEntry[]>("GET", "/api/v1/withdrawals/addresses");
+  withdrawalRules = () => this.request<RulesAnswer>("GET", "/api/v1/withdrawals/rules");
   addWithdrawalAddress = (body: { network: string; address: string; label: string }, totp?: string) =>
     this.request<AddressEntry>(
       "POST",

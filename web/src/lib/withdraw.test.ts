@@ -4,14 +4,20 @@ import {
   type AddressEntry,
   approvalText,
   assetDecimals,
+  checkHolder,
+  checkIban,
   coolingLeft,
   defaultWithdrawNetwork,
   formatDuration,
   IdempotencyKeys,
   minimumWithdrawal,
+  networkName,
+  networksFromRules,
   outcomeUnknown,
   quoteWithdrawal,
+  type RulesAnswer,
   type Withdrawal,
+  withdrawAssets,
   withdrawErrorText,
   withdrawNetworksFor,
   type WithdrawalRules,
@@ -198,5 +204,81 @@ describe("texts", () => {
     expect(withdrawErrorText("two_factor_required", "x")).toContain("Security page");
     expect(withdrawErrorText("address_cooling_off", "x")).toContain("waiting time");
     expect(withdrawErrorText("something_new", "odd")).toBe("odd (something_new)");
+  });
+});
+
+describe("the rules answer (GET /api/v1/withdrawals/rules)", () => {
+  const answer: RulesAnswer = {
+    require_2fa: true,
+    cooling_off_hours: 24,
+    networks: [
+      {
+        network: "bitcoin",
+        payouts: false,
+        assets: [
+          { asset: "BTC", decimals: 8, withdrawal_enabled: false, fee: "0.00010000", minimum: "0.00020000", auto_approve_below: "0.00000000", two_person_above: null },
+        ],
+      },
+      {
+        network: "ethereum",
+        payouts: true,
+        assets: [
+          { asset: "USDT", decimals: 6, withdrawal_enabled: true, fee: "1.000000", minimum: "10.000000", auto_approve_below: "100.000000", two_person_above: "1000.000000" },
+          { asset: "ETH", decimals: 18, withdrawal_enabled: false, fee: "0.001", minimum: "0.01", auto_approve_below: "0", two_person_above: null },
+        ],
+      },
+      {
+        network: "sepa",
+        payouts: true,
+        assets: [
+          { asset: "EUR", decimals: 2, withdrawal_enabled: true, fee: "0.00", minimum: "1.00", auto_approve_below: "0.00", two_person_above: null },
+        ],
+      },
+    ],
+  };
+  const networks = networksFromRules(answer);
+
+  it("takes the server's minimum and decimals instead of guessing them", () => {
+    const usdt = withdrawNetworksFor(networks, "USDT")[0];
+    expect(usdt.disabled).toBeNull();
+    expect(minimumWithdrawal(usdt.rules)).toBe("10.000000");
+    expect(quoteWithdrawal("9.999999", usdt.rules, "50").error?.code).toBe("below_minimum");
+    expect(quoteWithdrawal("10", usdt.rules, "50")).toMatchObject({ net: "9.000000", error: null });
+    // ETH's fee is written with 3 decimals, but the asset has 18
+    const eth = withdrawNetworksFor(networks, "ETH")[0];
+    expect(assetDecimals(eth.rules)).toBe(18);
+    expect(quoteWithdrawal("0.0100000001", eth.rules, null).error).toBeNull();
+  });
+
+  it("says why a network is closed: no payouts here, or switched off", () => {
+    const btc = withdrawNetworksFor(networks, "BTC")[0];
+    expect(btc.disabled).toContain("does not send BTC on bitcoin");
+    const eth = withdrawNetworksFor(networks, "ETH")[0];
+    expect(eth.disabled).toContain("suspended");
+  });
+
+  it("offers bank transfers as the sepa network", () => {
+    const eur = withdrawNetworksFor(networks, "EUR");
+    expect(eur.map((c) => [c.network, c.disabled])).toEqual([["sepa", null]]);
+    expect(withdrawAssets(networks)).toEqual(["BTC", "ETH", "EUR", "USDT"]);
+    expect(networkName("sepa")).toBe("Bank transfer (SEPA)");
+    expect(networkName("ethereum")).toBe("ethereum");
+  });
+});
+
+describe("IBAN and holder checks (the address book's sepa entries)", () => {
+  it("accepts a valid IBAN typed in groups and stores it compact", () => {
+    expect(checkIban("de89 3704 0044 0532 0130 00")).toEqual({ iban: "DE89370400440532013000", error: null });
+    expect(checkIban("GB82WEST12345698765432").error).toBeNull();
+  });
+  it("refuses a typo and a non-IBAN with the server's codes", () => {
+    expect(checkIban("DE89370400440532013001").error?.code).toBe("iban_checksum_mismatch");
+    expect(checkIban("DE8937040044").error?.code).toBe("invalid_iban");
+    expect(checkIban("0x52908400098527886E0F7030069857D2E4169EE7").error?.code).toBe("invalid_iban");
+  });
+  it("needs the holder's name, 2 to 64 characters", () => {
+    expect(checkHolder("Ada Lovelace")).toBeNull();
+    expect(checkHolder(" A ")).not.toBeNull();
+    expect(checkHolder("x".repeat(65))).not.toBeNull();
   });
 });

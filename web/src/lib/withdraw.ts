@@ -52,8 +52,67 @@ export interface AddressEntry {
   usable: boolean;
 }
 
-/** Rules of an asset on a network, with the withdrawal fields some servers add. */
-export type WithdrawalRules = AssetRules & { min_withdrawal?: string };
+/** Rules of an asset on a network, with the fields `GET /api/v1/withdrawals/rules` adds:
+ *  the effective minimum, the asset's decimals, and whether the network has payouts here. */
+export type WithdrawalRules = AssetRules & {
+  min_withdrawal?: string;
+  decimals?: number;
+  payouts?: boolean;
+};
+
+/** The "network" of bank-transfer (fiat) withdrawals: its address is an IBAN and its
+ *  address book label the account holder's name (docs/fiat.md). */
+export const FIAT_NETWORK = "sepa";
+
+/** `GET /api/v1/withdrawals/rules` (public): what the form checks before asking. */
+export interface RulesAnswer {
+  require_2fa: boolean;
+  cooling_off_hours: number;
+  networks: {
+    network: string;
+    payouts: boolean;
+    assets: {
+      asset: string;
+      decimals: number;
+      withdrawal_enabled: boolean;
+      fee: string;
+      minimum: string;
+      auto_approve_below: string;
+      two_person_above: string | null;
+    }[];
+  }[];
+}
+
+/** The rules answer in the shape the page's choices use (one entry per network and asset). */
+export function networksFromRules(rules: RulesAnswer): FundingNetwork[] {
+  return rules.networks.map((n) => ({
+    network: n.network,
+    kind: n.network === FIAT_NETWORK ? "fiat" : "chain",
+    chain: null,
+    chain_id: null,
+    deposit_addresses: false,
+    assets: n.assets.map(
+      (a): WithdrawalRules => ({
+        asset: a.asset,
+        network: n.network,
+        contract: null,
+        confirmations: 0,
+        min_deposit: "0",
+        withdrawal_fee: a.fee,
+        deposit_enabled: false,
+        withdrawal_enabled: a.withdrawal_enabled,
+        min_withdrawal: a.minimum,
+        decimals: a.decimals,
+        payouts: n.payouts,
+      }),
+    ),
+  }));
+}
+
+/** A network's name for people ("sepa" is a bank transfer). */
+export function networkName(network: string): string {
+  return network === FIAT_NETWORK ? "Bank transfer (SEPA)" : network;
+}
 
 /** The statuses a user may still cancel in (the server's `CANCELLABLE`). */
 export const CANCELLABLE = new Set(["pending_approval", "approved"]);
@@ -61,8 +120,10 @@ export const CANCELLABLE = new Set(["pending_approval", "approved"]);
 /** Statuses after which nothing changes any more. */
 export const FINAL = new Set(["confirmed", "failed", "cancelled", "rejected", "refused"]);
 
-/** The asset's decimals: the server writes the fee with all of them ("5.000000": 6). */
-export function assetDecimals(rules: AssetRules): number {
+/** The asset's decimals: the rules answer says them; else the server writes the fee
+ *  with all of them ("5.000000": 6). */
+export function assetDecimals(rules: WithdrawalRules): number {
+  if (rules.decimals !== undefined) return rules.decimals;
   const dot = rules.withdrawal_fee.indexOf(".");
   return dot < 0 ? 0 : rules.withdrawal_fee.length - dot - 1;
 }
@@ -97,14 +158,24 @@ export function withdrawNetworksFor(
 ): WithdrawNetworkChoice[] {
   const out: WithdrawNetworkChoice[] = [];
   for (const n of networks) {
-    const rules = n.assets.find((a) => a.asset === asset);
+    const rules: WithdrawalRules | undefined = n.assets.find((a) => a.asset === asset);
     if (rules === undefined) continue;
-    const disabled = rules.withdrawal_enabled
-      ? null
-      : `Withdrawals of ${asset} on ${n.network} are suspended for now. Choose another network or try later.`;
+    const disabled = closedReason(rules, networkName(n.network));
     out.push({ network: n.network, rules, disabled });
   }
   return out;
+}
+
+/** Why `rules` takes no withdrawal, or null: no payouts on the network here (the
+ *  exchange cannot send there at all), or switched off by the operators for now. */
+export function closedReason(rules: WithdrawalRules, where: string = rules.network): string | null {
+  if (rules.payouts === false) {
+    return `This exchange does not send ${rules.asset} on ${where}: choose another network.`;
+  }
+  if (!rules.withdrawal_enabled) {
+    return `Withdrawals of ${rules.asset} on ${where} are suspended for now. Choose another network or try later.`;
+  }
+  return null;
 }
 
 /** The first network open for withdrawals, else the first one (to say why it is closed). */
@@ -164,6 +235,38 @@ export function quoteWithdrawal(
   }
   const net = fromUnits(units - (toUnits(fee, d) ?? 0n), d);
   return { fee, net, minimum, error: null };
+}
+
+/**
+ * An IBAN as the server stores it (compact, upper case) and the refusal the server would
+ * give (`invalid_iban`: not two letters, two digits and 11-30 letters or digits;
+ * `iban_checksum_mismatch`: the mod-97 check fails, a typo). The server also checks each
+ * country's length and structure.
+ */
+export function checkIban(text: string): { iban: string; error: { code: string; text: string } | null } {
+  const iban = text.replace(/[\s-]+/g, "").toUpperCase();
+  if (!/^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$/.test(iban)) {
+    return {
+      iban,
+      error: { code: "invalid_iban", text: "Enter an IBAN: country code, 2 check digits, then the account number." },
+    };
+  }
+  const moved = iban.slice(4) + iban.slice(0, 4);
+  let rest = 0;
+  for (const ch of moved) {
+    const v = ch >= "A" ? ch.charCodeAt(0) - 55 : ch.charCodeAt(0) - 48;
+    rest = (v >= 10 ? rest * 100 + v : rest * 10 + v) % 97;
+  }
+  if (rest !== 1) {
+    return { iban, error: { code: "iban_checksum_mismatch", text: "This IBAN has a typo: its check digits do not match." } };
+  }
+  return { iban, error: null };
+}
+
+/** The account holder's name as the server takes it: 2-64 characters. */
+export function checkHolder(text: string): string | null {
+  const name = text.trim();
+  return name.length >= 2 && name.length <= 64 ? null : "Enter the account holder's name (2 to 64 characters).";
 }
 
 /** Time left before an address book entry can be used, in ms (0 when usable). */
@@ -253,6 +356,13 @@ export function withdrawErrorText(code: string, message: string): string {
       return "Confirm your email address first.";
     case "withdrawal_not_cancellable":
       return "This withdrawal is being sent or is finished: it cannot be cancelled now.";
+    case "invalid_iban":
+    case "iban_checksum_mismatch":
+      return `${message.charAt(0).toUpperCase()}${message.slice(1)}. Check the IBAN: a mistyped one would send the money elsewhere.`;
+    case "invalid_label":
+      return "Enter the account holder's name (2 to 64 characters): the bank transfer is made out to it.";
+    case "kyc_level_required":
+      return "Bank withdrawals need a higher verification level: see the Verification page.";
     case "funding_unavailable":
       return "This exchange does not take crypto withdrawals.";
     case "idempotency_mismatch":
