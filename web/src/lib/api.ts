@@ -16,6 +16,7 @@ import type {
 } from "./types";
 import type { DepositAddress, FundingNetwork } from "./funding";
 import type { FiatInstructions, FiatLine } from "./fiat";
+import { type DepositFilters, type DepositRecord, depositQuery } from "./deposits";
 import type { AddressEntry, RulesAnswer, Withdrawal } from "./withdraw";
 import type {
   MarginAccount,
@@ -274,6 +275,12 @@ export class Api {
       `/api/v1/admin/markets/${encodeURIComponent(symbol)}/${halt ? "halt" : "resume"}`,
       { reason },
     );
+
+  // -- deposit history (docs/funding.md "Deposit history")
+  deposits = (f: DepositFilters = {}) =>
+    this.request<Page<DepositRecord>>("GET", `/api/v1/deposits${depositQuery(f)}`);
+  adminDeposits = (f: DepositFilters = {}) =>
+    this.request<Page<DepositRecord>>("GET", `/api/v1/admin/deposits${depositQuery(f)}`);
 
   // -- withdrawals (docs/funding.md): the 2FA code travels as TW-TOTP
   withdrawals = (cursor?: string) =>
