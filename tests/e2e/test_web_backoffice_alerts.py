@@ -103,7 +103,9 @@ def test_alert_acknowledged_and_fees_follow_on_the_trading_screen(
     raise_alert(server, "hot_wallet.low", "eth hot wallet below its floor")
 
     ops = log_in(browser, server, "ops@example.com")
-    ops.get_by_role("link", name="Admin").click()
+    # the header's Admin link carries the count on every page
+    expect(ops.get_by_test_id("admin-alerts-badge")).to_have_text("1")
+    ops.get_by_role("link", name=re.compile("^Admin")).click()
     expect(ops.get_by_test_id("alerts-badge")).to_have_text("1")
     ops.get_by_role("tab", name="Alerts").click()
     row = ops.get_by_test_id("alert-row").filter(has_text="hot_wallet.low")
@@ -116,6 +118,7 @@ def test_alert_acknowledged_and_fees_follow_on_the_trading_screen(
     expect(ops.get_by_test_id("notice")).to_contain_text("acknowledged")
     expect(ops.get_by_test_id("alert-row")).to_have_count(0)  # the open list is empty
     expect(ops.get_by_test_id("alerts-badge")).to_have_count(0)
+    expect(ops.get_by_test_id("admin-alerts-badge")).to_have_count(0)
     ops.get_by_label("Show").select_option("acknowledged")
     done = ops.get_by_test_id("alert-row").filter(has_text="hot_wallet.low")
     expect(done.get_by_test_id("alert-status")).to_contain_text("acknowledged by #")
@@ -151,6 +154,27 @@ def test_alert_acknowledged_and_fees_follow_on_the_trading_screen(
     boss.get_by_test_id("order-qty").fill("0.01")
     expect(boss.get_by_test_id("order-fee")).to_have_text("3.250000 USDT")
     visitor = new_page(browser)
+    expect(fee_preview(visitor)).to_have_text("3.250000 USDT")
+
+    # a user put on another tier previews their own rate (GET /api/v1/fees/mine)
+    def bearer(email: str) -> dict[str, str]:
+        r = httpx.post(
+            f"{server.url}/api/v1/auth/login",
+            json={"email": email, "password": PASSWORD},
+            timeout=10,
+        )
+        return {"Authorization": f"Bearer {r.json()['token']}"}
+
+    admin, mine = bearer("boss@example.com"), bearer("ops@example.com")
+    ops_id = httpx.get(f"{server.url}/api/v1/account", headers=mine, timeout=10).json()["user_id"]
+    for path, body in (
+        ("/api/v1/admin/fees/tiers/2", {"maker_bps": 0, "taker_bps": 5}),
+        (f"/api/v1/admin/users/{ops_id}/tier", {"tier": 2}),
+    ):
+        r = httpx.put(f"{server.url}{path}", json=body, headers=admin, timeout=10)
+        assert r.status_code == 200, r.text
+    expect(fee_preview(ops)).to_have_text("0.325000 USDT")
+    expect(ops.get_by_text("Fee (max, tier 2)")).to_be_visible()
     expect(fee_preview(visitor)).to_have_text("3.250000 USDT")
 
 

@@ -108,6 +108,13 @@ def test_margin_page_transfer_borrow_repay_and_a_margin_order(browser: Any, serv
     assert [(o["side"], o["price"], o["quantity"]) for o in r.json()["items"]] == [
         ("buy", "50000.00", "0.0100")
     ]
+    # the trading screen's open orders say which wallet; the switch is remembered for
+    # this symbol after a reload
+    own = page.get_by_test_id("open-order").filter(has_text="50,000.00")
+    expect(own.get_by_test_id("order-wallet-label")).to_have_text("Isolated")
+    page.reload()
+    expect(page.get_by_test_id("order-wallet")).to_have_value("isolated")
+    expect(page.get_by_test_id("available")).to_have_text("5,500.000000 USDT")
 
     # ...listed on the margin page with its wallet, and cancelled there
     page.get_by_role("link", name="Margin").click()
