@@ -240,8 +240,11 @@ def parse_deposit_id(text: str) -> tuple[DepositKind, Key] | None:
     return None
 
 
-def _sort_key(d: SourceDeposit) -> tuple[int, int, Key]:
-    return (d.at_ms, _RANK[d.kind], d.key)
+def _sort_key(d: SourceDeposit) -> tuple[int, int]:
+    """Time, then source; within a source the store's own order is kept (a stable
+    sort), so keys are compared only by the database, with its collation, in the order
+    and in the cursor's bound alike."""
+    return (d.at_ms, _RANK[d.kind])
 
 
 class DepositHistory:
