@@ -151,15 +151,16 @@ def _replay(
     decode = decode_command_raw
     decode_batch = _decode_batch
     for offset, first, count, payload, batch in reader.walk():
-        if first + count <= expected:
-            continue  # already in the snapshot
-        if first > expected:
-            raise JournalSeqError(
-                path,
-                offset,
-                f"journal resumes at seq {first} but the state is at seq {expected - 1} "
-                f"(snapshot seq {snap_seq}): commands are missing",
-            )
+        if first != expected:
+            if first + count <= expected:
+                continue  # already in the snapshot
+            if first > expected:
+                raise JournalSeqError(
+                    path,
+                    offset,
+                    f"journal resumes at seq {first} but the state is at seq {expected - 1} "
+                    f"(snapshot seq {snap_seq}): commands are missing",
+                )
         if batch:
             try:
                 cmds = decode_batch(payload)
