@@ -114,6 +114,14 @@ def test_alert_acknowledged_and_fees_follow_on_the_trading_screen(
     expect(row).to_contain_text("eth hot wallet below its floor")
     expect(row).to_contain_text("balance=0.4 network=eth")
     expect(row).to_contain_text(re.compile(r"just now|\d+ s"))
+    # on a phone the alert is a card: Acknowledge is on screen, no sideways scroll
+    ops.set_viewport_size({"width": 390, "height": 844})
+    for _ in range(2):  # both themes
+        box = row.get_by_role("button", name=re.compile("Acknowledge")).bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 390
+        assert ops.evaluate("document.documentElement.scrollWidth") <= 390
+        ops.get_by_test_id("theme-toggle").click()
+    ops.set_viewport_size({"width": 1280, "height": 900})
     row.get_by_role("button", name=re.compile("Acknowledge")).click()
     expect(ops.get_by_test_id("notice")).to_contain_text("acknowledged")
     expect(ops.get_by_test_id("alert-row")).to_have_count(0)  # the open list is empty
@@ -224,6 +232,14 @@ def test_user_uploads_a_kyc_document_that_compliance_approves(server: Server, br
     user.reload()
     expect(user.get_by_test_id("kyc-level")).to_have_text("1")
     expect(user.get_by_test_id("kyc-document-status")).to_have_text("Approved")
+    # a phone, both themes: every column of the levels and documents is on screen
+    user.set_viewport_size({"width": 390, "height": 844})
+    for _ in range(2):
+        for name in ("Bank transfers", "Review"):
+            box = user.get_by_role("columnheader", name=name).bounding_box()
+            assert box is not None and box["x"] + box["width"] <= 390, name
+        assert user.evaluate("document.documentElement.scrollWidth") <= 390
+        user.get_by_test_id("theme-toggle").click()
 
 
 def test_two_factor_qr_code_draws(server: Server, browser: Any) -> None:
