@@ -44,7 +44,7 @@ from tradewind.services.api_key_signatures import (
     signature_bytes,
     verify_ed25519,
 )
-from tradewind.services.audit import AuditLog
+from tradewind.services.audit import AuditEntry, AuditLog
 from tradewind.services.email_tokens import (
     CHANGE_EMAIL,
     PASSWORD_RESET,
@@ -251,6 +251,10 @@ def sign_request(
 def _api_key_context(key_id: str) -> bytes:
     # Binds a sealed secret to its key id: a ciphertext copied to another row won't open.
     return b"tradewind/api-key-secret/v1:" + key_id.encode("ascii")
+
+
+USER_VISIBLE_AUDIT = ("security.", "withdrawal.")
+"""Audit actions a user sees in their own security activity."""
 
 
 def _security_action(what: str) -> str:
@@ -711,6 +715,31 @@ class AccountsService:
             details=details,
             ip=ip,
         )
+
+    async def security_events(
+        self, user_id: int, *, limit: int, before_seq: int | None = None
+    ) -> tuple[list[AuditEntry], int | None]:
+        """The user's own security activity, newest first: sign-ins, the notices emailed
+        (new device, 2FA, password, email, API keys) and withdrawal steps, from the audit
+        log. Returns the page and the cursor of the next (``None`` at the end). Staff
+        actions about the user are not shown here (they are in the back office)."""
+        if self._audit is None:
+            return [], None
+        found: list[AuditEntry] = []
+        cursor = before_seq
+        while len(found) < limit:
+            chunk = await self._audit.recent(
+                limit=max(limit * 2, 50), before_seq=cursor, subject_id=user_id
+            )
+            if not chunk:
+                return found, None
+            for entry in chunk:
+                if entry.action.startswith(USER_VISIBLE_AUDIT):
+                    found.append(entry)
+                    if len(found) == limit:
+                        return found, entry.seq
+            cursor = chunk[-1].seq
+        return found, None
 
     # -- API keys -------------------------------------------------------------------
 

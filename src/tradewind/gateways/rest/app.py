@@ -45,6 +45,7 @@ from tradewind.gateways.rest.fees import install_fee_routes
 from tradewind.gateways.rest.funding import install_funding_routes
 from tradewind.gateways.rest.middleware import BodyLimitMiddleware
 from tradewind.gateways.rest.params import refuse_unknown_query
+from tradewind.gateways.rest.security_events import install_security_events
 from tradewind.gateways.rest.units import (
     MAX_INT,
     format_minor,
@@ -244,6 +245,7 @@ def create_app(ctx: RestContext, *, lifespan: Lifespan | None = None) -> FastAPI
 
     install_auth(app, AuthSettings(ctx.accounts, ctx.now_ms, ctx.not_before_ms))
     install_account_routes(app, ctx.accounts)
+    install_security_events(app, ctx.accounts)
     accounts = ctx.accounts
     trading = ctx.trading
     catalog = ctx.catalog
