@@ -52,7 +52,17 @@ def test_margin_page_transfer_borrow_repay_and_a_margin_order(browser: Any, serv
     faucet(server, page, "USDT", "5000")
     page.get_by_role("link", name="Margin").click()
     page.wait_for_url(re.compile(r"/account/margin$"))
-    page.get_by_role("tab", name="Isolated BTC-USDT (10x)").click()
+    # the wallet tabs by keyboard (ARIA tab pattern): Home, then the right arrow
+    tabs = page.get_by_role("tablist", name="Margin wallet").get_by_role("tab")
+    expect(tabs.first).to_be_visible()
+    page.get_by_role("tab", selected=True).first.focus()
+    page.keyboard.press("Home")
+    expect(tabs.first).to_be_focused()
+    expect(tabs.first).to_have_attribute("aria-selected", "true")
+    page.keyboard.press("ArrowRight")
+    isolated = page.get_by_role("tab", name="Isolated BTC-USDT (10x)")
+    expect(isolated).to_be_focused()
+    expect(isolated).to_have_attribute("aria-selected", "true")
     expect(page.get_by_test_id("margin-empty")).to_be_visible()
 
     page.get_by_label("Action").select_option("in")
