@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from web3.types import Wei
 
 from tests.support.camt import Entry, camt053
+from tests.support.fake_stripe import event, fake_stripe, signature
 from tests.support.mail import verify_email
 from tradewind.adapters.chain.web3_reader import Web3ChainReader
 from tradewind.adapters.sql.chain_watch import SqlWatcherStore
@@ -32,6 +33,7 @@ from tradewind.services.funding.watcher import ChainWatcher
 
 PASSWORD = "correct horse battery staple"
 XML = {"Content-Type": "application/xml"}
+WEBHOOK_SECRET = "whsec_test_0123456789abcdef"
 CONFIRMATIONS = 3
 
 
@@ -96,6 +98,11 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    with fake_stripe() as stripe:
+        yield from _env(tmp_path_factory, stripe.url)
+
+
+def _env(tmp_path_factory: pytest.TempPathFactory, stripe_url: str) -> Iterator[Env]:
     settings = load_settings(
         None,
         environ={},
@@ -128,6 +135,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
                     "iban": "DE89 3704 0044 0532 0130 00",
                     "bic": "COBADEFFXXX",
                     "beneficiary": "Tradewind Test",
+                },
+                "stripe": {
+                    "secret_key": "sk_test_fake",
+                    "webhook_secret": WEBHOOK_SECRET,
+                    "max_amount": "5000",
+                    "api_base": stripe_url,
                 },
             },
         },
@@ -236,6 +249,38 @@ def test_a_bank_transfer_from_a_statement_is_listed_credited(env: Env) -> None:
         "review",
     )
     assert stray["reason"] == "no_reference"
+
+
+def test_a_card_payment_is_listed_pending_then_credited(env: Env) -> None:
+    erin = env.person()
+    r = env.client.post(
+        "/api/v1/fiat/card-deposits",
+        json={"currency": "EUR", "amount": "12.50"},
+        headers=erin.headers,
+    )
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    (d,) = env.deposits(erin)
+    assert (d["id"], d["kind"], d["network"], d["reference"]) == (
+        f"card:{pid}",
+        "card",
+        "card",
+        pid,
+    )
+    assert (d["asset"], d["amount"], d["status"]) == ("EUR", "12.50", "pending")
+    paid = event(pid, 1250, "eur")
+    hook = env.client.post(
+        "/api/v1/fiat/stripe/webhook",
+        content=paid,
+        headers={
+            "Content-Type": "application/json",
+            "Stripe-Signature": signature(paid, WEBHOOK_SECRET),
+        },
+    )
+    assert hook.status_code == 200 and hook.json()["status"] == "credited", hook.text
+    (d,) = env.deposits(erin, "?network=card")
+    assert d["status"] == "credited" and d["updated_at"] >= d["created_at"]
+    assert env.balance(erin.user_id, "EUR") == 1_250
 
 
 def test_staff_list_needs_a_staff_role_and_filters(env: Env) -> None:
