@@ -93,6 +93,11 @@ def test_two_factor_setup_login_with_a_code_and_session_revoke(
     other.get_by_role("button", name="Sign out").click()
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("this device")
+    # the security activity lists the sign-ins and the 2FA change, newest first
+    activity = a.get_by_test_id("activity-row")
+    expect(activity.filter(has_text="Signed in").first).to_be_visible()
+    expect(activity.filter(has_text="Two factor authentication enabled")).to_have_count(1)
+    expect(activity.filter(has_text="Recovery code used")).to_have_count(1)
 
     # the signed-out device finds itself logged out
     b.reload()
