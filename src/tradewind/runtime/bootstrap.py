@@ -665,8 +665,10 @@ class CoreProcess:
         )
         from tradewind.adapters.redis.catalog import RedisCatalogWriter
         from tradewind.adapters.redis.lease import RedisLease
+        from tradewind.adapters.redis.margin import RedisMarginSink
         from tradewind.adapters.redis.marketdata import RedisMarketDataWriter
         from tradewind.runtime import standby
+        from tradewind.services.margin_mirror import MarginPublisher
 
         _require(settings, "amqp_url", "redis_url")
         assert settings.amqp_url is not None and settings.redis_url is not None
@@ -683,6 +685,12 @@ class CoreProcess:
             self.redis, self.market_data, prefix=settings.redis_prefix
         )
         self.catalog_writer = RedisCatalogWriter(self.redis, prefix=settings.redis_prefix)
+        # margin figures' inputs for the API replicas (ADR 0033)
+        self.margin_figures = MarginPublisher(
+            lambda: self.jcore.core if self.jcore is not None else None,
+            RedisMarginSink(self.redis, prefix=settings.redis_prefix),
+            durable_seq=self._durable_seq,
+        )
         # leadership (hot standby, runtime/standby.py): only the lease holder writes
         self.lease = RedisLease(
             self.redis,
@@ -714,6 +722,7 @@ class CoreProcess:
         self.fanout.add("marketdata", self._market_data_apply)
         self.fanout.add("bus", self.publisher.publish)
         self.fanout.add("catalog", self._watch_catalog)
+        self.fanout.add("margin-figures", self.margin_figures.publish)
         self._catalog_changed = asyncio.Event()
         self._prices_moved = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -809,6 +818,7 @@ class CoreProcess:
         self.market_data.advance(self.clock.now_ms())
         self.md_writer.start()  # its first flush writes the whole state
         self.publisher.start_at(last)  # batches up to here are replayable on request
+        self.margin_figures.start_at(last)  # its first round rewrites all of them
         self.publisher.start()
         self.runner = sequencer.CoreRunner(
             self.jcore, clock_ms=self.clock.now_ms, publish=self.fanout.publish
@@ -831,6 +841,7 @@ class CoreProcess:
         # the mark feeder runs next to the core, once per deployment (docs/margin.md)
         feeder = core_feeder(settings, self._submit, self._core, self.catalog, self.clock)
         self._tasks.append(asyncio.create_task(feeder.run(), name="mark-feeder"))
+        self._tasks.append(asyncio.create_task(self.margin_figures.run(), name="margin-figures"))
         log.info(
             "core started",
             instance=self.instance,
@@ -919,9 +930,11 @@ class ApiReplica:
         )
         from tradewind.adapters.redis.bookmirror import BookMirror
         from tradewind.adapters.redis.catalog import RedisCatalog
+        from tradewind.adapters.redis.margin import RedisMarginSource
         from tradewind.adapters.redis.marketdata import RedisMarketDataReader
         from tradewind.adapters.redis.state import RedisReplayCache, RedisWriteMarks
         from tradewind.adapters.sql.progress import ProjectionProgress
+        from tradewind.services.margin_mirror import MirroredMarginState
 
         _require(settings, "amqp_url", "redis_url", "secret_key")
         assert settings.amqp_url is not None and settings.redis_url is not None
@@ -988,8 +1001,9 @@ class ApiReplica:
             book_snapshot=self.books.snapshot,
             assets_of=self._assets_of,
         )
-        # margin (docs/margin.md): routes, WS notices, mail; the history from the
-        # projector process; account figures need the core (503 here)
+        # margin (docs/margin.md): routes, WS channel, mail; the history from the
+        # projector process; account figures from the core's inputs in Redis (ADR 0033)
+        self.margin_source = RedisMarginSource(self.redis, prefix=prefix)
         self.margin = MarginWiring(
             settings,
             self.db,
@@ -1007,6 +1021,7 @@ class ApiReplica:
             progress=ProjectionProgress(self.store.offsets, ("margin",)),
             admin=self.protection.admin,
             audit=self.protection.audit,
+            mirror=MirroredMarginState(self.margin_source),
         )
         self.follower = AmqpEventFollower(self.link, self.names, self._on_batch)
         self._tasks: list[asyncio.Task[None]] = []
@@ -1101,6 +1116,7 @@ class ApiReplica:
             log.warning("frozen accounts not synced to the core", error=repr(e))
         self._tasks.append(asyncio.create_task(self._follow_market(), name="md-follow"))
         self._tasks.append(asyncio.create_task(self._heartbeats(), name="ws-heartbeats"))
+        self._tasks.append(asyncio.create_task(self._follow_margin(), name="margin-notices"))
         self.identity.start()
         self.fiat.start()
         self.margin.start_tasks()
@@ -1157,6 +1173,17 @@ class ApiReplica:
                 self.hub.heartbeat_round()
             except Exception:
                 log.exception("websocket heartbeat failed")
+
+    async def _follow_margin(self) -> None:
+        """The core process's margin change notices mark users for the WS channel."""
+        channel = self.margin.channel
+        while channel is not None:
+            try:
+                async for _, marks, users in self.margin_source.changes():
+                    channel.touch(users, marks)
+            except Exception as e:
+                log.warning("margin notices interrupted; resubscribing", error=repr(e))
+            await asyncio.sleep(1.0)
 
     async def readiness(self) -> Mapping[str, bool]:
         """Ready to serve: database, Redis and broker reachable. The core is not a

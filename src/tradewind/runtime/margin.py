@@ -6,9 +6,9 @@ Where each part runs:
 - embedded (``tradewind serve``/``demo``): everything in the one process;
 - distributed: the feeder next to the core (:class:`~.bootstrap.CoreProcess`: one
   place, so marks are not doubled); the projector and the mailer in ``tradewind
-  projector``; the routes in every API replica (account figures need the core's state:
-  there they answer ``503 margin_unavailable``; history, transfers, borrows and repays
-  work through the bus and SQL).
+  projector``; the routes in every API replica (history, transfers, borrows and repays
+  through the bus and SQL; account figures and WS level updates from the inputs the
+  core process publishes to Redis, ``services/margin_mirror.py``, ADR 0033).
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ from tradewind.services.margin import (
     Watermark,
 )
 from tradewind.services.margin_feed import MarkFeeder, PriceFeed, parse_margin_config
+from tradewind.services.margin_mirror import MirroredMarginState
 from tradewind.services.margin_notices import MarginMailer
 from tradewind.services.margin_state import CoreMarginState
 from tradewind.services.ports import Clock, WriteMarks
@@ -150,14 +151,18 @@ class MarginWiring:
         progress: Watermark | None = None,
         admin: AdminService | None = None,
         audit: AuditLog | None = None,
+        mirror: MirroredMarginState | None = None,
     ) -> None:
         """``core``: the in-process core (``None`` in an API replica); ``run_projector``:
         this process projects the margin history (else ``progress`` tells how far the
-        projector process got); ``run_feeder``: this process sends the marks."""
+        projector process got); ``run_feeder``: this process sends the marks;
+        ``mirror``: figures from the core process's published inputs (a replica)."""
         self.settings = settings
         self.store = SqlMarginStore(db)
         local = CoreMarginState(core) if core is not None else None
-        self.state: MarginStateReader = local if local is not None else NoMarginState()
+        self.state: MarginStateReader = (
+            local if local is not None else mirror if mirror is not None else NoMarginState()
+        )
         self.projectors = ProjectorRunner([MarginProjector(self.store)], journal_dir=journal_dir)
         watermark: Watermark = self.projectors if progress is None else progress
         self.service = MarginService(bus, self.state, self.store, watermark, marks)
@@ -165,8 +170,9 @@ class MarginWiring:
         self.catalog = catalog
         self.channel: MarginChannel | None = None
         if hub is not None and formatter is not None:
-            owner = self.state.owner if core is not None else None
-            self.channel = MarginChannel(hub, self.state, formatter, owner)
+            owner = self.state.owner if core is not None or mirror is not None else None
+            prefetch = None if mirror is None else mirror.prepare_many
+            self.channel = MarginChannel(hub, self.state, formatter, owner, prefetch)
         self.mailer = MarginMailer(self.store, SqlUserRepository(db), clock, self._amount)
         self.feeder = (
             feeder_for(settings, bus, local, catalog, clock)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -159,6 +159,12 @@ class MarginStateReader(Protocol):
         """False where this process has no core state (a distributed API replica)."""
         ...
 
+    async def prepare(self, user: int | None, write_mark: Callable[[], Awaitable[int]]) -> None:
+        """Make the synchronous reads of ``user`` (``None``: ``config``) answer: a no-op
+        where the core is in the process; a replica loads the published figures, once
+        they include ``write_mark()`` (the user's last acknowledged command)."""
+        ...
+
     def config(self) -> MarginConfig: ...
 
     def wallets(self, user: int) -> list[WalletState]: ...
@@ -183,6 +189,9 @@ class NoMarginState:
     @property
     def available(self) -> bool:
         return False
+
+    async def prepare(self, user: int | None, write_mark: Callable[[], Awaitable[int]]) -> None:
+        return None
 
     def config(self) -> MarginConfig:
         raise MarginUnavailable()
@@ -324,6 +333,15 @@ class MarginService:
             raise MarginUnavailable()
         return self.state
 
+    async def ready(self, user: int | None) -> None:
+        """Before the synchronous reads of ``user`` (``None``: the config): a replica
+        loads the published figures (read-your-writes); embedded, nothing happens."""
+
+        async def write_mark() -> int:
+            return 0 if user is None else await self._marks.last(user)
+
+        await self._state().prepare(user, write_mark)
+
     def config(self) -> MarginConfig:
         return self._state().config()
 
@@ -359,6 +377,8 @@ class MarginService:
     async def wallet_ids(self, user: int) -> list[tuple[int, str, str | None]]:
         """The user's wallets (from the core when here, else from the projection)."""
         if self.state.available:
-            return [(w.wallet, w.kind, w.symbol) for w in self.state.wallets(user)]
+            with contextlib.suppress(MarginUnavailable):
+                await self.ready(user)
+                return [(w.wallet, w.kind, w.symbol) for w in self.state.wallets(user)]
         await self.caught_up(user)
         return await self._history.wallets_of(user)

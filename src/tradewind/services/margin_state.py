@@ -8,7 +8,7 @@ two commands (the core runner applies on the same loop), never half-way through 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from tradewind.core import margin_ops as M
 from tradewind.core.engine import Core
@@ -37,6 +37,9 @@ class CoreMarginState:
     @property
     def available(self) -> bool:
         return self._core() is not None
+
+    async def prepare(self, user: int | None, write_mark: Callable[[], Awaitable[int]]) -> None:
+        return None  # the core is here: reads are current
 
     def _get(self) -> Core:
         core = self._core()

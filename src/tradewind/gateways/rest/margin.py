@@ -13,6 +13,7 @@ Invariants:
 (No ``from __future__ import annotations``: FastAPI reads the route signatures.)
 """
 
+import contextlib
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query
@@ -35,6 +36,7 @@ from tradewind.services.margin import (
     MarginConfig,
     MarginRecord,
     MarginService,
+    MarginUnavailable,
     SymbolTermsView,
     WalletState,
 )
@@ -193,6 +195,15 @@ def install_margin_routes(
                 return wallet_out(w, config.valuation_asset)
         return None
 
+    async def wallet_after(user: int, kind: str, symbol: str | None) -> dict[str, Any] | None:
+        """The wallet after a command (``None`` where no figures can be had: the
+        command was applied all the same)."""
+        try:
+            await margin.ready(user)
+            return one_wallet(user, kind, symbol)
+        except MarginUnavailable:
+            return None
+
     def record_out(r: MarginRecord) -> dict[str, Any]:
         d = dict(r.data)
         out: dict[str, Any] = {
@@ -227,7 +238,9 @@ def install_margin_routes(
                 d["qty"] = format_qty(int(d["qty"]), m)  # type: ignore[call-overload]
                 d["filled"] = format_qty(int(d["filled"]), m)  # type: ignore[call-overload]
         elif r.kind == "liquidation_finished":
-            config = margin.config() if margin.state.available else None
+            config = None
+            with contextlib.suppress(MarginUnavailable):
+                config = margin.config()
             fee_asset = config.valuation_asset if config is not None else None
             if fee_asset is not None:
                 d["fee"] = amount(fee_asset, int(d["fee"]))  # type: ignore[call-overload]
@@ -257,12 +270,14 @@ def install_margin_routes(
     async def get_config() -> Response:
         """Margin symbols (leverage, levels, mark price), cross terms, borrowable assets
         (hourly rate as a fraction, borrow limit per wallet, pool cash). Public."""
+        await margin.ready(None)
         return JSON(config_out(margin.config()))
 
     @router.get("/account")
     async def get_account(principal: Reader) -> Response:
         """Every margin wallet of the caller: balances, liabilities with interest,
         values, margin level, thresholds, liquidation price where defined."""
+        await margin.ready(principal.user_id)
         return JSON(account_out(principal.user_id))
 
     @router.post("/transfer")
@@ -272,22 +287,21 @@ def install_margin_routes(
         seq = await margin.transfer(
             principal.user_id, body.asset, units, body.direction, kind, symbol
         )
-        wallet = one_wallet(principal.user_id, kind, symbol)
-        return JSON({"seq": seq, "wallet": wallet})
+        return JSON({"seq": seq, "wallet": await wallet_after(principal.user_id, kind, symbol)})
 
     @router.post("/borrow")
     async def borrow(body: LoanIn, principal: Trader) -> Response:
         units = to_minor(body.amount, asset_or_400(body.asset), "amount")
         kind, symbol = wallet_args(body.wallet, body.symbol)
         seq = await margin.borrow(principal.user_id, body.asset, units, kind, symbol)
-        return JSON({"seq": seq, "wallet": one_wallet(principal.user_id, kind, symbol)})
+        return JSON({"seq": seq, "wallet": await wallet_after(principal.user_id, kind, symbol)})
 
     @router.post("/repay")
     async def repay(body: LoanIn, principal: Trader) -> Response:
         units = to_minor(body.amount, asset_or_400(body.asset), "amount")
         kind, symbol = wallet_args(body.wallet, body.symbol)
         seq = await margin.repay(principal.user_id, body.asset, units, kind, symbol)
-        return JSON({"seq": seq, "wallet": one_wallet(principal.user_id, kind, symbol)})
+        return JSON({"seq": seq, "wallet": await wallet_after(principal.user_id, kind, symbol)})
 
     @router.get("/max-borrowable")
     async def max_borrowable(
@@ -295,6 +309,7 @@ def install_margin_routes(
     ) -> Response:
         asset_or_400(asset)
         kind, sym = wallet_args(wallet, symbol)
+        await margin.ready(principal.user_id)
         value = margin.max_borrowable(principal.user_id, kind, sym, asset)
         return JSON({"asset": asset, "wallet": kind, "symbol": sym, "amount": amount(asset, value)})
 
@@ -305,6 +320,7 @@ def install_margin_routes(
         """The most of ``asset`` a transfer out of the wallet accepts now."""
         asset_or_400(asset)
         kind, sym = wallet_args(wallet, symbol)
+        await margin.ready(principal.user_id)
         value = margin.max_transferable(principal.user_id, kind, sym, asset)
         return JSON({"asset": asset, "wallet": kind, "symbol": sym, "amount": amount(asset, value)})
 
@@ -318,6 +334,9 @@ def install_margin_routes(
             page = await margin.history(
                 principal.user_id, what, asset=asset, limit=limit, before=cursor_of(cursor)
             )
+            if any(r.kind == "liquidation_finished" for r in page.items):
+                with contextlib.suppress(MarginUnavailable):
+                    await margin.ready(None)  # the fee's asset
             next_cursor = None if page.next_cursor is None else str(page.next_cursor)
             return JSON({"items": [record_out(r) for r in page.items], "next_cursor": next_cursor})
 

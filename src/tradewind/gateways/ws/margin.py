@@ -18,7 +18,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 import structlog
@@ -37,7 +37,7 @@ from tradewind.core.events import (
     Trade,
 )
 from tradewind.gateways.ws.format import Formatter
-from tradewind.services.margin import MarginStateReader, WalletState
+from tradewind.services.margin import MarginStateReader, MarginUnavailable, WalletState
 
 log = structlog.get_logger(__name__)
 
@@ -69,8 +69,12 @@ class MarginChannel:
         state: MarginStateReader,
         fmt: Formatter,
         owner_of: Callable[[int], int | None] | None = None,
+        prefetch: Callable[[list[int]], Awaitable[None]] | None = None,
     ) -> None:
+        """``prefetch``: loads the figures of the users about to be flushed (a replica,
+        whose state reader answers from published figures, ADR 0033)."""
         self.sink = sink
+        self._prefetch = prefetch
         self.state = state
         self.fmt = fmt
         self._owner_of = owner_of
@@ -105,6 +109,13 @@ class MarginChannel:
                     data = self._notice(seq, ts, e)
                     if sink.send_private(CHANNEL, e.user, data):
                         self.sent_notices += 1
+
+    def touch(self, users: Iterable[int], marks_moved: bool = False) -> None:
+        """Mark users (or, with ``marks_moved``, everyone) for the next flush: a
+        replica's change notices from the core process."""
+        self._dirty.update(users)
+        if marks_moved:
+            self._all_dirty = True
 
     def _notice(self, seq: int, ts: int, e: Event) -> dict[str, Any]:
         fmt = self.fmt
@@ -192,8 +203,8 @@ class MarginChannel:
             )
         return out
 
-    def flush(self) -> int:
-        """Send the coalesced level updates; returns how many messages went out."""
+    def due(self) -> list[int]:
+        """The subscribed users to flush now (taken: marks cleared)."""
         sink = self.sink
         if self._all_dirty:
             users = set(sink.subscribers(CHANNEL))
@@ -203,12 +214,26 @@ class MarginChannel:
             users.update(u for u in sink.subscribers(CHANNEL) if u not in self._last)
         self._dirty.clear()
         self._all_dirty = False
+        return sorted(users)
+
+    def flush(self) -> int:
+        """Send the coalesced level updates; returns how many messages went out."""
+        return self.send(self.due())
+
+    def send(self, users: list[int]) -> int:
+        """Send ``users`` their level update where a figure changed."""
+        sink = self.sink
         if not users or not self.state.available:
             return 0
         valuation = self._valuation()
         sent = 0
-        for user in sorted(users):
-            wallets = self._levels(self.state.wallets(user), valuation)
+        for user in users:
+            try:
+                state = self.state.wallets(user)
+            except MarginUnavailable:
+                self._dirty.add(user)  # not loaded (a replica): the next flush
+                continue
+            wallets = self._levels(state, valuation)
             if self._last.get(user) == wallets:
                 continue
             self._last[user] = wallets
@@ -226,6 +251,9 @@ class MarginChannel:
         while True:
             await asyncio.sleep(interval_s)
             try:
-                self.flush()
+                users = self.due()
+                if self._prefetch is not None and users:
+                    await self._prefetch(users)
+                self.send(users)
             except Exception:
                 log.exception("margin channel flush failed")
