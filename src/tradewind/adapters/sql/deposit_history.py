@@ -92,11 +92,13 @@ def _bound(query: Any, at: Any, key: Any, before: Before | None) -> Any:
         return query
     if before.key is None:
         return query.where(at < before.at_ms)
+    # ``at <= t`` first: a range on the (user, time) index; the OR only trims the ties
     return query.where(
+        at <= before.at_ms,
         sa.or_(
             at < before.at_ms,
             sa.and_(at == before.at_ms, key < sa.tuple_(*[sa.literal(k) for k in before.key])),
-        )
+        ),
     )
 
 
