@@ -251,6 +251,9 @@ def test_address_book_withdraw_cancel_and_two_person_approval(browser: Any, serv
     review.get_by_role("button", name="Approve").click()
     expect(a1.get_by_test_id("notice")).to_contain_text("a second person must approve")
     expect(review.get_by_test_id("withdrawal-approvals")).to_contain_text("you approved")
+    a1.reload()  # the queue's approved_by says it after a reload too
+    a1.get_by_role("tab", name="Withdrawals").click()
+    expect(review.get_by_test_id("withdrawal-approvals")).to_contain_text("you approved")
     review.get_by_role("button", name="Approve").click()  # the same person again
     refused = a1.get_by_test_id("withdrawals-error")
     expect(refused).to_contain_text("approved this withdrawal already")

@@ -198,6 +198,9 @@ describe("texts", () => {
     expect(approvalText(w({ approvals: 1 }), false)).toBe("2 people: 1 of 2");
     expect(approvalText(w({ required_approvals: 1 }), false)).toBe("1 person");
     expect(approvalText(w({ status: "approved" }), true)).toBe("2 people: done");
+    // the queue's approved_by: the count, and (the caller among them) "you approved"
+    expect(approvalText(w({ approved_by: [7] }), false)).toBe("2 people: 1 of 2");
+    expect(approvalText(w({ approved_by: [7] }), true)).toContain("1 of 2, you approved");
   });
 
   it("turns the server's codes into what to do", () => {

@@ -24,6 +24,8 @@ export interface Withdrawal {
   required_approvals: number;
   /** How many staff approved so far, when the server says (it may not). */
   approvals?: number;
+  /** Who approved so far (the staff queue's entries carry it). */
+  approved_by?: number[];
   txid: string | null;
   block_number: number | null;
   reason: string | null;
@@ -418,14 +420,14 @@ export function withDecimals(text: string, decimals: number): string {
   return u === null ? text : fromUnits(u, decimals);
 }
 
-/** The approvals a withdrawal in the queue needs, said for the reviewer; `approvedByMe`
- *  is what this page knows (the API lists no approvers; `approvals` when it does). */
+/** The approvals a withdrawal in the queue needs, said for the reviewer; `approvedByMe`:
+ *  the reviewer is among the entry's `approved_by` (or approved it on this page). */
 export function approvalText(w: Withdrawal, approvedByMe: boolean): string {
   const need = w.required_approvals;
   if (need === 0) return "automatic (small amount)";
   if (need === 1) return w.status === "pending_approval" ? "1 person" : "1 person: done";
   if (w.status !== "pending_approval") return "2 people: done";
-  const got = w.approvals ?? (approvedByMe ? 1 : 0);
+  const got = w.approvals ?? w.approved_by?.length ?? (approvedByMe ? 1 : 0);
   if (approvedByMe) return `2 people: ${got} of 2, you approved; a second person must`;
   return got > 0 ? `2 people: ${got} of 2` : "2 different people";
 }
