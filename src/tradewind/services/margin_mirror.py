@@ -284,7 +284,12 @@ class MarginPublisher:
         glob = _encode(globals_of(core))
         rows: dict[int, dict[int, bytes]] = {}
         sent: dict[int, bytes] = {}
-        for wid, w in core.margin.wallets.items():
+        for n, wid in enumerate(list(core.margin.wallets)):
+            if n % 1000 == 999:
+                # the loop serves commands meanwhile: a row computed before a change is
+                # written again by the round after (its events are pending)
+                await asyncio.sleep(0)
+            w = core.margin.wallets[wid]
             row = _encode(wallet_row(core, wid))
             rows.setdefault(w.user, {})[wid] = row
             sent[wid] = row
