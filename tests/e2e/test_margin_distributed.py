@@ -6,7 +6,9 @@ deployment). The demo's margin terms, pools and first marks are sent to the core
 the bus (as an operator's tool would; the distributed demo seeds only the spot
 markets). A user transfers and borrows through replica A; replica B answers the same
 account, max-borrowable and max-transferable at once (read-your-writes across
-replicas), and sends the level update on its WebSocket ``margin`` channel.
+replicas), and sends the level update on its WebSocket ``margin`` channel. The core
+is then killed and restarted: its warm start republishes the figures, and a repay
+through B shows on A.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from typing import Any
 
 from tests.e2e.test_distributed import (  # noqa: F401 (the fixture)
     Deployment,
+    core_up,
     deployment,
+    eventually,
     onboard,
 )
 from tradewind.adapters.amqp import AmqpCommandClient, AmqpLink, AmqpNames, CoreWatch
@@ -117,3 +121,18 @@ def test_a_user_borrows_on_one_replica_and_sees_the_figures_on_the_other(
         (w,) = level["wallets"]
         assert (w["wallet"], w["symbol"]) == ("isolated", "BTC-USDT")
         assert (w["assets_value"], w["liabilities_value"]) == ("6000.000000", "5000.000000")
+
+    # the core killed and restarted: it republishes; a repay through B shows on A
+    d.core.kill()
+    for url in d.urls:  # the replicas noticed (no command goes to the dead core)
+        assert not eventually(lambda url=url: core_up(url), lambda up: not up)  # type: ignore[misc]
+    d.core.start(lambda: all(core_up(url) for url in d.urls))
+    repaid = alice.ok(
+        "POST", "/api/v1/margin/repay", {"asset": "USDT", "amount": "2000", **ISO}, via=1
+    )
+    assert repaid["wallet"]["margin_level"] == "1.3333"  # 4,000 / 3,000
+    account = eventually(
+        lambda: alice.ok("GET", "/api/v1/margin/account", via=0),
+        lambda a: a["wallets"][0]["margin_level"] == "1.3333",
+    )
+    assert account["wallets"] == [repaid["wallet"]]
