@@ -77,7 +77,7 @@ async def bench(per_symbol: int, rounds: int, url: str) -> dict[str, Any]:
             events = do(mark(sym, 999 if (i // SYMBOLS) % 2 == 0 else 1000))
             after_mark.append(await round_of(events))
         after_borrow = []
-        w = {"wallet": "isolated", "symbol": "A0-USDT"}
+        w: dict[str, Any] = {"wallet": "isolated", "symbol": "A0-USDT"}
         for i in range(rounds):
             user = 1 + i % per_symbol
             events = do(C.Borrow(user=user, asset="USDT", amount=1, **w))
