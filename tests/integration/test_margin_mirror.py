@@ -123,6 +123,9 @@ async def test_replica_figures_equal_the_embedded_ones_through_a_liquidation(
         mark(ex, 92)
         await assert_same(reader, ex, [1, 3])
         assert reader.wallets(1)[0].called and reader.wallets(1)[0].level == 11_500
+        mark(ex, 95)  # back above: the core clears the call without an event naming it
+        await assert_same(reader, ex, [1, 3])
+        assert not reader.wallets(1)[0].called
         ex.ok({"op": "place", "id": 70, "user": 4, "symbol": SYM, "side": "buy",
                "price": 86, "qty": 50})  # fmt: skip
         mark(ex, 90)

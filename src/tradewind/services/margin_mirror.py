@@ -216,6 +216,9 @@ class MarginPublisher:
         self._full = True
         self._glob: bytes | None = None
         self._rows: dict[int, bytes] = {}
+        # wallets last published with a margin call: a mark may clear it without an
+        # event naming the wallet (the core's ``_uncall``), so they are re-checked
+        self._called: set[int] = set()
         self.rounds = 0
 
     def start_at(self, seq: int) -> None:
@@ -293,6 +296,8 @@ class MarginPublisher:
             row = _encode(wallet_row(core, wid))
             rows.setdefault(w.user, {})[wid] = row
             sent[wid] = row
+            if w.called:
+                self._called.add(wid)
         seq = self._seq
         await self._sink.rewrite(seq, glob, rows)
         self._glob, self._rows, self._written_seq = glob, sent, seq
@@ -314,6 +319,8 @@ class MarginPublisher:
                 glob = new
         rows: dict[int, dict[int, bytes]] = {}
         wallet_map = core.margin.wallets
+        if glob_changed:
+            wallets = wallets | self._called
         for wid in sorted(wallets):
             w = wallet_map.get(wid)
             if w is None:
@@ -321,6 +328,10 @@ class MarginPublisher:
             row = _encode(wallet_row(core, wid))
             if self._rows.get(wid) != row:
                 rows.setdefault(w.user, {})[wid] = row
+            if w.called:
+                self._called.add(wid)
+            else:
+                self._called.discard(wid)
         await self._sink.write(seq, glob, rows, marks)
         if glob is not None:
             self._glob = glob
