@@ -118,6 +118,8 @@ def admin_routes(app: Any) -> list[tuple[str, str]]:
             concrete = concrete.replace("{withdrawal_id}", "1")
             concrete = concrete.replace("{network}", "ethereum").replace("{asset}", "USDT")
             concrete = concrete.replace("{alert_id}", "1").replace("{tier}", "1")
+            concrete = concrete.replace("{deposit_id}", "chain:1")
+            assert "{" not in concrete, f"give {path} a concrete id in this test"
             routes += [(method.upper(), concrete) for method in sorted(operations)]
     return routes
 

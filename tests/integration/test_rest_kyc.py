@@ -94,7 +94,13 @@ def test_new_users_are_level_0_without_withdrawals_or_fiat(kyc: Kyc) -> None:
             },
             {
                 "level": 2,
-                "withdraw_per_day": {"BTC": "100", "ETH": "1500", "USDT": "2000000"},
+                "withdraw_per_day": {
+                    "BTC": "100",
+                    "ETH": "1500",
+                    "USDT": "2000000",
+                    "EUR": "100000",
+                    "USD": "100000",
+                },
                 "fiat": True,
             },
         ],
