@@ -255,6 +255,23 @@ class MarginCross(Command, frozen=True, tag="margin_cross"):
     liquidation_fee_bps: Bps = 0
 
 
+class MarginTier(Command, frozen=True, tag="margin_tier"):
+    """Caps the leverage of every margin wallet whose owner is in fee tier ``tier``:
+    such a wallet's max leverage is the least of its symbol's (or cross) and this cap,
+    and its initial level follows from that (docs/margin.md). ``max_leverage`` 2..10
+    (above 10 ``leverage_too_high``); the tier must exist (``unknown_tier``). Margin-call
+    and liquidation levels stay the symbol's."""
+
+    tier: NonNegative
+    max_leverage: Positive
+
+
+class MarginTierClear(Command, frozen=True, tag="margin_tier_clear"):
+    """Removes fee tier ``tier``'s leverage cap (its wallets get their symbol's)."""
+
+    tier: NonNegative
+
+
 class PoolFund(Command, frozen=True, tag="pool_fund"):
     """The exchange lends: moves available ``amount`` from spot account ``user`` into
     the lending pool of ``asset``."""
@@ -362,6 +379,8 @@ AnyCommand = (
     | MarginAsset
     | MarginSymbol
     | MarginCross
+    | MarginTier
+    | MarginTierClear
     | PoolFund
     | PoolDefund
     | InsuranceFund

@@ -126,6 +126,8 @@ class Core:
             C.MarginAsset: self._margin_asset,
             C.MarginSymbol: self._margin_symbol,
             C.MarginCross: self._margin_cross,
+            C.MarginTier: self._margin_tier,
+            C.MarginTierClear: self._margin_tier_clear,
             C.PoolFund: self._pool_fund,
             C.PoolDefund: self._pool_defund,
             C.InsuranceFund: self._insurance_fund,
@@ -324,6 +326,12 @@ class Core:
 
     def _margin_cross(self, c: C.MarginCross, ev: list[Event]) -> None:
         M.set_cross(self, c, ev)
+
+    def _margin_tier(self, c: C.MarginTier, ev: list[Event]) -> None:
+        M.set_tier_cap(self, c.tier, c.max_leverage, ev)
+
+    def _margin_tier_clear(self, c: C.MarginTierClear, ev: list[Event]) -> None:
+        M.set_tier_cap(self, c.tier, None, ev)
 
     def _pool_fund(self, c: C.PoolFund, ev: list[Event]) -> None:
         M.pool_fund(self, c, ev)

@@ -235,6 +235,15 @@ class MarginCrossSet(Event, frozen=True, tag="margin_cross_set"):
     liquidation_fee_bps: int
 
 
+class MarginTierSet(Event, frozen=True, tag="margin_tier_set"):
+    """Fee tier ``tier``'s leverage cap and the initial level it gives; both ``None``
+    when the cap was cleared."""
+
+    tier: int
+    max_leverage: int | None
+    initial_level: int | None
+
+
 class PoolFunded(Event, frozen=True, tag="pool_funded"):
     """``amount`` moved between spot account ``user`` and the lending pool:
     ``direction`` ``in`` (funded) or ``out`` (defunded)."""
@@ -405,6 +414,7 @@ AnyEvent = (
     | MarginAssetSet
     | MarginSymbolSet
     | MarginCrossSet
+    | MarginTierSet
     | PoolFunded
     | InsuranceFunded
     | MarginTransferred

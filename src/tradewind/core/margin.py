@@ -231,6 +231,7 @@ class MarginState:
         self.assets: dict[str, tuple[int, int]] = {}  # asset -> (hourly_rate, borrow_limit)
         self.symbols: dict[str, SymbolTerms] = {}
         self.cross: Terms | None = None
+        self.tier_caps: dict[int, int] = {}  # fee tier -> max leverage of its wallets
         self.base_symbol: dict[str, str] = {}  # base asset -> its margin symbol
         self.marks: dict[str, int] = {}
         self.wallets: dict[int, Wallet] = {}

@@ -35,6 +35,7 @@ from tradewind.core.events import (
     MarginCall,
     MarginCrossSet,
     MarginSymbolSet,
+    MarginTierSet,
     MarginTransferred,
     MarginWalletOpened,
     MarkPrice,
@@ -88,6 +89,24 @@ def terms_of(m: MarginState, w: Wallet) -> Terms:
         return m.symbols[w.symbol]
     assert m.cross is not None
     return m.cross
+
+
+def max_leverage_of(core: Core, w: Wallet) -> int:
+    """The wallet's max leverage: its terms', capped by its owner's fee tier's cap."""
+    lev = terms_of(core.margin, w).max_leverage
+    caps = core.margin.tier_caps
+    if caps:
+        cap = caps.get(core.user_tiers.get(w.id, 0))
+        if cap is not None and cap < lev:
+            return cap
+    return lev
+
+
+def initial_of(core: Core, w: Wallet) -> int:
+    """The wallet's initial level: ``initial_level`` of its effective max leverage."""
+    t = terms_of(core.margin, w)
+    lev = max_leverage_of(core, w)
+    return t.initial if lev == t.max_leverage else initial_level(lev)
 
 
 def scale(core: Core, asset: str) -> int:
@@ -465,6 +484,28 @@ def set_cross(core: Core, c: C.MarginCross, ev: list[Event]) -> None:
     refresh_all(core, ev)
 
 
+def set_tier_cap(core: Core, tier: int, max_leverage: int | None, ev: list[Event]) -> None:
+    """Set (or, with ``None``, clear) fee tier ``tier``'s leverage cap. It raises only
+    initial levels (used by borrows and transfers out), so no wallet is re-checked."""
+    if tier not in core.fee_tiers:
+        raise Reject("unknown_tier", f"fee tier {tier} is not configured")
+    if max_leverage is not None:
+        if max_leverage > MAX_LEVERAGE:
+            raise Reject(
+                "leverage_too_high", f"leverage {max_leverage}x is above the limit {MAX_LEVERAGE}x"
+            )
+        if max_leverage < 2:
+            raise Reject("invalid_margin_terms", "max_leverage must be at least 2")
+    enable(core)
+    m = core.margin
+    if max_leverage is None:
+        m.tier_caps.pop(tier, None)
+        ev.append(MarginTierSet(tier, None, None))
+    else:
+        m.tier_caps[tier] = max_leverage
+        ev.append(MarginTierSet(tier, max_leverage, initial_level(max_leverage)))
+
+
 def _move(core: Core, src: int, dst: int, asset: str, amount: int) -> None:
     core._bal(src, asset).available -= amount
     core._bal(dst, asset).available += amount
@@ -561,7 +602,7 @@ def transfer(core: Core, c: C.MarginTransfer, ev: list[Event]) -> None:
         if w.loans:
             a, lia = values(core, w)
             a -= c.amount * scale(core, c.asset)
-            init = terms_of(m, w).initial
+            init = initial_of(core, w)
             if LEVEL_ONE * a < init * lia:
                 raise Reject(
                     "below_initial_margin",
@@ -590,7 +631,7 @@ def check_borrow(core: Core, w: Wallet, asset: str, amount: int) -> None:
         raise Reject("pool_insufficient", f"the lending pool holds less than {amount} {asset}")
     a, lia = values(core, w)
     s = scale(core, asset)
-    init = terms_of(m, w).initial
+    init = initial_of(core, w)
     if LEVEL_ONE * (a + amount * s) < init * (lia + amount * s):
         raise Reject(
             "below_initial_margin",
@@ -810,7 +851,7 @@ def max_borrowable(core: Core, user: int, kind: str, symbol: str | None, asset: 
     loan = w.loans.get(asset)
     room = terms[1] - (0 if loan is None else loan.owed)
     a, lia = values(core, w)
-    by_level = max_borrow_by_level(a, lia, scale(core, asset), terms_of(m, w).initial)
+    by_level = max_borrow_by_level(a, lia, scale(core, asset), initial_of(core, w))
     return max(0, min(room, core.available(POOL_ACCOUNT, asset), by_level))
 
 
@@ -845,7 +886,8 @@ def wallet_view(core: Core, wid: int) -> dict[str, object]:
         "assets": a // VALUE_ONE,
         "liabilities": -(-lia // VALUE_ONE),
         "level": level_of(a, lia),
-        "initial_level": t.initial,
+        "max_leverage": max_leverage_of(core, w),
+        "initial_level": initial_of(core, w),
         "margin_call_level": t.call,
         "liquidation_level": t.liquidation,
         "called": w.called,
@@ -881,6 +923,8 @@ def state_of(m: MarginState) -> dict[str, object]:
         "losses": sorted([a, n] for a, n in m.losses.items() if n),
         "hour": m.hour,
     }
+    if m.tier_caps:  # absent when unused, like ``auto_repay``
+        st["tier_caps"] = sorted([t, lev] for t, lev in m.tier_caps.items())
     if m.auto_repay:  # absent when unused: older margin snapshots and hashes stay valid
         st["auto_repay"] = sorted(m.auto_repay)
     return st
@@ -912,6 +956,7 @@ def restore(core: Core, st: dict[str, object]) -> None:
     m.losses = {a: n for a, n in st["losses"]}  # type: ignore[attr-defined]
     m.hour = st["hour"]  # type: ignore[assignment]
     m.auto_repay = set(st.get("auto_repay", ()))  # type: ignore[call-overload]
+    m.tier_caps = {t: lev for t, lev in st.get("tier_caps", ())}  # type: ignore[attr-defined]
     core.next_hour = (m.hour + 1) * HOUR_MS
     for wid in sorted(m.wallets):
         refresh(core, m.wallets[wid], None)

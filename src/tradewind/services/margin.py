@@ -30,6 +30,8 @@ from tradewind.core.commands import (
     MarginAsset,
     MarginCross,
     MarginSymbol,
+    MarginTier,
+    MarginTierClear,
     MarginTransfer,
     Repay,
 )
@@ -128,6 +130,8 @@ class MarginConfig:
     cross: SymbolTermsView | None
     """``symbol`` is ``""``; ``mark`` is ``None``."""
     assets: list[AssetTermsView]
+    tier_caps: dict[int, int] = field(default_factory=dict)
+    """Fee tier -> the max leverage of its users' wallets (docs/margin.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,7 +315,11 @@ class MarginService:
         cmd = Repay(user=user, asset=asset, amount=amount, wallet=wallet, symbol=symbol)
         return (await self._submit(user, cmd)).seq
 
-    async def configure(self, actor: int, cmd: MarginAsset | MarginSymbol | MarginCross) -> int:
+    async def configure(
+        self,
+        actor: int,
+        cmd: MarginAsset | MarginSymbol | MarginCross | MarginTier | MarginTierClear,
+    ) -> int:
         """Margin terms from the back office (the gateway checked the role); returns the
         seq. ``actor`` keys the read-your-writes mark."""
         return (await self._submit(actor, cmd)).seq

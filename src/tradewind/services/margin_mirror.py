@@ -10,7 +10,8 @@ exactly what the embedded service shows for the same state.
 Inputs (msgpack):
 - *globals*: the valuation asset, borrowable assets' terms, margin symbols' and cross
   terms, marks, the margin symbols' market parameters (base, quote, base decimals, tick,
-  lot) and the lending pool's cash per asset;
+  lot) and the lending pool's cash per asset; while a fee tier has a leverage cap, the
+  caps and the fee tiers of the wallets that have one (``tier`` events republish them);
 - one *row* per wallet: ``[wallet, user, kind, symbol, called, loans, balances]``.
 
 Invariants:
@@ -48,8 +49,10 @@ from tradewind.core.events import (
     MarginAssetSet,
     MarginCrossSet,
     MarginSymbolSet,
+    MarginTierSet,
     MarkPrice,
     PoolFunded,
+    TierSet,
     Trade,
 )
 from tradewind.core.margin import FIRST_WALLET, POOL_ACCOUNT
@@ -67,7 +70,7 @@ _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder().decode
 
 _GLOBAL_EVENTS: frozenset[type] = frozenset(
-    {MarkPrice, MarginAssetSet, MarginSymbolSet, MarginCrossSet, PoolFunded}
+    {MarkPrice, MarginAssetSet, MarginSymbolSet, MarginCrossSet, MarginTierSet, TierSet, PoolFunded}
 )
 
 
@@ -82,7 +85,7 @@ def globals_of(core: Core) -> dict[str, Any]:
         mk = core.markets[sym]
         markets.append([sym, mk.base, mk.quote, mk.base_decimals, mk.tick_size, mk.lot_size])
     pool = core.accounts.get(POOL_ACCOUNT, {})
-    return {
+    glob: dict[str, Any] = {
         "on": m.on,
         "valuation": m.valuation,
         "assets": sorted([a, r, lim] for a, (r, lim) in m.assets.items()),
@@ -92,6 +95,10 @@ def globals_of(core: Core) -> dict[str, Any]:
         "markets": markets,
         "pool": sorted([a, b.available] for a, b in pool.items()),
     }
+    if m.tier_caps:  # only then: the fee tiers of wallets (few: most users are tier 0)
+        glob["tier_caps"] = sorted([t, lev] for t, lev in m.tier_caps.items())
+        glob["wallet_tiers"] = sorted([a, t] for a, t in core.user_tiers.items() if a < 0)
+    return glob
 
 
 def wallet_row(core: Core, wid: int) -> list[Any]:
@@ -120,6 +127,8 @@ def scratch_core(glob: dict[str, Any], rows: Iterable[list[Any]]) -> Core:
         core._bal(POOL_ACCOUNT, asset).available = amount
     if not glob["on"]:
         return core
+    for wid, tier in glob.get("wallet_tiers", ()):
+        core.user_tiers[wid] = tier
     wallets = []
     for wid, user, kind, symbol, called, loans, balances in rows:
         for asset, available, locked in balances:
@@ -141,6 +150,7 @@ def scratch_core(glob: dict[str, Any], rows: Iterable[list[Any]]) -> Core:
             "interest": [],
             "losses": [],
             "hour": 0,
+            "tier_caps": glob.get("tier_caps", []),
         },
     )
     return core

@@ -72,7 +72,8 @@ class CoreMarginState:
             AssetTermsView(a, rate, limit, core.available(POOL_ACCOUNT, a))
             for a, (rate, limit) in sorted(m.assets.items())
         ]
-        return MarginConfig(m.valuation, symbols, cross, assets)
+        caps = dict(sorted(m.tier_caps.items()))
+        return MarginConfig(m.valuation, symbols, cross, assets, caps)
 
     def wallet_ids(self, user: int) -> list[int]:
         core = self._core()
@@ -136,7 +137,7 @@ class CoreMarginState:
                     assets_value=int(view["assets"]),  # type: ignore[call-overload]
                     liabilities_value=int(view["liabilities"]),  # type: ignore[call-overload]
                     level=None if level is None else int(level),  # type: ignore[call-overload]
-                    max_leverage=M.terms_of(m, w).max_leverage,
+                    max_leverage=M.max_leverage_of(core, w),
                     initial_level=int(view["initial_level"]),  # type: ignore[call-overload]
                     margin_call_level=int(view["margin_call_level"]),  # type: ignore[call-overload]
                     liquidation_level=int(view["liquidation_level"]),  # type: ignore[call-overload]
@@ -167,7 +168,7 @@ class CoreMarginState:
             return max(free, 0)
         a, lia = M.values(core, w)
         s = M.scale(core, asset)
-        room = LEVEL_ONE * a - M.terms_of(core.margin, w).initial * lia
+        room = LEVEL_ONE * a - M.initial_of(core, w) * lia
         if room <= 0 or s <= 0:
             return 0
         return min(free, room // (LEVEL_ONE * s))

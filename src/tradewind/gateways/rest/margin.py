@@ -20,7 +20,13 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from tradewind.core.commands import MarginAsset, MarginCross, MarginSymbol
+from tradewind.core.commands import (
+    MarginAsset,
+    MarginCross,
+    MarginSymbol,
+    MarginTier,
+    MarginTierClear,
+)
 from tradewind.core.margin import MAX_LEVERAGE
 from tradewind.gateways.rest.app import fill_out, order_out
 from tradewind.gateways.rest.auth import Reader, Trader
@@ -40,7 +46,7 @@ from tradewind.services.margin import (
     SymbolTermsView,
     WalletState,
 )
-from tradewind.services.trading import TradingService
+from tradewind.services.trading import CoreRejected, TradingService
 
 LEVEL_DECIMALS = 4
 RATE_DECIMALS = 9
@@ -138,6 +144,7 @@ def install_margin_routes(
                 }
                 for a in c.assets
             ],
+            "tier_caps": [{"tier": t, "max_leverage": lev} for t, lev in c.tier_caps.items()],
         }
 
     def wallet_out(w: WalletState, valuation: str | None) -> dict[str, Any]:
@@ -449,6 +456,10 @@ class CrossTermsIn(_Request):
     liquidation_fee_bps: Annotated[int, Field(ge=0, le=10_000)] = 0
 
 
+class TierCapIn(_Request):
+    max_leverage: Annotated[int, Field(ge=1, le=1000)]
+
+
 class AssetTermsIn(_Request):
     asset: Annotated[str, Field(max_length=32)]
     hourly_rate: Annotated[str, Field(max_length=32, description="fraction per hour")]
@@ -544,5 +555,30 @@ def install_margin_admin_routes(
         )
         seq = await margin.configure(actor.user_id or 0, cmd)
         return await done(actor, "asset", seq, body.model_dump())
+
+    TierPath = Annotated[int, Path(ge=0, le=MAX_INT, description="fee tier")]
+
+    async def configure_tier(actor: Actor, cmd: MarginTier | MarginTierClear) -> int:
+        try:
+            return await margin.configure(actor.user_id or 0, cmd)
+        except CoreRejected as e:
+            if e.reason == "unknown_tier":
+                raise ApiError(404, "unknown_tier", f"fee tier {cmd.tier} is not configured") from e
+            raise
+
+    @router.put("/tiers/{tier}")
+    async def set_tier_cap(tier: TierPath, body: TierCapIn, actor: Confirmed) -> Response:
+        """Cap the leverage of fee tier ``tier``'s users' margin wallets (2..10)."""
+        require_admin(actor)
+        cmd = MarginTier(tier=tier, max_leverage=leverage(body.max_leverage))
+        seq = await configure_tier(actor, cmd)
+        return await done(actor, "tier", seq, {"tier": tier, **body.model_dump()})
+
+    @router.delete("/tiers/{tier}")
+    async def clear_tier_cap(tier: TierPath, actor: Confirmed) -> Response:
+        """Remove fee tier ``tier``'s leverage cap: its wallets get their symbol's."""
+        require_admin(actor)
+        seq = await configure_tier(actor, MarginTierClear(tier=tier))
+        return await done(actor, "tier_clear", seq, {"tier": tier})
 
     app.include_router(router)
