@@ -206,8 +206,11 @@ def test_transfer_borrow_repay_with_precise_refusals(env: Env) -> None:
     # 10x at most: 1,000 of collateral carries 9,000 of debt only below the initial level
     r = post(user, f"{path}/borrow", {"asset": "USDT", "amount": "9000", **ISO})
     assert (r.status_code, r.json()["code"]) == (422, "below_initial_margin")
+    # the API speaks decimals: no level in 1/10000 nor amount in minor units in the text
+    assert "initial level" in r.json()["message"] and "11112" not in r.json()["message"]
     r = post(user, f"{path}/borrow", {"asset": "USDT", "amount": "1000001", **ISO})
     assert (r.status_code, r.json()["code"]) == (422, "borrow_limit_exceeded")
+    assert not any(ch.isdigit() for ch in r.json()["message"]), r.json()["message"]
     assert wallet(user)["liabilities"] == []  # refused: nothing changed
 
     most = get(user, f"{path}/max-borrowable", asset="USDT", **ISO)["amount"]

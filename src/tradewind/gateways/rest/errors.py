@@ -46,7 +46,13 @@ HTTP_CODES: Mapping[int, str] = {
 
 
 REJECTION_MESSAGES: Mapping[str, str] = {
-    "insufficient_balance": "the available balance does not cover this order",
+    "insufficient_balance": "the available balance does not cover this",
+    "below_initial_margin": "the wallet's margin level would fall below its initial level "
+    "(the least it must keep at its leverage)",
+    "borrow_limit_exceeded": "the wallet's debt in this asset would be above the asset's "
+    "borrow limit",
+    "repay_exceeds_debt": "the amount is more than the wallet owes in this asset",
+    "pool_insufficient": "the lending pool does not hold that much of this asset now",
     "filter_violated:min_qty": "the quantity is below the symbol's minimum quantity",
     "filter_violated:max_qty": "the quantity is above the symbol's maximum quantity",
     "filter_violated:min_notional": "the order's value is below the symbol's minimum notional",
