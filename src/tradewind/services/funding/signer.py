@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +73,38 @@ class SignerError(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+
+Refuse = Callable[[int, str, str], Awaitable[SignerError]]
+"""Audits a refusal and returns the error to raise."""
+
+
+async def open_request(
+    secret: str,
+    body: bytes,
+    signature: str | None,
+    now_ms: int,
+    refuse: Refuse,
+    *,
+    op: str | None = None,
+) -> dict[str, Any]:
+    """The payload of an authentic, fresh request to a signer: the HMAC over the body,
+    a JSON object (with ``op`` when given), ``ts`` within ``MAX_SKEW_MS`` of now.
+    Shared by the withdrawal and the sweep signer so both refuse alike."""
+    expected = request_signature(secret, body)
+    if signature is None or not hmac.compare_digest(expected, signature.strip().lower()):
+        raise await refuse(401, "forged_request", "bad or missing request signature")
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise await refuse(400, "invalid_request", "the body is not JSON") from None
+    if not isinstance(payload, dict) or (op is not None and payload.get("op") != op):
+        shape = "the body is not a JSON object" if op is None else f"a JSON object with op {op}"
+        raise await refuse(400, "invalid_request", shape)
+    ts = payload.get("ts")
+    if not isinstance(ts, int) or abs(now_ms - ts) > MAX_SKEW_MS:
+        raise await refuse(401, "stale_request", "the request is too old or too new")
+    return payload
 
 
 def to_chain_units(amount: int, decimals: int, chain_decimals: int) -> int:
@@ -145,18 +177,7 @@ class SignerService:
 
     async def handle(self, body: bytes, signature: str | None) -> SignerReply:
         """Authenticate and answer one request (the HTTP layer only passes bytes)."""
-        expected = request_signature(self._secret, body)
-        if signature is None or not hmac.compare_digest(expected, signature.strip().lower()):
-            raise await self._refuse(401, "forged_request", "bad or missing request signature")
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            raise await self._refuse(400, "invalid_request", "the body is not JSON") from None
-        if not isinstance(payload, dict):
-            raise await self._refuse(400, "invalid_request", "the body is not a JSON object")
-        ts = payload.get("ts")
-        if not isinstance(ts, int) or abs(self._now_ms() - ts) > MAX_SKEW_MS:
-            raise await self._refuse(401, "stale_request", "the request is too old or too new")
+        payload = await open_request(self._secret, body, signature, self._now_ms(), self._refuse)
         op = payload.get("op")
         if op == "address":
             network = payload.get("network")

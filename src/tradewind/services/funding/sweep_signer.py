@@ -20,7 +20,6 @@ Invariants (each refusal audited ``signer.refused``, each signature ``signer.swe
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -32,10 +31,9 @@ from tradewind.services.funding.deposit_keys import DepositKeyError, DepositKeyr
 from tradewind.services.funding.networks import NetworkCatalog
 from tradewind.services.funding.ports import Custody, DepositAddressStore, Signature
 from tradewind.services.funding.signer import (
-    MAX_SKEW_MS,
     SignerError,
     SignerReply,
-    request_signature,
+    open_request,
 )
 from tradewind.services.funding.sweep_config import SweepSettings
 from tradewind.services.funding.sweep_ports import SweepStore
@@ -86,18 +84,9 @@ class SweepSigner:
 
     async def handle(self, body: bytes, signature: str | None) -> SignerReply:
         """Authenticate and answer one ``POST /v1/sweep`` (the HTTP layer passes bytes)."""
-        expected = request_signature(self._secret, body)
-        if signature is None or not hmac.compare_digest(expected, signature.strip().lower()):
-            raise await self._refuse(401, "forged_request", "bad or missing request signature")
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            raise await self._refuse(400, "invalid_request", "the body is not JSON") from None
-        if not isinstance(payload, dict) or payload.get("op") != "sweep":
-            raise await self._refuse(400, "invalid_request", "a JSON object with op sweep")
-        ts = payload.get("ts")
-        if not isinstance(ts, int) or abs(self._now_ms() - ts) > MAX_SKEW_MS:
-            raise await self._refuse(401, "stale_request", "the request is too old or too new")
+        payload = await open_request(
+            self._secret, body, signature, self._now_ms(), self._refuse, op="sweep"
+        )
         return SignerReply(await self.sign(payload))
 
     def _hot(self, network: str) -> str | None:
