@@ -58,6 +58,7 @@ EXPECTED_TABLES = {
     "card_intents",
     "margin_wallets",
     "margin_events",
+    "network_fees",
     "alerts",
     "funding_switches",
     "custody_transfers",

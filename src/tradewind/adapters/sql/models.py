@@ -23,6 +23,7 @@ from tradewind.adapters.sql.kyc import KycDocumentRow, KycEventRow, KycProfileRo
 from tradewind.adapters.sql.ledger import LedgerEntryRow
 from tradewind.adapters.sql.login_throttle import LoginThrottleRow
 from tradewind.adapters.sql.margin import MarginEventRow, MarginWalletRow
+from tradewind.adapters.sql.network_fees import NetworkFeeRow
 from tradewind.adapters.sql.orders import OrderRow
 from tradewind.adapters.sql.outbox import OutboxRow
 from tradewind.adapters.sql.projections import LedgerHoldRow, ProjectorSymbolRow
@@ -68,6 +69,7 @@ __all__ = [
     "LoginThrottleRow",
     "MarginEventRow",
     "MarginWalletRow",
+    "NetworkFeeRow",
     "OrderRow",
     "OutboxRow",
     "ProjectorOffsetRow",
