@@ -4,8 +4,8 @@ the regtest node simulator over JSON-RPC with the credentials from its settings.
 
 A user asks a replica for their Bitcoin deposit address, a wallet pays it in a real
 signed transaction, and once the demo's two confirmations are mined the user's balance
-shows the deposit; the watcher restarted later, on the same tables, credits nothing
-twice."""
+shows the deposit; the user gets one email saying so; the watcher restarted later, on the
+same tables, credits nothing twice."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.test_distributed import Client, Deployment, eventually, onboard
 from tests.support.bitcoind_sim import BitcoindSim, SimWallet
 from tests.support.distributed import Process
+from tests.support.mail import last_mail
 
 MINER = "bcrt1q0xcqpzrky6eff2g52qdye53xkk9jxkvrl4xfg5"
 RUNNING = "Tradewind chain watcher (bitcoin) running"
@@ -79,6 +81,10 @@ def test_a_bitcoin_deposit_is_credited_by_the_watcher_process(
     seen = eventually(lambda: btc_available(user), lambda v: v > 0, timeout_s=30)
     assert seen == Decimal("0.25"), watcher.tail()
     assert watcher.printed(f"bitcoin:{txid}:0")
+    with httpx.Client(base_url=d.urls[1], timeout=5.0) as http:  # the user's inbox
+        notice = last_mail(http, "btc-e2e@example.com", "security_notice")
+    assert notice["subject"].endswith("deposit of 0.25000000 BTC credited"), notice
+    assert txid in notice["body"]
 
     watcher.stop()  # a restart resumes from its stored height: no second credit
     watcher.start(lambda: watcher.tail(10**6).count(RUNNING) == 2)

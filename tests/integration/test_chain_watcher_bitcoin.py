@@ -169,6 +169,7 @@ def make_watcher(
     db: Database,
     bus: RunnerBus,
     alerts: list[str] | None = None,
+    notices: list[tuple[int, str, str]] | None = None,
 ) -> ChainWatcher:
     """Starts above the wallet's funding blocks (a real deployment gives --start-height
     too, the block its deposit addresses were first handed out at)."""
@@ -181,7 +182,18 @@ def make_watcher(
         lambda: 5_000,
         start_height=COINBASE_FUNDED_HEIGHT,
         on_alert=None if alerts is None else (lambda net, kind: alerts.append(kind)),
+        notifier=None if notices is None else Notices(notices),
     )
+
+
+class Notices:
+    """The user's notice emails, as the outbox would get them."""
+
+    def __init__(self, sent: list[tuple[int, str, str]]) -> None:
+        self.sent = sent
+
+    async def notify(self, user_id: int, subject: str, text: str) -> None:
+        self.sent.append((user_id, subject, text))
 
 
 COINBASE_FUNDED_HEIGHT = 101
@@ -210,7 +222,8 @@ async def test_a_deposit_is_credited_after_its_confirmations_exactly_once(
     assert exchange.runner is not None
     user, address = await user_address(db)
     store = SqlWatcherStore(db)
-    w = make_watcher(node, reader, db, RunnerBus(exchange.runner))
+    notices: list[tuple[int, str, str]] = []
+    w = make_watcher(node, reader, db, RunnerBus(exchange.runner), notices=notices)
     txid = send(node, wallet, [(address, 50_000_000)])  # 0.5 BTC, change back to the wallet
     mine(node)
 
@@ -225,13 +238,23 @@ async def test_a_deposit_is_credited_after_its_confirmations_exactly_once(
     assert (await w.step()).credited == 0
     assert exchange.balance(user) == 0
 
+    assert notices == [], "nothing is announced before it is credited"
     mine(node)
     assert (await w.step()).credited == 1
     credited = await store.deposit(NET, txid, 0)
     assert credited is not None and credited.status == "credited" and credited.credited_seq
+    assert notices == [
+        (
+            user,
+            "deposit of 0.50000000 BTC credited",
+            f"Your deposit of 0.50000000 BTC on {NET} (transaction {txid}) "
+            "was credited to your balance.",
+        )
+    ]
 
     mine(node, 4)
     assert (await w.step()).credited == 0
+    assert len(notices) == 1, "one email per deposit"
     (row,) = await store.deposits(NET)  # the change output is not a deposit
     assert row.index == 0
     await exchange.stop()

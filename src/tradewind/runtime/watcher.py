@@ -200,6 +200,7 @@ class WatcherProcess:
 
     async def start(self) -> None:
         from tradewind.adapters.chain.bitcoind_reader import redact
+        from tradewind.adapters.sql import SqlUserRepository
         from tradewind.adapters.sql.chain_watch import SqlWatcherStore
         from tradewind.adapters.sql.deposit_addresses import SqlDepositAddressStore
         from tradewind.adapters.sql.funding_switches import SqlFundingSwitchStore
@@ -207,6 +208,7 @@ class WatcherProcess:
         from tradewind.runtime import standby
         from tradewind.runtime.funding import network_catalog
         from tradewind.services.funding.switches import FundingSwitches
+        from tradewind.services.funding.withdrawals import MailNotifier
 
         catalog = network_catalog(self.settings)
         net = None if catalog is None else catalog.network(self.network_name)
@@ -231,6 +233,11 @@ class WatcherProcess:
                 catalog, SqlFundingSwitchStore(self.replica.db), self.replica.clock.now_ms
             ),
             own=SqlSweepStore(self.replica.db),  # gas top-ups are not deposits (ADR 0028)
+            notifier=MailNotifier(
+                SqlUserRepository(self.replica.db),
+                self.replica.identity.outbox,
+                self.replica.clock.now_ms,
+            ),
         )
         self.loop = WatchLoop(watcher, self.poll_s)
         self._tasks.append(asyncio.create_task(self._run(self.loop)))

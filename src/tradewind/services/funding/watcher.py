@@ -40,6 +40,7 @@ from tradewind.services.funding.networks import AssetOnNetwork, Network
 from tradewind.services.funding.ports import DepositAddressStore
 from tradewind.services.funding.sweep_ports import OwnTransfers
 from tradewind.services.funding.switches import FundingSwitches
+from tradewind.services.funding.withdrawals import Notifier, format_units
 from tradewind.services.trading import CommandBus
 
 log = structlog.get_logger(__name__)
@@ -87,8 +88,11 @@ class ChainWatcher:
         on_alert: Callable[[str, str], None] | None = None,
         switches: FundingSwitches | None = None,
         own: OwnTransfers | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.network = network
+        self._notifier = notifier
+        """Tells the user once their deposit is credited (an email through the outbox)."""
         self._own = own
         """The exchange's own transactions (gas top-ups to deposit addresses, ADR 0028):
         never deposits."""
@@ -271,6 +275,7 @@ class ChainWatcher:
                 await self._store.finish(name, d.txid, d.index, "credited", seq=applied.seq)
                 credited += 1
                 log.info("deposit credited", ref=d.ref, seq=applied.seq, amount=d.amount)
+                await self._tell_credited(d, asset.decimals)
             elif rejected is not None and rejected.reason == "duplicate_deposit":
                 # credited before a crash that lost the record: the core remembers
                 await self._store.finish(
@@ -282,3 +287,18 @@ class ChainWatcher:
                 await self._store.finish(name, d.txid, d.index, "refused", note=reason)
                 log.error("deposit refused by the core", ref=d.ref, reason=reason)
         return credited
+
+    async def _tell_credited(self, d: ChainDeposit, decimals: int) -> None:
+        """At most once: after the SQL record says ``credited`` (a crash in between
+        loses the email, never doubles the credit); a mail failure never stops crediting."""
+        if self._notifier is None:
+            return
+        amount = format_units(d.amount, decimals)
+        text = (
+            f"Your deposit of {amount} {d.asset} on {d.network} (transaction {d.txid}) "
+            "was credited to your balance."
+        )
+        try:
+            await self._notifier.notify(d.user_id, f"deposit of {amount} {d.asset} credited", text)
+        except Exception:  # the outbox is another store; the credit stands either way
+            log.exception("deposit notice not sent", ref=d.ref)
