@@ -3,10 +3,11 @@
 - The ledger check of issue 4: after a random trading session (deposits, limit GTC /
   IOC / FOK / GTD orders, post-only, icebergs, market orders by quantity and by quote
   amount, stops, cancels, cancel-all, amends, withdrawals held / released / settled,
-  transfers, fee changes, expiries), the SQL ledger's sums of ``available`` and
-  ``locked`` legs per (account, asset) equal the core's balances for every account and
-  asset; every event's legs sum to zero per asset; ``-external`` is deposits less
-  withdrawals; the open holds, orders, fills and trades agree with the core.
+  transfers, expenses (network fees the exchange paid), fee changes, expiries), the SQL
+  ledger's sums of ``available`` and ``locked`` legs per (account, asset) equal the
+  core's balances for every account and asset; every event's legs sum to zero per
+  asset; ``-external`` is deposits less withdrawals and expenses; the open holds,
+  orders, fills and trades agree with the core.
 - Idempotency: feeding the same batches again (at once, in other chunks, one by one,
   through fresh projector instances) changes nothing.
 - Crashes: a restart between batches, a transaction that dies before its commit, and a
@@ -51,6 +52,7 @@ from tradewind.core.commands import AnyCommand
 from tradewind.core.engine import Core
 from tradewind.core.events import (
     Event,
+    ExpensePaid,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
@@ -200,6 +202,16 @@ def random_commands(seed: int, n: int, big: bool) -> list[AnyCommand]:
             else:
                 op = rng.choice(("withdraw_release", "withdraw_settle"))
                 cmd = {"op": op, "id": rng.randint(max(1, next_wid - 4), next_wid)}
+        elif r < 0.915:  # the exchange pays a network fee; few refs, so some repeat
+            asset = rng.choice((BTC, ETH, USDT))
+            amount = rng.randint(1, 3_000) * (10**13 if asset == ETH else 1)
+            cmd = {
+                "op": "expense",
+                "user": rng.choice((0, *USERS)),
+                "asset": asset,
+                "amount": amount,
+                "ref": f"network-fee:custody:{rng.randrange(60)}",
+            }
         elif r < 0.94:
             asset = rng.choice((BTC, ETH, USDT))
             amount = rng.randint(1, 3_000) * (10**13 if asset == ETH else 1)
@@ -368,7 +380,11 @@ async def assert_projections_match_core(db: Database, s: Session) -> None:
     for (_, asset), b in sums.items():
         external[asset] -= b.external
     for asset in (BTC, ETH, USDT):
-        assert external[asset] == s.core.deposited.get(asset, 0) - s.core.withdrawn.get(asset, 0)
+        assert external[asset] == (
+            s.core.deposited.get(asset, 0)
+            - s.core.withdrawn.get(asset, 0)
+            - s.core.expensed.get(asset, 0)
+        )
         assert (
             sum(b.available + b.locked + b.external for (_, a), b in sums.items() if a == asset)
             == 0
@@ -430,7 +446,7 @@ def assert_session_is_rich(s: Session) -> None:
     assert kinds[OrderAmended] > 50
     assert kinds[OrderTriggered] > 5
     assert kinds[OrderCancelled] > 200
-    for kind in (WithdrawalHeld, WithdrawalReleased, WithdrawalSettled, Transferred):
+    for kind in (WithdrawalHeld, WithdrawalReleased, WithdrawalSettled, Transferred, ExpensePaid):
         assert kinds[kind] > 3, kind
     reasons = {e.reason for e in s.events() if isinstance(e, OrderCancelled)}
     assert {"user", "ioc", "market_remainder", "expired"} <= reasons

@@ -7,7 +7,8 @@ After every command:
 * a rejected command yields one ``Rejected`` event and leaves ``state_hash`` unchanged
   (beyond the GTD expiries its later ``ts`` brings, which must equal those of a ``tick``);
 * checked independently of ``check_invariants``: per asset, available + locked over all
-  accounts (the fee account included) equals deposits minus settled withdrawals; no
+  accounts (the fee account included) equals deposits minus settled withdrawals and
+  expenses (``Expense``: what the exchange pays out itself, once per ref); no
   balance is negative; no book is crossed.
 
 A ``snapshot_restore`` step checks that a restored snapshot has the same state hash and
@@ -41,6 +42,7 @@ from tradewind.core.commands import (
     CancelAll,
     Command,
     Deposit,
+    Expense,
     Freeze,
     Halt,
     Place,
@@ -58,6 +60,7 @@ from tradewind.core.engine import Core
 from tradewind.core.events import (
     Deposited,
     Event,
+    ExpensePaid,
     OrderCancelled,
     Rejected,
     WithdrawalSettled,
@@ -187,6 +190,8 @@ class CoreMachine(RuleBasedStateMachine):
         self.log: list[tuple[Command, list[Event]]] = []
         self.deposited: Counter[str] = Counter()
         self.settled: Counter[str] = Counter()
+        self.expensed: Counter[str] = Counter()
+        self.expense_refs: set[str] = set()
         for cmd in SETUP:
             events = self.apply(type(cmd), **_fields(cmd))
             assert not any(isinstance(e, Rejected) for e in events), events
@@ -206,6 +211,10 @@ class CoreMachine(RuleBasedStateMachine):
                 self.deposited[e.asset] += e.amount
             elif isinstance(e, WithdrawalSettled):
                 self.settled[e.asset] += e.amount
+            elif isinstance(e, ExpensePaid):
+                assert e.ref not in self.expense_refs, f"expense {e.ref} paid twice"
+                self.expense_refs.add(e.ref)
+                self.expensed[e.asset] += e.amount
         return events
 
     def check_rejection_changed_nothing(
@@ -335,6 +344,17 @@ class CoreMachine(RuleBasedStateMachine):
     def transfer(self, user: int, to: int, asset: str, units: int) -> None:
         self.apply(Transfer, user=user, to=to, asset=asset, amount=units * UNIT[asset])
 
+    @rule(
+        user=st.sampled_from(ACCOUNTS),
+        asset=st.sampled_from(ASSETS),
+        units=st.integers(min_value=1, max_value=60),
+        ref=st.integers(min_value=1, max_value=6),
+    )
+    def expense(self, user: int, asset: str, units: int, ref: int) -> None:
+        # Few refs, so that a ref is often paid already (``duplicate_expense``).
+        ref_text = f"network-fee:custody:{ref}"
+        self.apply(Expense, user=user, asset=asset, amount=units * UNIT[asset], ref=ref_text)
+
     @rule(advance=st.integers(min_value=0, max_value=3_000))
     def tick(self, advance: int) -> None:
         self.ts += advance
@@ -392,7 +412,7 @@ class CoreMachine(RuleBasedStateMachine):
             assert available >= 0 and locked >= 0, f"negative balance of {user} in {asset}"
             totals[asset] += available + locked
         for asset in ASSETS:
-            expected = self.deposited[asset] - self.settled[asset]
+            expected = self.deposited[asset] - self.settled[asset] - self.expensed[asset]
             assert totals[asset] == expected, f"{asset}: {totals[asset]} != {expected}"
 
     @invariant()

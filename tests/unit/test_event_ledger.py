@@ -1,7 +1,8 @@
 """The events are a complete ledger: every account's available and locked, per asset,
 rebuilt from events alone, equals the core's balances after every command.
 
-Money moves only through ``Deposited``, ``WithdrawalHeld`` / ``Released`` / ``Settled``,
+Money moves only through ``Deposited``, ``ExpensePaid``, ``WithdrawalHeld`` / ``Released`` /
+``Settled``,
 ``Transferred``, ``OrderAccepted.locked``, ``Trade`` (fees to account 0),
 ``OrderCancelled.unlocked``, ``OrderReleased.amount`` and ``OrderAmended.locked``. The
 ledger also follows each order's hold: it only ever shrinks through trades, cancels and
@@ -41,6 +42,7 @@ from tradewind.core.events import (
     AssetAdded,
     Deposited,
     Event,
+    ExpensePaid,
     FeesSet,
     OrderAccepted,
     OrderAmended,
@@ -127,6 +129,8 @@ class EventLedger:
             self._move(e.user, e.asset, available=e.amount, locked=-e.amount)
         elif isinstance(e, WithdrawalSettled):
             self._move(e.user, e.asset, locked=-e.amount)
+        elif isinstance(e, ExpensePaid):
+            self._move(e.user, e.asset, available=-e.amount)
         elif isinstance(e, Transferred):
             self._move(e.user, e.asset, available=-e.amount)
             self._move(e.to, e.asset, available=e.amount)
@@ -532,6 +536,10 @@ def random_commands(rng: random.Random, n: int) -> list[tuple[dict[str, Any], in
             else:
                 op = rng.choice(("withdraw_release", "withdraw_settle"))
                 cmd = {"op": op, "id": rng.randint(max(1, next_wid - 4), next_wid)}
+        elif r < 0.915:  # few refs: some are paid already (duplicate_expense)
+            cmd = {"op": "expense", "user": rng.choice((0, 9, *USERS)), "asset": rng.choice((B, U))}
+            cmd["amount"] = rng.randint(1, 20_000)
+            cmd["ref"] = f"network-fee:custody:{rng.randrange(40)}"
         elif r < 0.94:
             to = rng.choice((*USERS, 9))
             cmd = {"op": "transfer", "user": user, "to": to, "asset": rng.choice((B, E, U))}
@@ -569,4 +577,5 @@ def test_ledger_from_events_matches_the_core_over_a_random_stream():
     assert {"stop_market", "stop_limit"} <= {t for t, _ in kinds_released}
     assert any(isinstance(e, WithdrawalSettled) for e in ex.events)
     assert any(isinstance(e, Transferred) for e in ex.events)
+    assert any(isinstance(e, ExpensePaid) for e in ex.events)
     assert ex.releasing_commands > 150

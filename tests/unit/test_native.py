@@ -10,7 +10,8 @@ itself is tested either way.
 Two streams: the generated benchmark stream (limit, IOC and market orders, cancels), and a
 seeded random stream of every command type (stops, take-profits, icebergs, post-only, FOK,
 GTD with expiry, amends, cancel-all, self-trade prevention modes, withdrawals, transfers,
-halts, fee tiers) with a share of invalid commands, so that rejections are compared too.
+expenses, halts, fee tiers) with a share of invalid commands, so that rejections are
+compared too.
 """
 
 from __future__ import annotations
@@ -196,8 +197,11 @@ def random_stream(n: int, seed: int) -> list[C.Command]:
             wid = rng.choice(withdrawals)
             settle = rng.random() < 0.5
             cmd = C.WithdrawSettle(id=wid) if settle else C.WithdrawRelease(id=wid)
-        elif r < 0.92:
+        elif r < 0.915:
             cmd = C.Transfer(user=user, to=rng.choice(USERS), asset="USDT", amount=10**6)
+        elif r < 0.92:  # few refs: some are paid already (duplicate_expense)
+            ref = f"network-fee:custody:{rng.randrange(20)}"
+            cmd = C.Expense(user=user, asset=rng.choice(list(ASSETS)), amount=10**6, ref=ref)
         elif r < 0.93:
             cmd = C.Halt(symbol=sym) if rng.random() < 0.1 else C.Resume(symbol=sym)
         elif r < 0.95:
@@ -301,6 +305,7 @@ def test_random_stream_exercises_every_command_type() -> None:
         "fees",
         "tier",
         "deposit",
+        "expense",
         "withdraw_hold",
         "withdraw_release",
         "withdraw_settle",

@@ -25,7 +25,11 @@ def ledger_of(core: Core) -> dict[tuple[int, str], LedgerBalance]:
         for asset, b in held.items()
     }
     for asset in core.assets:
-        net = core.deposited.get(asset, 0) - core.withdrawn.get(asset, 0)
+        net = (
+            core.deposited.get(asset, 0)
+            - core.withdrawn.get(asset, 0)
+            - core.expensed.get(asset, 0)
+        )
         old = out.get((-999, asset), LedgerBalance(0, 0, 0))
         out[(-999, asset)] = LedgerBalance(old.available, old.locked, -net)
     return out
@@ -59,6 +63,21 @@ def test_external_legs_must_equal_deposits_less_withdrawals() -> None:
     ledger[(-999, "USDT")] = LedgerBalance(0, 0, ledger[(-999, "USDT")].external - 50)
     (finding,) = reconcile(core, ledger).findings
     assert finding.asset == "USDT" and finding.difference == 50
+
+
+def test_external_legs_include_the_expenses_the_exchange_paid() -> None:
+    """A network fee booked (``Expense``, ADR 0034) left the exchange: the ledger's
+    external legs carry it, and a ledger that missed it is off by exactly the fee."""
+    ex = standard()
+    ex.ok({"op": "deposit", "user": 2**62 + 1, "asset": "BTC", "amount": 900})
+    ex.ok({"op": "expense", "user": 2**62 + 1, "asset": "BTC", "amount": 300, "ref": "f:1"})
+    core = ex.core
+    assert reconcile(core, ledger_of(core)).findings == ()
+    ledger = ledger_of(core)
+    ledger[(-999, "BTC")] = LedgerBalance(0, 0, ledger[(-999, "BTC")].external - 300)
+    (finding,) = reconcile(core, ledger).findings
+    assert finding.asset == "BTC" and finding.expected == finding.actual - 300
+    assert "deposits less withdrawals and expenses" in finding.message
 
 
 def test_custody_shortfall_is_critical_and_surplus_is_information() -> None:

@@ -30,6 +30,8 @@ SymbolName = Annotated[
 ]
 ClientId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 DepositRef = Annotated[str, msgspec.Meta(min_length=1, max_length=160)]
+ExpenseRef = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+"""64: the ledger keeps an expense's ref as its legs' ref (``ledger_entries.ref``)."""
 
 Side = Literal["buy", "sell"]
 OrderType = Literal[
@@ -97,6 +99,21 @@ class Deposit(Command, frozen=True, tag="deposit"):
     asset: Name
     amount: Positive
     ref: DepositRef | None = None
+
+
+class Expense(Command, frozen=True, tag="expense"):
+    """Pays ``amount`` out of ``user``'s available funds to the outside world: money
+    the exchange itself spent (a network fee its hot wallet paid, ADR 0034). It leaves
+    the exchange like a settled withdrawal, but counts as ``expensed``, not withdrawn.
+    ``ref`` names what was paid (``network-fee:withdrawal:12``): the core applies a ref
+    once and rejects it ever after with ``duplicate_expense``, so a booking retried
+    after a crash cannot pay twice. Which accounts may pay is the caller's rule (the
+    exchange's own accounts); the core only checks the funds."""
+
+    user: NonNegative
+    asset: Name
+    amount: Positive
+    ref: ExpenseRef
 
 
 class WithdrawHold(Command, frozen=True, tag="withdraw_hold"):
@@ -363,6 +380,7 @@ AnyCommand = (
     | SetFees
     | SetTier
     | Deposit
+    | Expense
     | WithdrawHold
     | WithdrawRelease
     | WithdrawSettle

@@ -2,7 +2,7 @@
 
 Invariants (checked by ``tradewind.core.invariants`` and the property tests):
 - per asset, the sum of every account's ``available + locked`` (fee account 0
-  included) equals deposits minus settled withdrawals: fills only move money;
+  included) equals deposits minus settled withdrawals and expenses: fills only move money;
 - no balance is ever negative, and each account's ``locked`` equals the holds of its
   open orders, untriggered stops and pending withdrawals;
 - no book is crossed after a command;
@@ -37,6 +37,7 @@ from tradewind.core.events import (
     AssetAdded,
     Deposited,
     Event,
+    ExpensePaid,
     FeesSet,
     OrderAccepted,
     OrderAmended,
@@ -90,6 +91,10 @@ class Core:
         self.withdrawn: dict[str, int] = {}
         self.withdrawals: dict[int, tuple[int, str, int]] = {}
         self.deposit_refs: set[str] = set()
+        # ``Expense``: what the exchange itself paid out (network fees) and the refs
+        # applied; both empty on a core that never used it (state and hash unchanged).
+        self.expensed: dict[str, int] = {}
+        self.expense_refs: set[str] = set()
         # Frozen users (``Freeze``): empty on nearly every core, so a place pays one
         # test of ``any_frozen`` (a bool: cheaper than a set's truth test) and no more.
         self.frozen: set[int] = set()
@@ -112,6 +117,7 @@ class Core:
             C.Freeze: self._freeze,
             C.Unfreeze: self._unfreeze,
             C.Deposit: self._deposit,
+            C.Expense: self._expense,
             C.WithdrawHold: self._withdraw_hold,
             C.WithdrawRelease: self._withdraw_release,
             C.WithdrawSettle: self._withdraw_settle,
@@ -396,6 +402,18 @@ class Core:
         if ref is not None:
             self.deposit_refs.add(ref)
         ev.append(Deposited(c.user, c.asset, c.amount))
+
+    def _expense(self, c: C.Expense, ev: list[Event]) -> None:
+        self._asset(c.asset)
+        ref = c.ref
+        if ref in self.expense_refs:
+            raise _Reject("duplicate_expense", f"expense {ref} was already booked")
+        if self.available(c.user, c.asset) < c.amount:
+            raise _Reject("insufficient_balance", f"available {c.asset} is below {c.amount}")
+        self._bal(c.user, c.asset).available -= c.amount
+        self.expensed[c.asset] = self.expensed.get(c.asset, 0) + c.amount
+        self.expense_refs.add(ref)
+        ev.append(ExpensePaid(c.user, c.asset, c.amount, ref))
 
     def _withdraw_hold(self, c: C.WithdrawHold, ev: list[Event]) -> None:
         self._asset(c.asset)
@@ -1270,6 +1288,9 @@ class Core:
         }
         if self.deposit_refs:  # absent when unused: older snapshots and hashes stay valid
             st["deposit_refs"] = sorted(self.deposit_refs)
+        if self.expense_refs:  # likewise (``expensed`` is never without a ref)
+            st["expensed"] = sorted(self.expensed.items())
+            st["expense_refs"] = sorted(self.expense_refs)
         if self.frozen:  # likewise
             st["frozen"] = sorted(self.frozen)
         if self.margin_on:  # likewise
@@ -1299,6 +1320,8 @@ class Core:
         core.withdrawn = dict(st["withdrawn"])
         core.withdrawals = {w: (u, a, n) for w, u, a, n in st["withdrawals"]}
         core.deposit_refs = set(st.get("deposit_refs", ()))
+        core.expensed = dict(st.get("expensed", ()))
+        core.expense_refs = set(st.get("expense_refs", ()))
         core.frozen = set(st.get("frozen", ()))
         core.any_frozen = bool(core.frozen)
         for row in st["markets"]:

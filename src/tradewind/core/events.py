@@ -44,6 +44,15 @@ class Deposited(Event, frozen=True, tag="deposited"):
     amount: int
 
 
+class ExpensePaid(Event, frozen=True, tag="expense_paid"):
+    """``amount`` left the exchange from ``user``'s available funds (``Expense``)."""
+
+    user: int
+    asset: str
+    amount: int
+    ref: str
+
+
 class WithdrawalHeld(Event, frozen=True, tag="withdrawal_held"):
     id: int
     user: int
@@ -395,6 +404,7 @@ AnyEvent = (
     | FeesSet
     | TierSet
     | Deposited
+    | ExpensePaid
     | WithdrawalHeld
     | WithdrawalReleased
     | WithdrawalSettled

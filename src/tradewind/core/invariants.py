@@ -1,6 +1,7 @@
 """The core's invariants, checked from the outside on any state (live or restored).
 
-These are the promises of DESIGN.md §2: money is conserved per asset, nothing is
+These are the promises of DESIGN.md §2: money is conserved per asset (what came in
+less what was withdrawn and what the exchange spent, ``Expense``), nothing is
 negative, every locked unit is explained by an open order, stop or pending withdrawal,
 books are uncrossed and their indexes agree with their queues.
 
@@ -32,12 +33,17 @@ def check_invariants(core: Core) -> list[str]:
             totals[asset] = totals.get(asset, 0) + b.available + b.locked
             if b.locked:
                 locked[(user, asset)] = b.locked
-    for asset in sorted(set(totals) | set(core.deposited) | set(core.withdrawn)):
-        expected = core.deposited.get(asset, 0) - core.withdrawn.get(asset, 0)
+    assets = set(totals) | set(core.deposited) | set(core.withdrawn) | set(core.expensed)
+    for asset in sorted(assets):
+        expected = (
+            core.deposited.get(asset, 0)
+            - core.withdrawn.get(asset, 0)
+            - core.expensed.get(asset, 0)
+        )
         if totals.get(asset, 0) != expected:
             bad.append(
                 f"{asset}: balances sum to {totals.get(asset, 0)}, "
-                f"deposits minus withdrawals are {expected}"
+                f"deposits minus withdrawals and expenses are {expected}"
             )
     holds: dict[tuple[int, str], int] = {}
 

@@ -6,7 +6,8 @@ numbers, never a silent pass):
   every lock explained; margin claims balanced);
 - **ledger**: at the same seq, the SQL ledger's ``available`` and ``locked`` legs per
   ``(account, asset)`` equal the core's balances, and minus its ``external`` legs per
-  asset equals the core's deposits less withdrawals. The two are compared at one seq
+  asset equals the core's deposits less withdrawals and expenses (network fees booked,
+  ADR 0034). The two are compared at one seq
   only: a projector that lags is not a difference, a projector that disagrees is;
 - **custody** (per asset, when holdings are given): what the exchange holds outside
   (on chain, at the bank) covers what the core owes, i.e. the sum of every account's
@@ -119,16 +120,21 @@ def check_ledger(core: Core, ledger: Mapping[tuple[int, str], LedgerBalance]) ->
     external: dict[str, int] = {}
     for (_, asset), lb in ledger.items():
         external[asset] = external.get(asset, 0) - lb.external
-    for asset in sorted(set(external) | set(core.deposited) | set(core.withdrawn)):
-        want = core.deposited.get(asset, 0) - core.withdrawn.get(asset, 0)
+    assets = set(external) | set(core.deposited) | set(core.withdrawn) | set(core.expensed)
+    for asset in sorted(assets):
+        want = (
+            core.deposited.get(asset, 0)
+            - core.withdrawn.get(asset, 0)
+            - core.expensed.get(asset, 0)
+        )
         got = external.get(asset, 0)
         if want != got:
             found.append(
                 Finding(
                     "ledger",
                     "critical",
-                    f"{asset}: deposits less withdrawals are {want} in the core, {got} in "
-                    "the ledger's external legs",
+                    f"{asset}: deposits less withdrawals and expenses are {want} in the "
+                    f"core, {got} in the ledger's external legs",
                     asset,
                     None,
                     want,

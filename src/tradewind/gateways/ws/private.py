@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 from tradewind.core.events import (
     Deposited,
     Event,
+    ExpensePaid,
     MarginWalletOpened,
     OrderAccepted,
     OrderAmended,
@@ -226,7 +227,10 @@ class PrivateMapper:
                     )
                     msg.data["last_price"] = self.fmt.price(e.symbol, e.last_price)
                     out.append(msg)
-            elif isinstance(e, Deposited | WithdrawalHeld | WithdrawalReleased | WithdrawalSettled):
+            elif isinstance(
+                e,
+                Deposited | ExpensePaid | WithdrawalHeld | WithdrawalReleased | WithdrawalSettled,
+            ):
                 touch(e.user, e.asset)
             elif isinstance(e, Transferred):
                 touch(e.user, e.asset)

@@ -4,7 +4,8 @@ Invariants (checked by ``tests/integration/test_projectors.py``):
 - the legs of one event sum to zero per asset, so all legs of an asset sum to zero;
 - per ``(account, asset)``, the sum of the ``available`` legs is the core's available
   balance and the sum of the ``locked`` legs its locked balance, after every applied
-  command; minus the sum of the ``external`` legs is deposits less settled withdrawals;
+  command; minus the sum of the ``external`` legs is deposits less settled withdrawals
+  and expenses;
 - legs are derived from events alone (no configuration, no core state), exactly once
   per command (see :mod:`tradewind.services.projectors.base` for the offset rule);
 - each open order's hold is followed from ``OrderAccepted.locked`` through trades,
@@ -18,6 +19,8 @@ Legs per event (``account`` is the core account, 0 the fee account):
 ``WithdrawalHeld a``       available -a, locked +a
 ``WithdrawalReleased a``   locked -a, available +a
 ``WithdrawalSettled a``    locked -a, external +a
+``ExpensePaid a``          available -a, external +a (ref: the expense's ref, e.g.
+                           ``network-fee:withdrawal:12``)
 ``Transferred a``          sender available -a, receiver available +a
 ``OrderAccepted l``        available -l, locked +l, in the asset it spends (quote for a
                            buy, base for a sell)
@@ -66,6 +69,7 @@ from tradewind.core.events import (
     Borrowed,
     Deposited,
     Event,
+    ExpensePaid,
     FeesSet,
     InsuranceFunded,
     InterestCharged,
@@ -280,6 +284,8 @@ class _Posting:
         elif isinstance(e, WithdrawalSettled):
             ref = f"withdrawal:{e.id}"
             self.move(e.user, e.asset, e.amount, "locked", "external", "withdrawal_settle", ref)
+        elif isinstance(e, ExpensePaid):
+            self.move(e.user, e.asset, e.amount, "available", "external", "expense", e.ref)
         elif isinstance(e, Transferred):
             self.post(e.user, "available", e.asset, -e.amount, "transfer", f"account:{e.to}")
             self.post(e.to, "available", e.asset, e.amount, "transfer", f"account:{e.user}")
