@@ -96,6 +96,7 @@ def run_signer(settings: Settings, *, host: str | None = None, port: int | None 
             hot_keys=conf.keys,
             secret=conf.secret or "",
             now_ms=clock.now_ms,
+            max_fee_rate=conf.bitcoin_max_fee_rate,
         )
         server = uvicorn.Server(
             uvicorn.Config(

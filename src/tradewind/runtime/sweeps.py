@@ -1,9 +1,10 @@
 """Wiring of the sweeper (the payout loop's second job) and of the signer's sweep rules.
 
-- :func:`build_sweeper`: the sweeper over SQL, web3 nodes (``[funding.withdrawals] rpc``)
-  and the signer's HTTP client, when ``[funding.sweeps.*]`` is configured and payouts
-  are (same signer, same nodes); it runs in the payout loop, so behind the same Redis
-  lease in ``tradewind withdrawals`` and as the embedded exchange's payout task;
+- :func:`build_sweeper`: the sweeper over SQL, web3 nodes and bitcoind
+  (``[funding.withdrawals] rpc``, ADR 0035) and the signer's HTTP client, when
+  ``[funding.sweeps.*]`` is configured and payouts are (same signer, same nodes); it
+  runs in the payout loop, so behind the same Redis lease in ``tradewind withdrawals``
+  and as the embedded exchange's payout task;
 - :func:`build_sweep_signer`: the signer process's side: each swept network's account
   key read from the token and checked against its xpub (start-up fails otherwise);
 - :func:`store_deposit_key`: ``tradewind signer-deposit-key``: seal an account xprv in
@@ -25,6 +26,7 @@ from tradewind.services.funding.sweep_config import SweepSettings, parse_sweep_s
 from tradewind.services.funding.sweep_ports import SecretVault, SweepChain
 from tradewind.services.funding.sweep_signer import SweepSigner
 from tradewind.services.funding.sweeps import Sweeper
+from tradewind.services.funding.utxo_sweeps import UtxoSweepChain
 from tradewind.services.funding.withdrawals import WithdrawalService
 
 
@@ -49,11 +51,33 @@ def build_sweeper(settings: Settings, db: Database, service: WithdrawalService) 
     policy = service.policy
     if not conf.networks or policy.signer_url is None or policy.signer_secret is None:
         return None
-    chains: dict[str, SweepChain] = {}
+    chains: dict[str, SweepChain | UtxoSweepChain] = {}
     for name in conf.networks:
         url = policy.rpc.get(name)
         net = service.catalog.network(name)
-        if url is None or net is None or net.chain_id is None:
+        if url is None or net is None:
+            continue
+        if net.kind == "utxo":  # ADR 0035: the payouts' node and credentials
+            from tradewind.adapters.chain.bitcoind_payout import BitcoindPayoutChain
+            from tradewind.adapters.chain.bitcoind_reader import BitcoindReader
+            from tradewind.adapters.chain.bitcoind_sweeps import BitcoindSweepChain
+
+            own = "@" in url
+            reader = BitcoindReader(
+                url,
+                user=None if own else settings.bitcoin_rpc_user,
+                password=None if own else settings.bitcoin_rpc_password,
+                cookie_file=None if own else settings.bitcoin_rpc_cookie_file,
+            )
+            chains[name] = BitcoindSweepChain(
+                BitcoindPayoutChain(
+                    reader,
+                    fallback_fee_rate=policy.bitcoin_fee_fallback,
+                    fee_target_blocks=policy.bitcoin_fee_target,
+                )
+            )
+            continue
+        if net.chain_id is None:
             continue
         chains[name] = Web3SweepChain.from_url(url, net.chain_id)
     if not chains:
@@ -81,11 +105,16 @@ def build_sweep_signer(
     hot_keys: Mapping[str, str],
     secret: str,
     now_ms: Callable[[], int],
+    max_fee_rate: int | None = None,
 ) -> SweepSigner | None:
+    """``max_fee_rate``: the highest Bitcoin fee rate signed (sat/vB; default the
+    withdrawals' ``bitcoin_max_fee_rate`` default)."""
+    from tradewind.adapters.chain.bitcoin_tx import BitcoinTxCodec
     from tradewind.adapters.chain.evm_tx import EvmTxCodec
     from tradewind.adapters.sql.deposit_addresses import SqlDepositAddressStore
     from tradewind.adapters.sql.sweeps import SqlSweepStore
     from tradewind.services.funding.deposit_keys import DepositKeyError, DepositKeyring
+    from tradewind.services.funding.signer import MAX_FEE_RATE
 
     catalog = network_catalog(settings)
     conf = sweep_settings(settings, catalog)
@@ -111,6 +140,12 @@ def build_sweep_signer(
         hot_keys=hot_keys,
         secret=secret,
         now_ms=now_ms,
+        utxo_codecs={
+            name: BitcoinTxCodec(net.chain)
+            for name in conf.networks
+            if (net := catalog.network(name)) is not None and net.kind == "utxo"
+        },
+        max_fee_rate=MAX_FEE_RATE if max_fee_rate is None else max_fee_rate,
     )
 
 
@@ -135,7 +170,7 @@ def store_deposit_key(settings: Settings, network: str, xprv: str | None) -> str
     signer = parse_signer_settings(settings.funding, os.environ)
     if signer.pin is None:
         raise ConfigError("the signer's PIN ([funding.signer] pin or TRADEWIND_SIGNER_PIN)")
-    key = xprv.strip() if xprv else new_account_key()
+    key = xprv.strip() if xprv else new_account_key(net)
     try:
         DepositKeyring(net, key)  # refuses a key that is not the configured xpub's
     except DepositKeyError as exc:
@@ -145,4 +180,4 @@ def store_deposit_key(settings: Settings, network: str, xprv: str | None) -> str
             custody.put_secret(net_conf.deposit_key, key.encode())
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-    return account_xpub(key)
+    return account_xpub(key, net)

@@ -146,6 +146,9 @@ class PayoutLoop:
         self.poll_s = poll_s
         self.sweeper = sweeper
         """Sweeps and hot/cold moves (runtime/sweeps.py), after each payout step."""
+        if sweeper is not None and processor.reservations is None:
+            # a Bitcoin payout must not spend a hot coin a move to cold spends (ADR 0035)
+            processor.reservations = sweeper.store
         self.failures = 0
         self._stop = asyncio.Event()
 

@@ -184,11 +184,18 @@ class BitcoinTxCodec:
     def assemble_signed(
         self, tx: Mapping[str, object], signatures: Sequence[tuple[int, int]], public_key: bytes
     ) -> SignedTx:
+        return self.assemble_witnesses(tx, [(r, s, public_key) for r, s in signatures])
+
+    def assemble_witnesses(
+        self, tx: Mapping[str, object], signatures: Sequence[tuple[int, int, bytes]]
+    ) -> SignedTx:
+        """The signed transaction from one ``(r, s, public key)`` per input, each input
+        with its own key (a sweep spends the coins of several deposit addresses)."""
         terms, built = self._parse(tx)
         if len(signatures) != len(terms.inputs):
             raise ValueError("one signature per input")
-        compressed = coincurve.PublicKey(public_key).format(compressed=True)
-        for n, (r, s) in enumerate(signatures):
+        for n, (r, s, public_key) in enumerate(signatures):
+            compressed = coincurve.PublicKey(public_key).format(compressed=True)
             der = encode_dss_signature(r, s) + bytes([SIGHASH.ALL])
             built.vin[n].witness = Witness([der, compressed])
         raw: Any = built.serialize()

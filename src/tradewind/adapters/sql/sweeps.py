@@ -29,11 +29,13 @@ from tradewind.services.funding.sweep_ports import (
     UNFINISHED,
     CustodyAlert,
     CustodyTransfer,
+    DepositCoin,
     NewTransfer,
     SweepCandidate,
     TransferKind,
     TransferStatus,
 )
+from tradewind.services.funding.withdrawal_ports import spent_outpoints
 
 _SETTABLE = frozenset({"tx", "raw_tx", "txid", "nonce", "block_number", "reason"})
 
@@ -141,6 +143,7 @@ class SqlSweepStore:
                 priority_fee=str(new.priority_fee),
                 status=new.status,
                 parent_id=new.parent_id,
+                tx=new.tx,
                 created_at_ms=at_ms,
                 updated_at_ms=at_ms,
             )
@@ -271,6 +274,55 @@ class SqlSweepStore:
         async with self._db.read() as session:
             rows = await session.execute(query)
             return [SweepCandidate(str(a), str(p), str(s)) for a, p, s in rows]
+
+    async def credited_coins(self, network: str) -> Sequence[DepositCoin]:
+        query = (
+            sa.select(
+                ChainDepositRow.txid,
+                ChainDepositRow.idx,
+                DepositAddressRow.address,
+                DepositAddressRow.path,
+            )
+            .join(
+                DepositAddressRow,
+                sa.and_(
+                    DepositAddressRow.user_id == ChainDepositRow.user_id,
+                    DepositAddressRow.network == ChainDepositRow.network,
+                ),
+            )
+            .where(
+                ChainDepositRow.network == network,
+                ChainDepositRow.status == "credited",
+                ChainDepositRow.idx >= 0,
+            )
+            .order_by(ChainDepositRow.txid, ChainDepositRow.idx)
+        )
+        async with self._db.read() as session:
+            rows = await session.execute(query)
+            return [DepositCoin(str(t), int(i), str(a), str(p)) for t, i, a, p in rows]
+
+    async def _inputs(self, *where: sa.ColumnElement[bool]) -> set[str]:
+        async with self._db.read() as session:
+            rows = await session.scalars(sa.select(CustodyTransferRow.tx).where(*where))
+            return {op for tx in rows for op in spent_outpoints(tx)}
+
+    async def swept_outpoints(self, network: str, failed_since_ms: int) -> set[str]:
+        return await self._inputs(
+            CustodyTransferRow.network == network,
+            CustodyTransferRow.kind == "sweep",
+            CustodyTransferRow.tx.is_not(None),
+            sa.or_(
+                CustodyTransferRow.status != "failed",
+                CustodyTransferRow.updated_at_ms >= failed_since_ms,
+            ),
+        )
+
+    async def reserved_outpoints(self, network: str) -> set[str]:
+        return await self._inputs(
+            CustodyTransferRow.network == network,
+            CustodyTransferRow.status.in_(UNFINISHED),
+            CustodyTransferRow.tx.is_not(None),
+        )
 
     async def own_txids(self, network: str, txids: Collection[str]) -> set[str]:
         wanted = sorted(set(txids))

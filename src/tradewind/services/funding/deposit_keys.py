@@ -1,7 +1,9 @@
-"""The deposit addresses' private keys, for the signer process only (ADR 0028).
+"""The deposit addresses' private keys, for the signer process only (ADR 0028; Bitcoin:
+ADR 0035).
 
-The account-level extended private key of a network (``m/44'/60'/0'``, whose public
-half is the ``xpub`` the API replicas derive addresses from, ADR 0015) is sealed in the
+The account-level extended private key of a network (``m/44'/60'/0'`` on EVM networks,
+``m/84'/0'/0'`` (BIP 84, ``zprv``/``vprv``) on Bitcoin, whose public half is the
+``xpub`` the API replicas derive addresses from, ADR 0015) is sealed in the
 signer's PKCS#11 token as a private data object (readable only in a session logged in
 with the user PIN). The signer reads it at start-up and derives child ``0/<index>``
 keys in its own memory when a sweep from that address is to be signed.
@@ -13,17 +15,28 @@ Invariants:
 - only paths of the form ``0/<index>`` (external chain, non-hardened) are derived, and
   a derived address must equal the address the request names;
 - signatures are ECDSA over the 32-byte digest with libsecp256k1 (coincurve), low-S
-  (libsecp256k1 always produces low S) with the recovery id.
+  (libsecp256k1 always produces low S) with the recovery id; a Bitcoin child's address
+  is the P2WPKH of its compressed key, as :class:`AddressDeriver` makes it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 
 import coincurve
-from bip_utils import Base58ChecksumError, Bip32KeyError, Bip44, Bip44Changes, Bip44Coins
+from bip_utils import (
+    Base58ChecksumError,
+    Bip32KeyError,
+    Bip44,
+    Bip44Changes,
+    Bip44Coins,
+    Bip84,
+    Bip84Coins,
+)
 
+from tradewind.services.funding.addresses import SEGWIT_HRPS, segwit_encode
 from tradewind.services.funding.derivation import MAX_INDEX, AddressDeriver
 from tradewind.services.funding.networks import Network
 from tradewind.services.funding.ports import Signature
@@ -36,14 +49,28 @@ class DepositKeyError(ValueError):
     """The sealed key is missing, malformed, or not the configured xpub's."""
 
 
-def new_account_key() -> str:
-    """A fresh random account-level extended private key (the signer's ``init``)."""
+def _bip84_coin(network: Network) -> Bip84Coins:
+    return Bip84Coins.BITCOIN if network.chain == "mainnet" else Bip84Coins.BITCOIN_TESTNET
+
+
+def _utxo(network: Network | None) -> bool:
+    return network is not None and network.kind == "utxo"
+
+
+def new_account_key(network: Network | None = None) -> str:
+    """A fresh random account-level extended private key (the signer's ``init``):
+    BIP 44 Ethereum, or BIP 84 for a Bitcoin ``network`` (its chain's prefix)."""
     seed = secrets.token_bytes(64)
+    if network is not None and _utxo(network):
+        btc = Bip84.FromSeed(seed, _bip84_coin(network)).Purpose().Coin().Account(0)
+        return str(btc.PrivateKey().ToExtended())
     ctx = Bip44.FromSeed(seed, Bip44Coins.ETHEREUM).Purpose().Coin().Account(0)
     return str(ctx.PrivateKey().ToExtended())
 
 
-def account_xpub(xprv: str) -> str:
+def account_xpub(xprv: str, network: Network | None = None) -> str:
+    if network is not None and _utxo(network):
+        return str(Bip84.FromExtendedKey(xprv, _bip84_coin(network)).PublicKey().ToExtended())
     ctx = Bip44.FromExtendedKey(xprv, Bip44Coins.ETHEREUM)
     return str(ctx.PublicKey().ToExtended())
 
@@ -55,11 +82,17 @@ class _Child:
 
 
 class DepositKeyring:
-    """Derives and uses the private keys of one EVM network's deposit addresses."""
+    """Derives and uses the private keys of one network's deposit addresses (EVM, or
+    Bitcoin P2WPKH)."""
 
     def __init__(self, network: Network, xprv: str) -> None:
+        self._hrp = SEGWIT_HRPS[network.chain] if _utxo(network) and network.chain else None
         try:
-            ctx = Bip44.FromExtendedKey(xprv.strip(), Bip44Coins.ETHEREUM)
+            ctx: Bip44 | Bip84 = (
+                Bip84.FromExtendedKey(xprv.strip(), _bip84_coin(network))
+                if _utxo(network)
+                else Bip44.FromExtendedKey(xprv.strip(), Bip44Coins.ETHEREUM)
+            )
         except (Base58ChecksumError, Bip32KeyError, ValueError, TypeError) as exc:
             raise DepositKeyError(f"{network.name}: the sealed deposit key is invalid") from exc
         if ctx.IsPublicOnly():
@@ -90,11 +123,20 @@ class DepositKeyring:
 
     def _child(self, index: int) -> _Child:
         node = self._external.AddressIndex(index)
-        address = str(node.PublicKey().ToAddress())
+        if self._hrp is not None:
+            compressed = node.PublicKey().RawCompressed().ToBytes()
+            program = hashlib.new("ripemd160", hashlib.sha256(compressed).digest()).digest()
+            address = segwit_encode(self._hrp, 0, program)
+        else:
+            address = str(node.PublicKey().ToAddress())
         return _Child(address, coincurve.PrivateKey(node.PrivateKey().Raw().ToBytes()))
 
     def address_at(self, path: str) -> str:
         return self._child(_index(path)).address
+
+    def public_key_at(self, path: str) -> bytes:
+        """The compressed SEC1 public key at ``path`` (a P2WPKH witness carries it)."""
+        return bytes(self._child(_index(path)).key.public_key.format(compressed=True))
 
     def sign_digest(self, path: str, address: str, digest: bytes) -> Signature:
         """Sign with the key at ``path``; ``DepositKeyError`` unless it is ``address``'s."""

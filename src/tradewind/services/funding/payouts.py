@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
@@ -67,6 +68,12 @@ RESERVING = ("signing", "signed", "broadcast", "settling")
 """Statuses whose stored transaction's coins no other payout may spend."""
 
 
+class CoinReservations(Protocol):
+    """Coins other hot-wallet spenders hold (the sweeper's moves to cold, ADR 0035)."""
+
+    async def reserved_outpoints(self, network: str) -> set[str]: ...
+
+
 @dataclass
 class StepCounts:
     held: int = 0
@@ -86,7 +93,10 @@ class PayoutProcessor:
         signer: SignerClient,
         *,
         batch: int = 200,
+        reservations: CoinReservations | None = None,
     ) -> None:
+        self.reservations = reservations
+        """Bitcoin coins unfinished custody transfers spend (set by the payout loop)."""
         self.service = service
         self.store = service.store
         self.chains = dict(chains)
@@ -174,6 +184,8 @@ class PayoutProcessor:
         sender = await self._sender(w.network)
         busy = await self.store.list_by_status(RESERVING, limit=100_000, network=w.network)
         reserved = {op for b in busy for op in spent_outpoints(b.tx)}
+        if self.reservations is not None:
+            reserved |= await self.reservations.reserved_outpoints(w.network)
         value = to_chain_units(w.net_amount, rules.decimals, rules.chain_decimals)
         try:
             tx = await chain.build_spend(sender, w.address, value, reserved)

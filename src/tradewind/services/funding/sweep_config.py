@@ -16,6 +16,8 @@ Invariants:
 - unknown keys are refused naming the entry, like the other funding tables;
 - amounts are decimal strings converted exactly with the asset's core decimals and kept
   in minor units; ``hot_target <= hot_ceiling``, both or neither;
+- the same keys serve EVM and Bitcoin networks (ADR 0035; on Bitcoin ``min_sweep`` is
+  what an address's coins worth spending must add up to);
 - the cold address passes ``validate_address`` for its network (EIP-55 checked) and is
   never the hot wallet's (the signer checks that at start-up, it alone knows the hot key).
 """
@@ -92,8 +94,6 @@ def parse_sweep_settings(
         net = None if catalog is None else catalog.network(str(name))
         if net is None:
             raise NetworkConfigError(f"{where}: no such network in [funding.networks]")
-        if net.kind != "evm":
-            raise NetworkConfigError(f"{where}: sweeps are built for EVM networks only")
         t = _table(value, where, _NETWORK_KEYS)
         label = t.get("deposit_key", f"deposit-{name}")
         if not isinstance(label, str) or not 0 < len(label) <= 64:

@@ -79,6 +79,23 @@ class NewTransfer:
     priority_fee: int
     status: TransferStatus
     parent_id: int | None = None
+    tx: str | None = None
+    """A Bitcoin move is decided with its whole transaction (its coins chosen), so it is
+    stored in the same insert, ``signing`` (ADR 0035)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DepositCoin:
+    """A credited Bitcoin deposit (one output, ``txid:index``) at a deposit address."""
+
+    txid: str
+    vout: int
+    address: str
+    path: str
+
+    @property
+    def outpoint(self) -> str:
+        return f"{self.txid}:{self.vout}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +158,21 @@ class SweepStore(Protocol):
     async def candidates(self, network: str, limit: int) -> Sequence[SweepCandidate]:
         """(deposit address, asset) pairs with a credited deposit and no deposit still
         pending or orphaned (money not yet credited is not moved)."""
+        ...
+
+    async def credited_coins(self, network: str) -> Sequence[DepositCoin]:
+        """UTXO networks: the outputs credited as deposits (``chain_deposits`` rows
+        ``credited``) with their deposit address and its derivation path."""
+        ...
+
+    async def swept_outpoints(self, network: str, failed_since_ms: int) -> set[str]:
+        """UTXO networks: ``txid:vout`` spent by sweeps that did not fail, or that failed
+        at or after ``failed_since_ms`` (their coins rest before being tried again)."""
+        ...
+
+    async def reserved_outpoints(self, network: str) -> set[str]:
+        """UTXO networks: ``txid:vout`` spent by unfinished transfers (a payout must not
+        pick a hot-wallet coin a move to cold is spending)."""
         ...
 
     async def open_alert(self, network: str, asset: str, kind: str) -> CustodyAlert | None: ...

@@ -16,13 +16,19 @@ Invariants (each refusal audited ``signer.refused``, each signature ``signer.swe
 - ``tx_mismatch``: not the transaction fixed on the transfer;
 - ``terms_mismatch``: the chain id, sender, recipient, token contract or amount are not
   what the rules above allow.
+
+On a UTXO network (Bitcoin, ADR 0035) the transaction is decoded input by input: a
+``sweep`` spends only coins of deposit addresses whose keys it derives (each input signed
+with its own address's key) and has one output, to its hot wallet; a ``cold`` move
+spends only hot-wallet coins and pays the cold address, any other output being change to
+the hot wallet; the fee of either is at most ``max_fee_rate`` sat/vB of its size.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 import structlog
 
@@ -31,19 +37,34 @@ from tradewind.services.funding.deposit_keys import DepositKeyError, DepositKeyr
 from tradewind.services.funding.networks import NetworkCatalog
 from tradewind.services.funding.ports import Custody, DepositAddressStore, Signature
 from tradewind.services.funding.signer import (
+    MAX_FEE_RATE,
     SignerError,
     SignerReply,
     open_request,
 )
 from tradewind.services.funding.sweep_config import SweepSettings
 from tradewind.services.funding.sweep_ports import SweepStore
-from tradewind.services.funding.withdrawal_ports import PayoutTerms, SignedTx, TxCodec
+from tradewind.services.funding.withdrawal_ports import (
+    PayoutTerms,
+    SignedTx,
+    TxCodec,
+    UtxoPayoutTerms,
+    UtxoTxCodec,
+)
 
 log = structlog.get_logger(__name__)
 
 
 class SweepRefused(SignerError):
     """A refusal, answered like the withdrawal signer's (``{code, message}``)."""
+
+
+class UtxoSweepCodec(UtxoTxCodec, Protocol):
+    def assemble_witnesses(
+        self, tx: Mapping[str, object], signatures: Sequence[tuple[int, int, bytes]]
+    ) -> SignedTx:
+        """The transaction with one ``(r, s, public key)`` per input, in input order."""
+        ...
 
 
 class SweepSigner:
@@ -61,7 +82,13 @@ class SweepSigner:
         hot_keys: Mapping[str, str],
         secret: str,
         now_ms: Callable[[], int],
+        utxo_codecs: Mapping[str, UtxoSweepCodec] | None = None,
+        max_fee_rate: int = MAX_FEE_RATE,
     ) -> None:
+        """``utxo_codecs``: the UTXO networks' codecs by name (Bitcoin); ``max_fee_rate``
+        sat/vB, the withdrawals' ``bitcoin_max_fee_rate``."""
+        self._utxo = dict(utxo_codecs or {})
+        self._max_fee_rate = max_fee_rate
         self._secret = secret
         self._store = store
         self._addresses = addresses
@@ -93,7 +120,8 @@ class SweepSigner:
         label = self._hot_keys.get(network)
         if label is None:
             return None
-        return self._codec.sender_of(self._custody.public_key(label).public_key)
+        codec = self._utxo.get(network) or self._codec
+        return codec.sender_of(self._custody.public_key(label).public_key)
 
     async def sign(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         tid = payload.get("transfer_id")
@@ -113,6 +141,8 @@ class SweepSigner:
             raise await self._refuse(
                 409, "tx_mismatch", "not the transaction fixed for this transfer", transfer=tid
             )
+        if t.network in self._utxo:
+            return await self._sign_utxo(tid, t.kind, t.network, tx)
         try:
             terms = self._codec.terms(tx)
         except ValueError as exc:
@@ -157,6 +187,118 @@ class SweepSigner:
         )
         log.info("custody transfer signed", transfer=tid, kind=t.kind, txid=signed.txid)
         return {"transfer_id": tid, "raw": signed.raw, "txid": signed.txid}
+
+    async def _sign_utxo(
+        self, tid: int, kind: str, network: str, tx: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """A Bitcoin sweep or cold move: decoded, checked, one signature per input."""
+        codec = self._utxo[network]
+        try:
+            terms = codec.utxo_terms(tx)
+        except ValueError as exc:
+            raise await self._refuse(409, "terms_mismatch", str(exc), transfer=tid) from None
+        problems, keys = await self._check_utxo(kind, network, terms)
+        if problems or keys is None:
+            raise await self._refuse(
+                409,
+                "terms_mismatch",
+                f"the signer does not sign this {kind} ({', '.join(problems)})",
+                transfer=tid,
+                kind=kind,
+            )
+        digests = codec.digests(tx)
+        signatures: list[tuple[int, int, bytes]] = []
+        for (sign, public_key), digest in zip(keys, digests, strict=True):
+            sig = sign(digest)
+            signatures.append((sig.r, sig.s, public_key))
+        signed = codec.assemble_witnesses(tx, signatures)
+        stored = await self._store.transition(
+            tid,
+            ("signing",),
+            "signed",
+            at_ms=self._now_ms(),
+            fields={"raw_tx": signed.raw, "txid": signed.txid},
+        )
+        if not stored:
+            raise await self._refuse(
+                409, "not_signable", "the transfer changed while signing", transfer=tid
+            )
+        await self._audit.record(
+            "signer.swept",
+            details={
+                "transfer": tid,
+                "kind": kind,
+                "network": network,
+                "from": ",".join(sorted({i.address for i in terms.inputs})),
+                "to": ",".join(a for a, _ in terms.outputs),
+                "contract": "",
+                "value": str(sum(v for _, v in terms.outputs)),
+                "txid": signed.txid,
+                "digest": ",".join(d.hex() for d in digests),
+            },
+        )
+        log.info("custody transfer signed", transfer=tid, kind=kind, txid=signed.txid)
+        return {"transfer_id": tid, "raw": signed.raw, "txid": signed.txid}
+
+    async def _check_utxo(
+        self, kind: str, network: str, terms: UtxoPayoutTerms
+    ) -> tuple[list[str], list[tuple[Callable[[bytes], Signature], bytes]] | None]:
+        """What is wrong, and each input's signing function with its public key."""
+        conf = self._settings.network(network)
+        hot = self._hot(network)
+        label = self._hot_keys.get(network)
+        if conf is None or hot is None or label is None:
+            return ["no sweep settings or hot key for this network"], None
+        problems: list[str] = []
+        if terms.fee > self._max_fee_rate * terms.vsize:
+            problems.append(
+                f"fee {terms.fee} sat over {self._max_fee_rate} sat/vB of {terms.vsize} vB"
+            )
+        if kind == "sweep":
+            keyring = self._keyrings.get(network)
+            if keyring is None:
+                return [*problems, "no deposit key for this network"], None
+            if [a for a, _ in terms.outputs] != [hot]:
+                problems.append("the one output is not the hot wallet")
+            keys: list[tuple[Callable[[bytes], Signature], bytes]] = []
+            for i in terms.inputs:
+                user = await self._addresses.owner_of(network, i.address)
+                stored = None if user is None else await self._addresses.get(user, network)
+                if stored is None:
+                    return [*problems, f"input {i.outpoint} is not a deposit address's"], None
+                try:
+                    if keyring.address_at(stored.path) != i.address:
+                        problems.append(f"the key of {i.address}")
+                        continue
+                    public_key = keyring.public_key_at(stored.path)
+                except DepositKeyError:
+                    problems.append(f"the path of {i.address}")
+                    continue
+
+                def deposit_signer(
+                    digest: bytes, path: str = stored.path, address: str = i.address
+                ) -> Signature:
+                    return keyring.sign_digest(path, address, digest)
+
+                keys.append((deposit_signer, public_key))
+            return problems, keys
+        if kind == "cold":
+            if any(i.address != hot for i in terms.inputs):
+                problems.append("an input is not the hot wallet's")
+            if terms.sender is not None and terms.sender != hot:
+                problems.append("sender is not the hot wallet")
+            cold = [a for a, _ in terms.outputs if a == conf.cold_address]
+            if conf.cold_address is None or len(cold) != 1:
+                problems.append("no one output to the cold address")
+            if any(a not in (hot, conf.cold_address) for a, _ in terms.outputs):
+                problems.append("an output pays another address")
+            public_key = self._custody.public_key(label).public_key
+
+            def hot_signer(digest: bytes) -> Signature:
+                return self._custody.sign_digest(label, digest)
+
+            return problems, [(hot_signer, public_key)] * len(terms.inputs)
+        return [f"a {kind} is not signed on {network}"], None
 
     async def _check(
         self, kind: str, network: str, parent_id: int | None, terms: PayoutTerms

@@ -1,6 +1,7 @@
 """The sweeper: moves credited deposits from deposit addresses to the hot wallet, tops up
 gas for token sweeps first, and moves the hot wallet's excess above its ceiling to the
-cold address (issue 6 item 6, ADR 0028).
+cold address (issue 6 item 6, ADR 0028). Bitcoin's coins are swept by the UTXO half,
+services/funding/utxo_sweeps.py (ADR 0035); what follows is the EVM one.
 
 One :meth:`Sweeper.step` per network decides (2, 3) then moves (1):
 
@@ -57,6 +58,7 @@ from tradewind.services.funding.sweep_ports import (
     SweepStore,
     TransferStatus,
 )
+from tradewind.services.funding.utxo_sweeps import UtxoSweepChain, UtxoSweeps
 from tradewind.services.funding.withdrawal_ports import (
     SignerRefused,
     SignerUnavailable,
@@ -113,7 +115,7 @@ class Sweeper:
         settings: SweepSettings,
         store: SweepStore,
         withdrawals: WithdrawalStore,
-        chains: Mapping[str, SweepChain],
+        chains: Mapping[str, SweepChain | UtxoSweepChain],
         signer: SweepSignerClient,
         now_ms: Callable[[], int],
         batch: int = 200,
@@ -130,6 +132,8 @@ class Sweeper:
         self.now_ms = now_ms
         self.batch = batch
         self._hot: dict[str, str] = {}
+        self._utxo = UtxoSweeps(self)
+        """Bitcoin's coins, one transaction per batch of coins (ADR 0035)."""
 
     async def step(self) -> SweepCounts:
         counts = SweepCounts()
@@ -140,6 +144,9 @@ class Sweeper:
                 continue
             try:
                 hot = await self.hot_address(name)
+                if isinstance(chain, UtxoSweepChain):
+                    await self._utxo.step(net, conf, chain, hot, counts)
+                    continue
                 await self._plan_sweeps(net, conf, chain, hot, counts)
                 await self._hot_and_cold(net, conf, chain, hot, counts)
                 await self._advance_all(net, chain, hot, counts)
