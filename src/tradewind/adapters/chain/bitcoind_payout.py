@@ -4,7 +4,9 @@ confirmations.
 
 RPCs: ``scantxoutset`` (the hot wallet's confirmed coins, without a node wallet),
 ``estimatesmartfee``, ``sendrawtransaction``, ``getrawtransaction`` (verbose; a
-confirmed payout is found with ``txindex=1``) and ``getblockheader``.
+confirmed payout is found with ``txindex=1``) and ``getblockheader``. ``fee_paid`` (ADR
+0034) reads a confirmed transaction and the outputs it spends: its inputs less its
+outputs, from the node's ``fee`` when it gives one (``getrawtransaction`` verbosity 2).
 
 Invariants:
 - a coin is chosen only if it is confirmed (``scantxoutset`` reads the chain state,
@@ -164,6 +166,26 @@ class BitcoindPayoutChain:
             return TxState("pending")
         header = await self._call("getblockheader", block_hash, True)
         return TxState("succeeded", confirmations, int(header["height"]))
+
+    async def fee_paid(self, txid: str) -> int | None:
+        try:
+            tx = await self._call("getrawtransaction", txid, 2)
+        except BitcoindRpcError as exc:
+            if exc.code == RPC_INVALID_ADDRESS_OR_KEY:
+                return None
+            raise
+        if int(tx.get("confirmations") or 0) <= 0:
+            return None  # in the mempool only: it may still be dropped
+        if tx.get("fee") is not None:
+            return btc_to_satoshi(tx["fee"])
+        paid_in = 0
+        for vin in tx.get("vin", ()):
+            prevout = vin.get("prevout")
+            if prevout is None:
+                parent = await self._call("getrawtransaction", vin["txid"], True)
+                prevout = next(o for o in parent["vout"] if int(o["n"]) == int(vin["vout"]))
+            paid_in += btc_to_satoshi(prevout["value"])
+        return paid_in - sum(btc_to_satoshi(o["value"]) for o in tx.get("vout", ()))
 
 
 def _fee(vsize: int, sat_per_kvb: int) -> int:

@@ -8,6 +8,8 @@ Invariants:
 - ``broadcast`` answers ``None`` when the node took the transaction or already knows it
   (sent before a crash), a reason when the node refused it and does not know it, and
   lets connection errors (``OSError``) through: then nothing is decided;
+- ``fee_paid`` is the receipt's ``gasUsed * effectiveGasPrice`` (wei), what the sender
+  paid whether the transaction succeeded or reverted (ADR 0034);
 - web3's HTTP provider blocks, so every call runs in a worker thread.
 """
 
@@ -115,3 +117,17 @@ class Web3PayoutChain:
         if int(receipt["status"]) == 1:
             return TxState("succeeded", confirmations, block)
         return TxState("reverted", confirmations, block)
+
+    async def fee_paid(self, txid: str) -> int | None:
+        return await asyncio.to_thread(self._fee_paid, txid)
+
+    def _fee_paid(self, txid: str) -> int | None:
+        eth = self._w3.eth
+        try:
+            receipt = eth.get_transaction_receipt(txid)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return None
+        price = receipt.get("effectiveGasPrice")
+        if price is None:  # a node from before London: the transaction's own price
+            price = eth.get_transaction(txid).get("gasPrice")
+        return int(receipt["gasUsed"]) * int(price or 0)
