@@ -462,12 +462,14 @@ class EmbeddedExchange:
         self.identity.start()
         self.fiat.start()
         if self.payouts is not None and self.withdrawals is not None:
+            from tradewind.runtime.network_fees import build_fee_booker
             from tradewind.runtime.sweeps import build_sweeper
 
             self.payout_loop = PayoutLoop(
                 self.payouts,
                 self.withdrawals.policy.poll_s,
                 build_sweeper(settings, self.db, self.withdrawals),
+                build_fee_booker(self.db, self.bus, self.payouts),
             )
             self._tasks.append(asyncio.create_task(self.payout_loop.run(), name="payouts"))
         if settings.demo:

@@ -7,10 +7,11 @@ and ``tradewind withdrawals`` (the processor as a process of a distributed deplo
 - :func:`build_processor`: the payout processor when ``[funding.withdrawals]`` names a
   signer (``signer_url``, ``signer_secret``) and nodes (``rpc``); without them requests
   are accepted, checked, locked and approved, and wait;
-- :class:`PayoutLoop`: calls ``step()`` every ``poll_s``; a step that fails (node, core
-  or signer away) is logged and retried, never given up silently. The embedded exchange
-  runs it as a task; ``tradewind withdrawals`` runs it behind a Redis lease (one
-  processor per deployment, a second stands by).
+- :class:`PayoutLoop`: calls ``step()`` every ``poll_s``, then the sweeper's and the
+  network-fee booking's (runtime/network_fees.py, ADR 0034); a step that fails (node,
+  core or signer away) is logged and retried, never given up silently. The embedded
+  exchange runs it as a task; ``tradewind withdrawals`` runs it behind a Redis lease
+  (one processor per deployment, a second stands by).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from tradewind.services.accounts import AccountsService
 from tradewind.services.admin import AdminService
 from tradewind.services.audit import AuditLog
 from tradewind.services.fiat.withdrawals import fiat_withdrawal_rules
+from tradewind.services.funding.network_fees import NetworkFeeBooker
 from tradewind.services.funding.networks import AssetOnNetwork
 from tradewind.services.funding.payouts import PayoutProcessor
 from tradewind.services.funding.sweeps import Sweeper
@@ -140,12 +142,18 @@ def build_processor(
 
 class PayoutLoop:
     def __init__(
-        self, processor: PayoutProcessor, poll_s: float = 2.0, sweeper: Sweeper | None = None
+        self,
+        processor: PayoutProcessor,
+        poll_s: float = 2.0,
+        sweeper: Sweeper | None = None,
+        fees: NetworkFeeBooker | None = None,
     ) -> None:
         self.processor = processor
         self.poll_s = poll_s
         self.sweeper = sweeper
         """Sweeps and hot/cold moves (runtime/sweeps.py), after each payout step."""
+        self.fees = fees
+        """Network fees of finished payouts and transfers booked in the core (ADR 0034)."""
         if sweeper is not None and processor.reservations is None:
             # a Bitcoin payout must not spend a hot coin a move to cold spends (ADR 0035)
             processor.reservations = sweeper.store
@@ -168,6 +176,12 @@ class PayoutLoop:
                 except Exception:  # a node or the signer away: retry
                     self.failures += 1
                     log.exception("sweep step failed")
+            if self.fees is not None:
+                try:
+                    await self.fees.step()
+                except Exception:  # a node, the core or the database away: retry
+                    self.failures += 1
+                    log.exception("network fee step failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.poll_s)
 
@@ -223,10 +237,12 @@ class WithdrawalsProcess:
         fence_dir.mkdir(parents=True, exist_ok=True)
         await standby.acquire(self.lease, fence_dir)
         self._tasks.append(asyncio.create_task(standby.hold(self.lease, standby.fail_stop)))
+        from tradewind.runtime.network_fees import build_fee_booker
         from tradewind.runtime.sweeps import build_sweeper
 
         sweeper = build_sweeper(self.settings, self.replica.db, service)
-        self.loop = PayoutLoop(processor, service.policy.poll_s, sweeper)
+        fees = build_fee_booker(self.replica.db, self.replica.bus, processor)
+        self.loop = PayoutLoop(processor, service.policy.poll_s, sweeper, fees)
         self._tasks.append(asyncio.create_task(self.loop.run()))
         log.info("withdrawals processor started")
 

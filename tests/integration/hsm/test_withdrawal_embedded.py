@@ -1,7 +1,8 @@
 """A withdrawal from the REST API to the chain inside the embedded exchange: the payout
 loop runs as the exchange's own task, signs through the signer service (its HTTP app in
 process, the key in SoftHSM2) and pays on an in-process chain; the user watches the
-status move to confirmed and the balance settle."""
+status move to confirmed and the balance settle; the same loop then books the payout's
+gas (read from its receipt) from the withdrawal-fee account (ADR 0034)."""
 
 from __future__ import annotations
 
@@ -21,14 +22,18 @@ from tests.support.softhsm import SoftToken
 from tradewind.adapters.chain.evm_payout import Web3PayoutChain
 from tradewind.adapters.chain.evm_tx import EvmTxCodec
 from tradewind.adapters.signer_http import HttpSignerClient
+from tradewind.adapters.sql import Database
 from tradewind.adapters.sql.audit import SqlAuditStore
+from tradewind.adapters.sql.network_fees import SqlNetworkFeeStore
 from tradewind.adapters.sql.withdrawals import SqlWithdrawalStore
 from tradewind.gateways.signer_api import create_signer_app
 from tradewind.runtime.bootstrap import build_embedded
 from tradewind.runtime.config import load_settings
 from tradewind.services.audit import AuditLog
+from tradewind.services.funding.network_fees import NetworkFee
 from tradewind.services.funding.payouts import PayoutProcessor
 from tradewind.services.funding.signer import SignerService
+from tradewind.services.funding.withdrawals import FEE_ACCOUNT
 from tradewind.services.kyc import sign_webhook
 
 PASSWORD = "correct horse battery staple"
@@ -163,6 +168,22 @@ def test_a_rest_withdrawal_is_paid_out_by_the_embedded_payout_loop(
             balances = {b["asset"]: b for b in http.get("/api/v1/balances", headers=bearer).json()}
             assert balances["ETH"]["available"] == "3.75000000"
             assert balances["ETH"]["locked"] == "0.00000000"
+
+            def fee() -> NetworkFee | None:
+                return portal.call(_fee_row, exchange.db, wid)
+
+            until(lambda: (row := fee()) is not None and row.status == "booked", "the fee booked")
+            row = fee()
+            assert row is not None
+            receipt = w3.eth.get_transaction_receipt(detail["txid"])
+            gas = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+            assert (row.fee_chain, row.amount) == (gas, -(-gas // 10**10))
+            fees = exchange.jcore.core.accounts[FEE_ACCOUNT]["ETH"]
+            assert fees.available == 200_000 - row.amount  # the 0.002 kept, less the gas
+
+
+async def _fee_row(db: Database, wid: int) -> NetworkFee | None:
+    return await SqlNetworkFeeStore(db).get("withdrawal", wid)
 
 
 async def _mine(w3: web3.Web3) -> None:
