@@ -163,7 +163,9 @@ async def test_a_statement_credits_matched_lines_once_and_queues_the_rest(rails:
 
     again = await rails.service.import_statement(data, COMPLIANCE)
     assert (again.new, again.already_imported, again.credited) == (0, 8, 0)
-    overlapping = camt053([entries[0], Entry("1.00", ustrd=[rb], ref="E-10")], message_id="M2")
+    overlapping = camt053(
+        [entries[0], Entry("1.00", ustrd=[rb], ref="E-10")], message_id="M2", statement_id="S-2"
+    )
     more = await rails.service.import_statement(overlapping, COMPLIANCE)
     assert (more.new, more.already_imported, more.credited) == (1, 1, 1)
     assert rails.balance(alice) == 10_050 and rails.balance(bob) == 800

@@ -56,6 +56,8 @@ EXPECTED_TABLES = {
     "fiat_references",
     "fiat_lines",
     "card_intents",
+    "bank_balances",
+    "bank_debits",
     "margin_wallets",
     "margin_events",
     "network_fees",

@@ -4,6 +4,7 @@ send, in the versions the reader accepts, built from a few dataclasses."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from xml.sax.saxutils import escape
 
 EXCHANGE_IBAN = "DE89370400440532013000"
@@ -82,6 +83,34 @@ def _entry(e: Entry, version: int) -> str:
     )
 
 
+def balance(
+    code: str, amount: Decimal | str, currency: str = "EUR", date: str = "2026-11-26"
+) -> str:
+    """One ``<Bal>`` (``OPBD``, ``PRCD``, ``CLBD``...) of a signed amount."""
+    value = Decimal(amount)
+    indicator = "DBIT" if value < 0 else "CRDT"
+    return (
+        f"<Bal><Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp>"
+        f'<Amt Ccy="{currency}">{abs(value):f}</Amt><CdtDbtInd>{indicator}</CdtDbtInd>'
+        f"<Dt><Dt>{date}</Dt></Dt></Bal>"
+    )
+
+
+def booked_total(entries: list[Entry], currency: str) -> Decimal:
+    """What the booked entries in ``currency`` add to the balance (unreadable amounts
+    count 0: the reader refuses those files before it checks balances)."""
+    total = Decimal(0)
+    for e in entries:
+        if e.status != "BOOK" or e.currency != currency:
+            continue
+        try:
+            value = Decimal(e.amount)
+        except InvalidOperation:
+            continue
+        total += value if e.indicator == "CRDT" else -value
+    return total
+
+
 def camt053(
     entries: list[Entry],
     *,
@@ -89,15 +118,33 @@ def camt053(
     iban: str = EXCHANGE_IBAN,
     message_id: str = "MSG-1",
     statement_id: str = "STMT-1",
+    opening: str = "0.00",
+    closing: str | None = None,
+    date: str = "2026-11-26",
+    balances: str | None = None,
 ) -> bytes:
+    """A statement of ``entries``; its opening (``OPBD``) and closing (``CLBD``) booked
+    balances per currency, the closing computed from the entries unless given (the
+    opening and a given closing are for EUR; other currencies open at 0). ``balances``
+    replaces the ``<Bal>`` elements as written (malformed ones). They stay on one line,
+    so the line numbers of entries do not depend on them."""
     ns = f"urn:iso:std:iso:20022:tech:xsd:camt.053.001.{version:02d}"
     body = "".join(_entry(e, version) for e in entries)
+    if balances is None:
+        parts = []
+        for currency in ["EUR", *sorted({e.currency for e in entries} - {"EUR"})]:
+            start = Decimal(opening) if currency == "EUR" else Decimal("0.00")
+            end = start + booked_total(entries, currency)
+            if closing is not None and currency == "EUR":
+                end = Decimal(closing)
+            parts.append(balance("OPBD", start, currency, date))
+            parts.append(balance("CLBD", end, currency, date))
+        balances = "".join(parts)
     return (
         f'<?xml version="1.0" encoding="UTF-8"?>\n<Document xmlns="{ns}">\n<BkToCstmrStmt>\n'
         f"<GrpHdr><MsgId>{message_id}</MsgId><CreDtTm>2026-11-27T06:00:00</CreDtTm></GrpHdr>\n"
         f"<Stmt>\n<Id>{statement_id}</Id>\n<CreDtTm>2026-11-27T06:00:00</CreDtTm>\n"
         f"<Acct><Id><IBAN>{iban}</IBAN></Id><Ccy>EUR</Ccy></Acct>\n"
-        '<Bal><Tp><CdOrPrtry><Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">0.00</Amt>'
-        "<CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-11-26</Dt></Dt></Bal>\n"
+        f"{balances}\n"
         f"{body}</Stmt>\n</BkToCstmrStmt>\n</Document>\n"
     ).encode()

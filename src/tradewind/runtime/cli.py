@@ -305,18 +305,36 @@ def reconcile(
         ),
     ] = None,
     json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    bank: Annotated[
+        bool | None,
+        typer.Option(
+            "--bank/--no-bank",
+            help="Compare the bank statements' closing balances (default: when [fiat] is set).",
+        ),
+    ] = None,
+    alert: Annotated[
+        bool,
+        typer.Option("--alert", help="Store each critical finding as a back-office alert."),
+    ] = False,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Compare the core with the SQL ledger at one seq, and with custody balances on
-    chain; exit 1 naming each difference with its numbers."""
+    """Compare the core with the SQL ledger at one seq, with custody balances on chain
+    and with the bank's statements; exit 1 naming each difference with its numbers."""
     import asyncio
 
     from tradewind.runtime.reconcile import run_reconcile
 
     settings = _settings(config, data_dir=data_dir)
     code, text = asyncio.run(
-        run_reconcile(settings, as_json=json, rpc=rpc or (), addresses=address or ())
+        run_reconcile(
+            settings,
+            as_json=json,
+            rpc=rpc or (),
+            addresses=address or (),
+            bank=bank,
+            alert=alert,
+        )
     )
     typer.echo(text)
     raise typer.Exit(code)

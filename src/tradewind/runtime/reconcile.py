@@ -15,14 +15,26 @@ network: on EVM networks the native coin with ``eth_getBalance`` and tokens with
 ``scantxoutset`` (the chain state, no node wallet needed; ADR 0029). Converted to the
 core's decimals (rounded down), summed per asset over networks.
 
-Exit codes: 0 nothing wrong (a custody surplus is reported, not wrong), 1 a difference
-(the findings say where, with the numbers), 2 the inputs cannot be read.
+Bank, per fiat currency when ``[fiat]`` is configured (or ``--bank``): the newest
+closing booked balance of the ``[fiat.bank]`` account from the imported camt.053
+statements against what the core owes, adjusted by what is in flight between them
+(services/reconcile.py ``bank_position``; ADR 0036).
+
+``--alert`` stores each critical finding as an operator alert (the back office's list,
+ADR 0030), once while it is open: the dedupe key is the check, the place and the
+difference, so a timer running this every hour counts a persisting difference on one
+alert instead of opening a new one each run.
+
+Exit codes: 0 nothing wrong (a custody or bank surplus is reported, not wrong), 1 a
+difference (the findings say where, with the numbers), 2 the inputs cannot be read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,17 +43,33 @@ import sqlalchemy as sa
 
 from tradewind.adapters.chain.bitcoind_reader import BitcoindReader, btc_to_satoshi
 from tradewind.adapters.sql import Database
+from tradewind.adapters.sql.alerts import SqlAlertStore
+from tradewind.adapters.sql.audit import SqlAuditStore
 from tradewind.adapters.sql.deposit_addresses import DepositAddressRow
+from tradewind.adapters.sql.fiat import SqlFiatStore
 from tradewind.adapters.sql.projections import SqlProjectionStore
+from tradewind.adapters.sql.withdrawals import SqlWithdrawalStore
 from tradewind.core.engine import Core
 from tradewind.journal.journal import JournalError, JournalSeqError
 from tradewind.journal.snapshot import SnapshotError
 from tradewind.runtime.config import Settings
 from tradewind.runtime.funding import network_catalog
+from tradewind.services.alerts import AlertService
+from tradewind.services.audit import AuditLog
+from tradewind.services.fiat.config import FiatConfig, FiatConfigError, demo_fiat, parse_fiat
 from tradewind.services.funding.sweep_config import parse_sweep_settings
+from tradewind.services.funding.withdrawals import FIAT_NETWORK
 from tradewind.services.projectors.ports import LedgerBalance
 from tradewind.services.projectors.runner import core_at as replay_to
-from tradewind.services.reconcile import Holdings, Report, reconcile
+from tradewind.services.reconcile import (
+    BankPosition,
+    Finding,
+    Holdings,
+    Report,
+    bank_position,
+    reconcile,
+    units,
+)
 
 if TYPE_CHECKING:
     from web3 import Web3
@@ -208,6 +236,108 @@ async def custody(
     return {a: Holdings(a, amounts[a], tuple(sources[a])) for a in sorted(amounts)}
 
 
+def bank_config(settings: Settings, wanted: bool | None) -> FiatConfig | None:
+    """The fiat configuration when the bank is checked: ``wanted`` ``None`` means when
+    ``[fiat]`` is in the config, ``True`` also with the demo's fiat, ``False`` never."""
+    if wanted is False:
+        return None
+    try:
+        if settings.fiat is not None:
+            return parse_fiat(settings.fiat)
+    except FiatConfigError as e:
+        raise ReconcileError(f"[fiat]: {e}") from e
+    if wanted and settings.demo:
+        return demo_fiat()
+    if wanted:
+        raise ReconcileError("--bank: no [fiat] table in the config (docs/fiat.md)")
+    return None
+
+
+async def bank_positions(config: FiatConfig, db: Database, core: Core) -> dict[str, BankPosition]:
+    """Per fiat currency, the bank's side read from SQL and compared with ``core``."""
+    store = SqlFiatStore(db)
+    ibans = [config.bank.iban]
+    newest = await store.newest_balances(ibans)
+    firsts = await store.first_imports(ibans)
+    debits = await store.debits(ibans)
+    lines = await store.lines_not_settled(ibans, core.seq)
+    intents = await store.card_intents(("created", "credited"))
+    withdrawals_store = SqlWithdrawalStore(db)
+    withdrawals = {
+        w.id: w
+        for w in await withdrawals_store.list_by_status(
+            ("settling", "confirmed"), limit=10_000_000, network=FIAT_NETWORK
+        )
+    }
+    for d in debits:  # payouts a statement shows, in whatever state they are now
+        m = re.fullmatch(r"WD-([1-9][0-9]{0,18})", d.end_to_end_id)
+        if m is not None and int(m.group(1)) not in withdrawals:
+            w = await withdrawals_store.get(int(m.group(1)))
+            if w is not None and w.network == FIAT_NETWORK:
+                withdrawals[w.id] = w
+    previous = []
+    for s in newest:  # the statement before each newest one, to find one not imported
+        older = await store.balances_of(s.balance.account_iban, s.balance.currency)
+        if len(older) > 1:
+            previous.append(older[-2].balance)
+    out: dict[str, BankPosition] = {}
+    for currency, configured in sorted(config.currencies.items()):
+        decimals = core.assets.get(currency, configured)
+        first = [ms for (iban, c), ms in firsts.items() if c == currency]
+        out[currency] = bank_position(
+            currency,
+            decimals,
+            balances=[s.balance for s in newest if s.balance.currency == currency],
+            first_import_ms=min(first) if first else None,
+            lines=lines,
+            debits=debits,
+            withdrawals=list(withdrawals.values()),
+            card_intents=intents,
+            applied_refs=core.deposit_refs,
+            held=core.withdrawals.keys(),
+            previous=previous,
+        )
+    return out
+
+
+def alert_key(f: Finding) -> str:
+    """The same check, place and difference is the same finding (the figures around
+    it may move: a persisting shortfall while users trade is one alert)."""
+    shape = hashlib.sha256(re.sub(r"[0-9.]+", "#", f.message).encode()).hexdigest()[:16]
+    where = f"{f.asset or '-'}:{'-' if f.account is None else f.account}"
+    return f"reconcile:{f.check}:{where}:{f.difference}:{shape}"[:200]
+
+
+async def raise_alerts(report: Report, db: Database) -> int:
+    """Each critical finding as an operator alert (``reconcile.<check>``); returns how
+    many alerts are new (a repeat of an open one only counts)."""
+    from tradewind.adapters.local import SystemClock
+
+    clock = SystemClock()
+    service = AlertService(SqlAlertStore(db), AuditLog(SqlAuditStore(db), clock), clock)
+    new = 0
+    for f in report.findings:
+        if f.severity != "critical":
+            continue
+        alert = await service.raise_alert(
+            f"reconcile.{f.check}",
+            "critical",
+            f.message[:2000],
+            {
+                "check": f.check,
+                "asset": f.asset,
+                "account": f.account,
+                "expected": f.expected,
+                "actual": f.actual,
+                "difference": f.difference,
+                "seq": report.seq,
+            },
+            dedupe_key=alert_key(f),
+        )
+        new += int(alert.count == 1)
+    return new
+
+
 def render(report: Report, as_json: bool) -> str:
     if as_json:
         return json.dumps(
@@ -217,6 +347,20 @@ def render(report: Report, as_json: bool) -> str:
                 "checks": list(report.checks),
                 "liabilities": dict(report.liabilities),
                 "holdings": {a: h.amount for a, h in report.holdings.items()},
+                "bank": {
+                    c: {
+                        "decimals": p.decimals,
+                        "closing": p.closing,
+                        "statements": list(p.statements),
+                        "owed": report.liabilities.get(c, 0),
+                        "uncredited": p.uncredited,
+                        "card_credits": p.card_credits,
+                        "settled_not_on_statement": p.settled_not_on_statement,
+                        "paid_not_settled": p.paid_not_settled,
+                        "expected": p.expected(report.liabilities.get(c, 0)),
+                    }
+                    for c, p in report.bank.items()
+                },
                 "findings": [
                     {
                         "check": f.check,
@@ -234,6 +378,13 @@ def render(report: Report, as_json: bool) -> str:
             sort_keys=True,
         )
     lines = [f"reconciled at seq {report.seq}: {', '.join(report.checks)}"]
+    for c, p in report.bank.items():
+        if p.closing is not None:
+            owes = report.liabilities.get(c, 0)
+            lines.append(
+                f"bank {c}: statements close at {units(p.closing, p.decimals)}, expected "
+                f"{units(p.expected(owes), p.decimals)} (the core owes {units(owes, p.decimals)})"
+            )
     for f in report.findings:
         lines.append(f"{f.severity.upper():8} {f.check:7} {f.message}")
     lines.append("OK" if report.ok else "DIFFERENCES FOUND")
@@ -248,8 +399,11 @@ async def run_reconcile(
     addresses: Sequence[str] = (),
     connect: Callable[[str], Web3] = http_node,
     connect_bitcoin: Callable[[str], BitcoindReader] | None = None,
+    bank: bool | None = None,
+    alert: bool = False,
 ) -> tuple[int, str]:
-    """Returns ``(exit code, text to print)``."""
+    """Returns ``(exit code, text to print)``. ``bank``: ``None`` checks the bank when
+    ``[fiat]`` is configured; ``alert`` stores critical findings as operator alerts."""
     try:
         rpc_map = parse_pairs(rpc, "--rpc")
         extra = parse_pairs(addresses, "--address")
@@ -258,6 +412,7 @@ async def run_reconcile(
             raise ReconcileError(f"--address {unknown[0]}: give that network's --rpc too")
         if not settings.data_dir.is_dir():
             raise ReconcileError(f"{settings.data_dir} is not a directory")
+        fiat = bank_config(settings, bank)
         db = Database.from_url(settings.resolved_database_url)
         try:
             seq, ledger = await ledger_at_one_seq(SqlProjectionStore(db))
@@ -267,11 +422,17 @@ async def run_reconcile(
                 if rpc_map
                 else None
             )
+            positions = await bank_positions(fiat, db, core) if fiat is not None else None
+            report = reconcile(core, ledger, held, positions)
+            new_alerts = await raise_alerts(report, db) if alert else None
         finally:
             await db.dispose()
     except ReconcileError as e:
         return 2, f"error: {e}"
     except sa.exc.SQLAlchemyError as e:
         return 2, f"error: cannot read the database: {e}"
-    report = reconcile(core, ledger, held)
-    return (0 if report.ok else 1), render(report, as_json)
+    text = render(report, as_json)
+    if new_alerts is not None and not as_json:
+        critical = sum(1 for f in report.findings if f.severity == "critical")
+        text += f"\nalerts: {critical} critical finding(s), {new_alerts} new alert(s)"
+    return (0 if report.ok else 1), text

@@ -15,7 +15,12 @@ Invariants:
 - an entry is identified by the bank's ``AcctSvcrRef`` (else ``NtryRef``, else the
   single transaction's ``AcctSvcrRef``, else ``<statement id>#<entry number>``); a batch
   entry with several transactions becomes one line per transaction, ``<entry>/<n>``,
-  whose amounts must add up to the entry's.
+  whose amounts must add up to the entry's;
+- each statement carries, per currency of its balances and booked entries, an opening
+  booked balance (``OPBD``, else ``PRCD``) and a closing booked balance (``CLBD``), and
+  the opening plus the booked entries (credits less debits, reversals by their own
+  indicator) is the closing: a statement that does not add up is refused, since its
+  closing balance is what reconciliation compares (ADR 0036).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from tradewind.services.errors import ServiceError
 from tradewind.services.fiat.bank_ids import validate_iban
 from tradewind.services.fiat.ports import (
     Statement,
+    StatementBalance,
     StatementDebit,
     StatementError,
     StatementLine,
@@ -38,6 +44,11 @@ NS_PREFIX = "urn:iso:std:iso:20022:tech:xsd:camt.053.001."
 VERSIONS = tuple(f"{NS_PREFIX}{n:02d}" for n in range(2, 9))
 _AMOUNT = re.compile(r"[0-9]{1,18}(?:\.[0-9]{1,5})?")
 _CURRENCY = re.compile(r"[A-Z]{3}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+OPENING = ("OPBD", "PRCD")
+"""Opening booked balance, else the previous statement's closing (some banks send only
+``PRCD``)."""
+CLOSING = "CLBD"
 
 
 class _Reader:
@@ -108,6 +119,7 @@ class Camt053Reader:
         skipped = 0
         ibans: list[str] = []
         stmt_ids: list[str] = []
+        balances: list[StatementBalance] = []
         for s, stmt in enumerate(statements, 1):
             where = f"Stmt[{s}]"
             stmt_id = r.need(stmt, "Id", where)
@@ -120,12 +132,21 @@ class Camt053Reader:
                 raise r.fail(f"{where}/Acct/Id/IBAN", stmt, exc.message) from None
             ibans.append(iban)
             stmt_ids.append(stmt_id)
+            booked: dict[str, Decimal] = {}
             for n, entry in enumerate(r.findall(stmt, "Ntry"), 1):
-                lines = self._entry(r, entry, f"{where}/Ntry[{n}]", iban, f"{stmt_id}#{n}", debits)
+                lines = self._entry(
+                    r, entry, f"{where}/Ntry[{n}]", (iban, stmt_id), f"{stmt_id}#{n}", debits
+                )
                 if lines is None:
                     skipped += 1
                 else:
                     credits.extend(lines)
+                self._book(r, entry, booked)
+            balances.extend(self._balances(r, stmt, where, iban, stmt_id, booked))
+        keys = [(b.account_iban, b.statement_id, b.currency) for b in balances]
+        if len(set(keys)) != len(keys):
+            twice = next(k for k in keys if keys.count(k) > 1)
+            raise StatementError(f"two statements {twice[1]} of {twice[0]} in {twice[2]}")
         refs = [line.ref for line in credits]
         if len(set(refs)) != len(refs):
             dup = next(ref for ref in refs if refs.count(ref) > 1)
@@ -138,7 +159,90 @@ class Camt053Reader:
             credits=tuple(credits),
             skipped=skipped,
             debits=tuple(debits),
+            balances=tuple(balances),
         )
+
+    @staticmethod
+    def _book(r: _Reader, entry: Element, booked: dict[str, Decimal]) -> None:
+        """Add a booked entry (read and checked by :meth:`_entry`) to its currency's sum."""
+        status = r.text(entry, "Sts/Cd") or r.text(entry, "Sts")
+        if status != "BOOK":
+            return
+        amt = r.find(entry, "Amt")
+        assert amt is not None and amt.text is not None  # checked by _entry
+        currency = amt.get("Ccy", "")
+        value = Decimal(amt.text.strip())
+        sign = 1 if r.text(entry, "CdtDbtInd") == "CRDT" else -1
+        booked[currency] = booked.get(currency, Decimal(0)) + sign * value
+
+    def _balances(
+        self,
+        r: _Reader,
+        stmt: Element,
+        where: str,
+        iban: str,
+        stmt_id: str,
+        booked: dict[str, Decimal],
+    ) -> list[StatementBalance]:
+        """The statement's opening and closing booked balances per currency, checked
+        against its booked entries."""
+        found: dict[tuple[str, str], tuple[str, str, Element]] = {}
+        for b, bal in enumerate(r.findall(stmt, "Bal"), 1):
+            bw = f"{where}/Bal[{b}]"
+            code = r.text(bal, "Tp/CdOrPrtry/Cd")
+            if code is None:
+                if r.text(bal, "Tp/CdOrPrtry/Prtry") is not None:
+                    continue  # a bank's own balance type: not one compared here
+                raise r.fail(f"{bw}/Tp/CdOrPrtry/Cd", bal, "missing")
+            if code not in (*OPENING, CLOSING):
+                continue  # interim, available, forward balances
+            amount, currency = self._amount(r, bal, "Amt", bw)
+            indicator = r.need(bal, "CdtDbtInd", bw)
+            if indicator not in ("CRDT", "DBIT"):
+                raise r.fail(f"{bw}/CdtDbtInd", bal, f"{indicator!r} is not CRDT or DBIT")
+            date = r.text(bal, "Dt/Dt") or (r.text(bal, "Dt/DtTm") or "")[:10]
+            if not date:
+                raise r.fail(f"{bw}/Dt", bal, "missing")
+            if not _DATE.fullmatch(date):
+                raise r.fail(f"{bw}/Dt", bal, f"{date!r} is not a date")
+            if (code, currency) in found:
+                raise r.fail(bw, bal, f"a second {code} balance in {currency}")
+            negative = indicator == "DBIT" and Decimal(amount) != 0
+            found[(code, currency)] = (f"-{amount}" if negative else amount, date, bal)
+        out: list[StatementBalance] = []
+        for currency in sorted({c for _, c in found} | set(booked)):
+            closing = found.get((CLOSING, currency))
+            opening = found.get((OPENING[0], currency)) or found.get((OPENING[1], currency))
+            if closing is None:
+                raise r.fail(
+                    f"{where}/Bal", stmt, f"no closing booked balance (CLBD) in {currency}"
+                )
+            if opening is None:
+                raise r.fail(
+                    f"{where}/Bal", stmt, f"no opening booked balance (OPBD or PRCD) in {currency}"
+                )
+            moved = booked.get(currency, Decimal(0))
+            if Decimal(opening[0]) + moved != Decimal(closing[0]):
+                raise r.fail(
+                    f"{where}/Bal",
+                    closing[2],
+                    f"the opening balance {opening[0]} {currency} and the booked entries "
+                    f"({moved:+f}) make {Decimal(opening[0]) + moved:f}, not the closing "
+                    f"balance {closing[0]}",
+                )
+            out.append(
+                StatementBalance(
+                    account_iban=iban,
+                    statement_id=stmt_id[:35],
+                    currency=currency,
+                    opening=opening[0],
+                    opening_date=opening[1],
+                    closing=closing[0],
+                    closing_date=closing[1],
+                    created=(r.text(stmt, "CreDtTm") or "")[:32] or None,
+                )
+            )
+        return out
 
     def _amount(self, r: _Reader, element: Element, path: str, where: str) -> tuple[str, str]:
         amt = r.find(element, path)
@@ -157,10 +261,12 @@ class Camt053Reader:
         r: _Reader,
         entry: Element,
         where: str,
-        iban: str,
+        account: tuple[str, str],
         fallback: str,
         debits: list[StatementDebit],
     ) -> list[StatementLine] | None:
+        """``account``: the statement's IBAN and id."""
+        iban = account[0]
         amount, currency = self._amount(r, entry, "Amt", where)
         indicator = r.need(entry, "CdtDbtInd", where)
         if indicator not in ("CRDT", "DBIT"):
@@ -169,11 +275,11 @@ class Camt053Reader:
         if status is None:
             raise r.fail(f"{where}/Sts", entry, "missing")
         reversal = (r.text(entry, "RvslInd") or "false").lower() in ("true", "1")
+        booking = r.text(entry, "BookgDt/Dt") or (r.text(entry, "BookgDt/DtTm") or "")[:10]
         if indicator == "DBIT" and status == "BOOK" and not reversal:
-            self._debits(r, entry, where, amount, currency, fallback, debits)
+            self._debits(r, entry, where, (amount, currency, booking), account, fallback, debits)
         if indicator != "CRDT" or status != "BOOK" or reversal:
             return None
-        booking = r.text(entry, "BookgDt/Dt") or (r.text(entry, "BookgDt/DtTm") or "")[:10]
         txs = r.findall(entry, "NtryDtls/TxDtls")
         entry_ref = (
             r.text(entry, "AcctSvcrRef")
@@ -212,12 +318,14 @@ class Camt053Reader:
         r: _Reader,
         entry: Element,
         where: str,
-        amount: str,
-        currency: str,
+        booked: tuple[str, str, str],
+        account: tuple[str, str],
         fallback: str,
         debits: list[StatementDebit],
     ) -> None:
-        """The end-to-end ids of a booked debit's transactions (a payment we sent)."""
+        """The end-to-end ids of a booked debit's transactions (a payment we sent).
+        ``booked``: the entry's amount, currency and booking date."""
+        amount, currency, booking = booked
         txs = r.findall(entry, "NtryDtls/TxDtls")
         entry_ref = r.text(entry, "AcctSvcrRef") or r.text(entry, "NtryRef") or fallback
         for t, tx in enumerate(txs, 1):
@@ -231,7 +339,17 @@ class Camt053Reader:
                 tx_amount, tx_currency = amount, currency
             else:
                 tx_amount, tx_currency = self._amount(r, tx, "Amt", tx_where)
-            debits.append(StatementDebit(e2e[:35], tx_amount, tx_currency, entry_ref[:80]))
+            debits.append(
+                StatementDebit(
+                    e2e[:35],
+                    tx_amount,
+                    tx_currency,
+                    entry_ref[:80],
+                    account_iban=account[0],
+                    statement_id=account[1][:35],
+                    booking_date=booking[:10] or None,
+                )
+            )
 
     def _line(
         self,

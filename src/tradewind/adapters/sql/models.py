@@ -16,7 +16,13 @@ from tradewind.adapters.sql.candles import CandleRow
 from tradewind.adapters.sql.chain_watch import ChainAlertRow, ChainBlockRow, ChainDepositRow
 from tradewind.adapters.sql.deposit_addresses import DepositAddressRow
 from tradewind.adapters.sql.email_tokens import EmailTokenRow
-from tradewind.adapters.sql.fiat import CardIntentRow, FiatLineRow, FiatReferenceRow
+from tradewind.adapters.sql.fiat import (
+    BankBalanceRow,
+    BankDebitRow,
+    CardIntentRow,
+    FiatLineRow,
+    FiatReferenceRow,
+)
 from tradewind.adapters.sql.fills import FillRow
 from tradewind.adapters.sql.funding_switches import FundingSwitchRow
 from tradewind.adapters.sql.kyc import KycDocumentRow, KycEventRow, KycProfileRow
@@ -47,6 +53,8 @@ __all__ = [
     "ApiKeyRow",
     "ApprovalRow",
     "AuditRow",
+    "BankBalanceRow",
+    "BankDebitRow",
     "Base",
     "CandleRow",
     "CardIntentRow",

@@ -6,10 +6,11 @@ Invariants:
   is asked for; a transfer is matched to a user only by a valid reference found in its
   remittance information, never by name or amount;
 - an import is all or nothing: a file that does not parse, is of an unsupported
-  version, or is for an account that is not the exchange's, changes nothing; otherwise
-  its credit lines are stored in one transaction, keyed by their ref
-  ``camt:<IBAN>:<entry ref>``, so importing the same statement (or an overlapping one)
-  again adds nothing;
+  version, is for an account that is not the exchange's, does not add up to its
+  closing balance, or reuses a stored statement id with other balances, changes
+  nothing; otherwise its credit lines, balances and payout debits are stored in one
+  transaction, lines keyed by their ref ``camt:<IBAN>:<entry ref>``, so importing the
+  same statement (or an overlapping one) again adds nothing;
 - a line is credited only through a core ``Deposit`` with that ref (applied once by
   the core, :mod:`.credit`), and only from ``matched``; whatever cannot be credited
   exactly (no, unknown, mistyped or several users' references; a currency that is not
@@ -193,13 +194,7 @@ class BankDeposits:
                         f"{self.config.bank.iban}"
                     )
         except StatementError as exc:
-            await self._audit.record(
-                "fiat.statement_refused",
-                actor_id=actor.user_id,
-                actor_role=actor.role,
-                details={"code": exc.code, "message": exc.message[:200], "bytes": len(data)},
-                ip=actor.ip,
-            )
+            await self._refused(exc, actor, len(data))
             raise
         now = self._clock.now_ms()
         scans = [references.scan(line.remittance) for line in statement.credits]
@@ -209,7 +204,11 @@ class BankDeposits:
             self._classify(line, found, owners, now)
             for line, found in zip(statement.credits, scans, strict=True)
         ]
-        new = await self._store.add_lines(lines)
+        try:  # the lines, the balances and the payouts' debits in one transaction
+            new = await self._store.add_statement(lines, statement.balances, statement.debits, now)
+        except StatementError as exc:  # a statement id stored with other balances
+            await self._refused(exc, actor, len(data))
+            raise
         matched = sum(1 for line in lines if line.status == "matched")
         await self._audit.record(
             "fiat.statement_imported",
@@ -237,6 +236,15 @@ class BankDeposits:
             len(lines) - matched,
             credited,
             statement.skipped,
+        )
+
+    async def _refused(self, exc: StatementError, actor: Actor, size: int) -> None:
+        await self._audit.record(
+            "fiat.statement_refused",
+            actor_id=actor.user_id,
+            actor_role=actor.role,
+            details={"code": exc.code, "message": exc.message[:200], "bytes": size},
+            ip=actor.ip,
         )
 
     def _classify(

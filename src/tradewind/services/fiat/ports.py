@@ -56,12 +56,34 @@ class StatementLine:
 class StatementDebit:
     """One booked debit (a transfer the exchange sent) whose transaction carries the
     end-to-end id of the payment file's payout (``WD-<withdrawal id>`` for fiat
-    withdrawals: services/fiat/withdrawals.py)."""
+    withdrawals: services/fiat/withdrawals.py; ``RET-<line id>`` for a returned
+    transfer: services/fiat/returns.py)."""
 
     end_to_end_id: str
     amount: str
     currency: str
     entry_ref: str
+    account_iban: str = ""
+    statement_id: str = ""
+    booking_date: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatementBalance:
+    """A statement's booked balances in one currency (``OPBD``, else ``PRCD``, and
+    ``CLBD``): signed decimal text as the bank wrote it (``"-12.50"`` for a debit
+    balance). The reader checked that the opening plus the statement's booked entries
+    in that currency is the closing."""
+
+    account_iban: str
+    statement_id: str
+    currency: str
+    opening: str
+    opening_date: str
+    closing: str
+    closing_date: str
+    created: str | None = None
+    """The statement's ``CreDtTm`` (orders statements closing on the same day)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +100,16 @@ class Statement:
     debits: tuple[StatementDebit, ...] = ()
     """Booked debits with an end-to-end id, per transaction (they are also counted in
     ``skipped``: they are not deposits)."""
+    balances: tuple[StatementBalance, ...] = ()
+    """Per statement and currency, its opening and closing booked balances (kept for
+    reconciliation: docs/reconcile.md, ADR 0036)."""
+
+
+class BalanceConflict(StatementError):
+    """A statement imported before (same account, statement id and currency) with other
+    balances: a bank's statement id names one statement, so this file is refused."""
+
+    default_message = "the statement was imported before with other balances"
 
 
 class StatementReader(Protocol):
@@ -160,6 +192,19 @@ class FiatStore(Protocol):
     async def add_lines(self, lines: Sequence[FiatLine]) -> int:
         """Insert, in one transaction, the lines whose ``ref`` is not stored yet;
         returns how many were new (a re-imported statement adds none)."""
+        ...
+
+    async def add_statement(
+        self,
+        lines: Sequence[FiatLine],
+        balances: Sequence[StatementBalance],
+        debits: Sequence[StatementDebit],
+        at_ms: int,
+    ) -> int:
+        """:meth:`add_lines`, and the statement's balances and booked debits, in one
+        transaction; balances and debits stored before are left as they are (a
+        re-import adds nothing). Raises :class:`BalanceConflict`, storing nothing, when a
+        statement id was stored with other balances."""
         ...
 
     async def lines(

@@ -1,0 +1,179 @@
+"""``tradewind reconcile``'s bank check on a real exchange: a statement imported with
+``tradewind fiat import-camt`` and credited by the running exchange reconciles clean
+(its review line is the difference between the bank and the core); a later statement
+10.00 EUR lower is exit 1 with both figures, and ``--alert`` stores that finding once
+however often it runs; a statement whose balances do not add up is refused with nothing
+stored."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from tests.support.camt import Entry, camt053
+from tradewind.adapters.sql import Database
+from tradewind.adapters.sql.alerts import AlertRow
+from tradewind.adapters.sql.fiat import BankBalanceRow, FiatLineRow
+from tradewind.runtime.bootstrap import build_embedded
+from tradewind.runtime.cli import app
+from tradewind.runtime.config import Settings, load_settings
+
+PASSWORD = "correct horse battery staple"
+CONFIG = """
+rate_limits = "off"
+[fiat]
+currencies = { EUR = 2 }
+require_kyc = false
+[fiat.bank]
+iban = "DE89370400440532013000"
+bic = "COBADEFFXXX"
+beneficiary = "Tradewind Bank Check"
+"""
+
+
+def a_user_with_a_reference(settings: Settings) -> tuple[int, str]:
+    with TestClient(build_embedded(settings).app) as client:
+        email = f"bank-{time.monotonic_ns()}@example.com"
+        r = client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
+        user_id = int(r.json()["user_id"])
+        token = client.post(
+            "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
+        ).json()["token"]
+        got = client.get(
+            "/api/v1/fiat/deposit-instructions?currency=EUR",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        return user_id, str(got.json()["reference"])
+
+
+def credited_by_the_exchange(settings: Settings, user_id: int, amount: int) -> None:
+    exchange = build_embedded(settings)
+    with TestClient(exchange.app):
+        for _ in range(500):  # the crediting pass runs at start
+            core = exchange.jcore
+            if core is not None and core.core.available(user_id, "EUR") == amount:
+                break
+            time.sleep(0.02)
+        assert exchange.jcore is not None
+        assert exchange.jcore.core.available(user_id, "EUR") == amount
+
+
+def counts(settings: Settings) -> tuple[int, int, list[tuple[str, int, str]]]:
+    async def read() -> tuple[int, int, list[tuple[str, int, str]]]:
+        db = Database.from_url(settings.resolved_database_url)
+        try:
+            async with db.read() as s:
+                balances = await s.scalar(sa.select(sa.func.count()).select_from(BankBalanceRow))
+                lines = await s.scalar(sa.select(sa.func.count()).select_from(FiatLineRow))
+                alerts = (
+                    await s.execute(sa.select(AlertRow.kind, AlertRow.count, AlertRow.message))
+                ).all()
+            return int(balances or 0), int(lines or 0), [(k, c, m) for k, c, m in alerts]
+        finally:
+            await db.dispose()
+
+    return asyncio.run(read())
+
+
+def test_bank_balances_reconcile_and_a_shortfall_is_alerted_once(tmp_path: Path) -> None:
+    config = tmp_path / "tw.toml"
+    config.write_text(CONFIG)
+    data_dir = tmp_path / "data"
+    settings = load_settings(config, environ={}, overrides={"data_dir": data_dir})
+    user_id, ref = a_user_with_a_reference(settings)
+    runner = CliRunner()
+    common = ["--config", str(config), "--data-dir", str(data_dir)]
+
+    def cli(*args: str) -> tuple[int, str]:
+        result = runner.invoke(app, [*args, *common])
+        return result.exit_code, result.output
+
+    first = tmp_path / "s1.xml"
+    first.write_bytes(  # 42.00 for the user, 1.00 nobody's (review); closes at 43.00
+        camt053(
+            [Entry("42.00", ustrd=[ref], ref="B-1"), Entry("1.00", ustrd=["?"], ref="B-2")],
+            statement_id="S-1",
+        )
+    )
+    code, out = cli("fiat", "import-camt", str(first))
+    assert code == 0, out
+    stored = counts(settings)
+    code, out = cli("fiat", "import-camt", str(first))  # again: nothing new
+    assert code == 0 and "0 new, 2 imported before" in out and counts(settings) == stored
+    other = tmp_path / "other.xml"  # the same statement id with other balances
+    other.write_bytes(camt053([Entry("3.00", ustrd=["?"], ref="B-4")], statement_id="S-1"))
+    code, out = cli("fiat", "import-camt", str(other))
+    assert code == 2 and "statement S-1 of DE89370400440532013000 was imported before" in out
+    assert counts(settings) == stored
+    credited_by_the_exchange(settings, user_id, 4_200)
+
+    code, out = cli("reconcile", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["ok"] and "bank" in report["checks"], out
+    assert report["bank"]["EUR"] == {
+        "decimals": 2,
+        "closing": 4_300,
+        "statements": ["DE89370400440532013000 S-1 2026-11-26"],
+        "owed": 4_200,
+        "uncredited": 100,
+        "card_credits": 0,
+        "settled_not_on_statement": 0,
+        "paid_not_settled": 0,
+        "expected": 4_300,
+    }
+    assert report["findings"] == []
+
+    wrong = tmp_path / "wrong.xml"  # 43.00 + 5.00 is not 20.00: refused, nothing stored
+    wrong.write_bytes(
+        camt053(
+            [Entry("5.00", ustrd=[ref], ref="B-9")],
+            statement_id="S-2",
+            opening="43.00",
+            closing="20.00",
+            date="2026-11-27",
+        )
+    )
+    before = counts(settings)
+    code, out = cli("fiat", "import-camt", str(wrong))
+    assert code == 2 and "invalid_statement" in out, out
+    assert (
+        "Stmt[1]/Bal: the opening balance 43.00 EUR and the booked entries (+5.00) make 48.00, "
+        "not the closing balance 20.00" in out.replace("\n", "")
+    ), out
+    assert counts(settings) == before
+
+    second = tmp_path / "s2.xml"  # the bank took 10.00 the exchange knows nothing of
+    second.write_bytes(
+        camt053(
+            [Entry("10.00", indicator="DBIT", ref="B-3")],
+            statement_id="S-2",
+            opening="43.00",
+            date="2026-11-27",
+        )
+    )
+    code, out = cli("fiat", "import-camt", str(second))
+    assert code == 0, out
+    code, out = cli("reconcile")
+    assert code == 1, out
+    assert (
+        "CRITICAL bank    EUR: bank SHORTFALL of 10.00 EUR: the bank should hold 43.00 EUR" in out
+    )
+    assert "the statements close at 33.00 (DE89370400440532013000 S-2 2026-11-27)" in out
+    code, out = cli("reconcile", "--json")
+    (finding,) = json.loads(out)["findings"]
+    assert (finding["expected"], finding["actual"], finding["difference"]) == (4_300, 3_300, -1_000)
+
+    for run, new in ((1, 1), (2, 0)):
+        code, out = cli("reconcile", "--alert")
+        assert code == 1 and f"1 critical finding(s), {new} new alert(s)" in out, (run, out)
+    (alert,) = counts(settings)[2]
+    assert alert[:2] == ("reconcile.bank", 2) and "SHORTFALL of 10.00 EUR" in alert[2]
+
+    code, out = cli("reconcile", "--no-bank")
+    assert code == 0 and "bank" not in out.splitlines()[0], out
