@@ -14,8 +14,9 @@ transaction), SQLite and PostgreSQL.
 - the hot wallet above its ceiling sends the excess to the cold address (its coins
   reserved from payouts meanwhile);
 - the signer refuses a "sweep" paying a stranger and one spending a non-deposit coin;
-- ``tradewind reconcile --rpc bitcoin=...`` after a sweep: custody short of the core by
-  exactly the sweep's network fee (not booked yet).
+- after a sweep, custody is short of the core by exactly its network fee; once the
+  network-fee booking (ADR 0034) expensed it, ``tradewind reconcile --rpc bitcoin=...``
+  finds no difference.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ import pytest_asyncio
 import sqlalchemy as sa
 from embit.transaction import Transaction
 
-from tests.integration.test_projectors import write_journal
-from tests.integration.test_reconcile_cli import project
+from tests.integration.hsm.test_sweeps import RunnerBus
+from tests.integration.test_projectors import runner_for
 from tests.support.bitcoind_sim import BitcoindSim, RpcFailure, SimWallet
 from tests.support.softhsm import SoftToken
 from tradewind.adapters.chain.bitcoin_tx import BitcoinTxCodec, script_of
@@ -49,12 +50,15 @@ from tradewind.adapters.sql import Database, SqlUserRepository
 from tradewind.adapters.sql.audit import SqlAuditStore
 from tradewind.adapters.sql.chain_watch import SqlWatcherStore
 from tradewind.adapters.sql.deposit_addresses import SqlDepositAddressStore
+from tradewind.adapters.sql.network_fees import SqlNetworkFeeStore
 from tradewind.adapters.sql.sweeps import CustodyTransferRow, SqlSweepStore
 from tradewind.adapters.sql.withdrawals import SqlWithdrawalStore
 from tradewind.core.commands import AddAsset, Deposit
 from tradewind.gateways.signer_api import create_signer_app
+from tradewind.journal.recovery import JournaledCore
 from tradewind.runtime.config import load_settings
-from tradewind.runtime.reconcile import run_reconcile
+from tradewind.runtime.reconcile import custody, run_reconcile
+from tradewind.runtime.sequencer import CoreRunner
 from tradewind.services.audit import AuditLog
 from tradewind.services.funding.chain_ports import ChainDeposit, WatchedBlock
 from tradewind.services.funding.deposit_keys import (
@@ -63,6 +67,7 @@ from tradewind.services.funding.deposit_keys import (
     new_account_key,
 )
 from tradewind.services.funding.derivation import AddressDeriver
+from tradewind.services.funding.network_fees import NetworkFeeBooker
 from tradewind.services.funding.networks import parse_networks
 from tradewind.services.funding.ports import StoredDepositAddress
 from tradewind.services.funding.signer import SignerService
@@ -71,6 +76,7 @@ from tradewind.services.funding.sweep_ports import CustodyTransfer, NewTransfer
 from tradewind.services.funding.sweep_signer import SweepSigner
 from tradewind.services.funding.sweeps import Sweeper
 from tradewind.services.funding.utxo_sweeps import RETRY_AFTER_MS
+from tradewind.services.funding.withdrawals import FEE_ACCOUNT
 
 async_test = pytest.mark.asyncio
 SECRET = "t" * 40
@@ -477,46 +483,69 @@ async def test_the_signer_refuses_a_sweep_to_a_stranger_or_of_a_foreign_coin(rig
 
 
 @async_test
-async def test_reconcile_after_a_sweep_is_short_by_exactly_the_network_fee(
-    sim: BitcoindSim, tmp_path: Path, softhsm_token: SoftToken
+async def test_reconcile_after_a_sweep_and_its_fee_booked_is_balanced(
+    rig: Rig, tmp_path: Path, database_url: str
 ) -> None:
-    data_dir = tmp_path / "data"
-    write_journal(
-        data_dir,
-        [
-            AddAsset(asset="BTC", decimals=8, seq=1, ts=1),
-            Deposit(user=1, asset="BTC", amount=30_000_000, ref="bitcoin:a:0", seq=2, ts=2),
-            Deposit(user=2, asset="BTC", amount=20_000_000, ref="bitcoin:a:1", seq=3, ts=3),
-        ],
-        snapshot_every=1_000,
-    )
-    db = await project(data_dir, until=3)
+    """Two users' deposits credited in a journaled core and 0.001 BTC of the operator's in
+    the fee account (its coin in hot): the sweep's fee leaves custody, short by exactly
+    that fee until the network-fee booking (ADR 0034) expenses it; then ``tradewind
+    reconcile`` finds no difference."""
+    core_dir = tmp_path / "core"
+    runner = CoreRunner(JournaledCore(core_dir), clock_ms=lambda: 1_000)
+    runner.start()
     try:
-        with softhsm_token.open() as custody:
-            rig = Rig(sim, db, custody)
-            u1, a1 = await rig.deposit_address()
-            u2, a2 = await rig.deposit_address()
-            assert (u1, u2) == (1, 2)
-            await rig.deposit((u1, a1, 30_000_000), (u2, a2, 20_000_000))
-            settings = load_settings(
-                None, environ={}, overrides={"data_dir": data_dir, "funding": rig.funding}
+        await runner.submit(AddAsset(asset="BTC", decimals=8))
+        u1, a1 = await rig.deposit_address()
+        u2, a2 = await rig.deposit_address()
+        txid = await rig.deposit((u1, a1, 30_000_000), (u2, a2, 20_000_000))
+        for n, (user, sats) in enumerate(((u1, 30_000_000), (u2, 20_000_000))):
+            await runner.submit(
+                Deposit(user=user, asset="BTC", amount=sats, ref=f"bitcoin:{txid}:{n}")
             )
-            url = sim.url.replace("http://", f"http://{sim.user}:{sim.password}@")
-            rpc, hot = [f"bitcoin={url}"], [f"bitcoin={rig.hot}"]
-            code, text = await run_reconcile(settings, as_json=True, rpc=rpc, addresses=hot)
-            assert code == 0 and json.loads(text)["holdings"] == {"BTC": 50_000_000}, text
+        rig.faucet.send([(rig.hot, 100_000)])  # the operator's float, in the fee account
+        rig.mine(1)
+        await runner.submit(Deposit(user=FEE_ACCOUNT, asset="BTC", amount=100_000, ref="float"))
+        settings = load_settings(
+            None,
+            environ={},
+            overrides={"data_dir": core_dir, "database_url": database_url, "funding": rig.funding},
+        )
+        url = rig.sim.url.replace("http://", f"http://{rig.sim.user}:{rig.sim.password}@")
+        rpc = {"bitcoin": [url]}
 
-            await settle(rig, rig.sweeper())
-            await rig.node.aclose()
-            [sweep] = await rig.all_transfers()
-            fee = 50_000_000 - sweep.amount
-            assert fee == vsize_fee(2)
+        await settle(rig, rig.sweeper())
+        [sweep] = await rig.all_transfers()
+        fee = 50_000_000 - sweep.amount
+        assert fee == vsize_fee(2)
+        held = await custody(settings, rig.db, rpc, {"bitcoin": [rig.hot]})
+        assert held["BTC"].amount == 50_100_000 - fee  # short of the core by the fee
 
-            code, text = await run_reconcile(settings, as_json=True, rpc=rpc, addresses=hot)
-            report = json.loads(text)
-            assert report["holdings"] == {"BTC": 50_000_000 - fee}
-            assert report["liabilities"]["BTC"] == 50_000_000
-            (short,) = [f for f in report["findings"] if f["check"] == "custody"]
-            assert short["difference"] == -fee  # the network fee, not booked (yet)
+        booker = NetworkFeeBooker(
+            catalog=rig.catalog,
+            store=SqlNetworkFeeStore(rig.db),
+            readers={"bitcoin": BitcoindPayoutChain(rig.node)},
+            bus=RunnerBus(runner),
+            now_ms=rig.clock.now_ms,
+        )
+        await booker.step()
+        [row] = await SqlNetworkFeeStore(rig.db).all()
+        assert (row.source, row.txid, row.fee_chain, row.status) == (
+            "custody",
+            sweep.txid,
+            fee,
+            "booked",
+        )
+        assert runner.jcore.core.expensed == {"BTC": fee}
+        last = runner.jcore.core.seq
     finally:
-        await db.dispose()
+        await runner.stop()
+
+    await runner_for(rig.db).catch_up(core_dir, until_seq=last)
+    code, text = await run_reconcile(
+        settings, as_json=True, rpc=[f"bitcoin={url}"], addresses=[f"bitcoin={rig.hot}"]
+    )
+    report = json.loads(text)
+    assert code == 0 and report["ok"], text
+    assert report["holdings"] == {"BTC": 50_100_000 - fee}
+    assert report["liabilities"]["BTC"] == 50_100_000 - fee
+    assert not [f for f in report["findings"] if f["severity"] != "info"]
