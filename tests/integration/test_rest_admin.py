@@ -32,6 +32,7 @@ from tradewind.runtime.bootstrap import EmbeddedExchange, build_embedded
 from tradewind.runtime.config import Settings, load_settings
 from tradewind.services.accounts import sign_request
 from tradewind.services.admin import ADJUSTMENT_ACCOUNT
+from tradewind.services.funding.withdrawals import FEE_ACCOUNT
 
 PASSWORD = "correct horse battery staple"
 
@@ -272,6 +273,17 @@ def test_balance_adjustment_needs_a_second_admin(desk: Desk) -> None:
     assert r.json()["status"] == "executed"
     assert desk.available(user.user_id, "USDT") == before + 10_000_000
     assert desk.available(ADJUSTMENT_ACCOUNT, "USDT") == pool_before + 2_500_000
+
+    # the withdrawal-fee account has no user row, and is funded the same way (ADR 0034)
+    fees_before = desk.available(FEE_ACCOUNT, "USDT")
+    r = first.post(
+        "/api/v1/admin/adjustments",
+        {"user_id": FEE_ACCOUNT, "asset": "USDT", "amount": "3", "reason": "network fees"},
+    )
+    assert r.status_code == 202, r.text
+    r = second.post(f"/api/v1/admin/approvals/{r.json()['id']}/approve")
+    assert r.json()["status"] == "executed"
+    assert desk.available(FEE_ACCOUNT, "USDT") == fees_before + 3_000_000
 
     for body, code in (
         ({"user_id": user.user_id, "asset": "DOGE", "amount": "1", "reason": "x" * 5}, 400),

@@ -47,6 +47,10 @@ STAFF = frozenset({"support", "compliance", "admin"})
 ADJUSTMENT_ACCOUNT = 2**62
 """The exchange's adjustments account in the core: far above any user id (ids grow
 from 1), so it can never be a user's."""
+OWN_ACCOUNTS = frozenset({ADJUSTMENT_ACCOUNT + 1})
+"""Exchange accounts a balance adjustment may fund although no user row has their id:
+the withdrawal-fee account (services/funding/withdrawals.py ``FEE_ACCOUNT``), which pays
+the network fees the exchange's transactions cost (ADR 0034) and may need topping up."""
 
 APPROVAL_KINDS = ("balance_adjustment", "two_factor_reset")
 
@@ -433,7 +437,8 @@ class AdminService:
         ):
             raise InvalidAdjustment()
         text = _clean_reason(reason)
-        await self._user(user_id)
+        if user_id not in OWN_ACCOUNTS:
+            await self._user(user_id)
         payload = _json({"asset": asset, "amount": amount, "reason": text})
         return await self._request(actor, "balance_adjustment", user_id, payload)
 
