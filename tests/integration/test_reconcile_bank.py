@@ -11,18 +11,25 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from typing import Any
 
+import pyotp
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from tests.support.camt import Entry, camt053
+from tests.support.camt import Entry, Tx, camt053
+from tests.support.mail import verify_email
 from tradewind.adapters.sql import Database
 from tradewind.adapters.sql.alerts import AlertRow
 from tradewind.adapters.sql.fiat import BankBalanceRow, FiatLineRow
+from tradewind.runtime.admin_cli import create_user
 from tradewind.runtime.bootstrap import build_embedded
 from tradewind.runtime.cli import app
 from tradewind.runtime.config import Settings, load_settings
+from tradewind.runtime.fiat_cli import answer_fiat_withdrawals, import_camt, write_fiat_payouts
+from tradewind.runtime.reconcile import run_reconcile
+from tradewind.services.kyc import sign_webhook
 
 PASSWORD = "correct horse battery staple"
 CONFIG = """
@@ -177,3 +184,172 @@ def test_bank_balances_reconcile_and_a_shortfall_is_alerted_once(tmp_path: Path)
 
     code, out = cli("reconcile", "--no-bank")
     assert code == 0 and "bank" not in out.splitlines()[0], out
+
+
+# -- a fiat withdrawal between the core and the bank ------------------------------------
+
+KYC_SECRET = "provider-secret-0123456789"
+PAYEE = "GB82WEST12345698765432"
+
+
+class ShiftedClock:
+    def __init__(self) -> None:
+        self.offset_ms = 0
+
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000 + self.offset_ms
+
+
+def bank_of(settings: Settings, seq: int) -> dict[str, Any]:
+    """The bank check once the ledger the report is taken at has reached ``seq`` (the
+    embedded projectors write on their own thread)."""
+    for _ in range(250):
+        code, text = asyncio.run(run_reconcile(settings, as_json=True))
+        report = json.loads(text)
+        if report.get("seq", -1) >= seq:
+            break
+        time.sleep(0.02)
+    assert code == 0 and report["ok"] and report["seq"] >= seq, text
+    return dict(report["bank"]["EUR"])
+
+
+def test_a_fiat_withdrawal_settled_before_the_statement_shows_it_reconciles(
+    tmp_path: Path,
+) -> None:
+    """Settled in the core (net 249.75 out of the books, the 0.50 fee to the fee account)
+    before any statement shows the payment: the bank still holds it, and the check says
+    so; the next statement's ``WD-<id>`` debit takes it out of flight."""
+    settings = load_settings(
+        None,
+        environ={},
+        overrides={
+            "data_dir": tmp_path / "data",
+            "demo": True,
+            "demo_bot": False,
+            "rate_limits": "off",
+            "kyc_webhook_secrets": f"sumsub={KYC_SECRET}",
+            "funding": {"withdrawals": {"cooling_off_hours": 1}},
+            "fiat": {
+                "currencies": {"EUR": 2},
+                "require_kyc": False,
+                "bank": {
+                    "iban": "DE89370400440532013000",
+                    "bic": "COBADEFFXXX",
+                    "beneficiary": "Tradewind",
+                },
+                "withdrawals": {"fee": "0.50"},
+            },
+        },
+    )
+    clock = ShiftedClock()
+    exchange = build_embedded(settings, clock=clock)
+    with TestClient(exchange.app) as client:
+        portal: Any = client.portal
+        assert portal.call(exchange.fiat.ensure_assets)
+        assert exchange.fiat.payouts is not None
+        email = f"wd-{time.monotonic_ns()}@example.com"
+        r = client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
+        uid = int(r.json()["user_id"])
+        verify_email(client, email)
+        token = client.post(
+            "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
+        ).json()["token"]
+        user = {"Authorization": f"Bearer {token}"}
+        officer_email = f"officer-{time.monotonic_ns()}@example.com"
+        client.post("/api/v1/auth/register", json={"email": officer_email, "password": PASSWORD})
+        verify_email(client, officer_email)
+        asyncio.run(create_user(settings, officer_email, None, "compliance"))
+        officer = {
+            "Authorization": "Bearer "
+            + client.post(
+                "/api/v1/auth/login", json={"email": officer_email, "password": PASSWORD}
+            ).json()["token"]
+        }
+        secret = client.post("/api/v1/account/2fa/setup", headers=user).json()["secret"]
+        totp = pyotp.TOTP(secret)
+
+        def code() -> str:
+            clock.offset_ms += 30_000
+            return totp.at(clock.now_ms() / 1000)
+
+        assert client.post(
+            "/api/v1/account/2fa/enable", json={"code": code()}, headers=user
+        ).is_success
+        body = json.dumps(
+            {
+                "event_id": f"e{time.monotonic_ns()}",
+                "user_id": uid,
+                "result": "approved",
+                "level": 2,
+            }
+        ).encode()
+        assert client.post(
+            "/api/v1/kyc/callbacks/sumsub",
+            content=body,
+            headers={
+                "X-Signature": sign_webhook(KYC_SECRET.encode(), body),
+                "Content-Type": "application/json",
+            },
+        ).is_success
+        ref = client.get("/api/v1/fiat/deposit-instructions?currency=EUR", headers=user).json()[
+            "reference"
+        ]
+
+        # 1,000.00 EUR arrives and is credited: the bank and the core agree
+        first = tmp_path / "s1.xml"
+        first.write_bytes(camt053([Entry("1000.00", ustrd=[ref], ref="W-1")], statement_id="S-1"))
+        asyncio.run(import_camt(settings, first))
+        portal.call(exchange.fiat.run_once)
+        assert exchange.jcore is not None and exchange.jcore.core.available(uid, "EUR") == 100_000
+        assert bank_of(settings, exchange.jcore.core.seq)["expected"] == 100_000
+
+        # 250.25 withdrawn (0.50 fee): held, approved, in a payment file, paid, settled
+        assert client.post(
+            "/api/v1/withdrawals/addresses",
+            json={"network": "sepa", "address": PAYEE, "label": "Jane Doe"},
+            headers={**user, "TW-TOTP": code()},
+        ).is_success
+        clock.offset_ms += 3_600_000
+        r = client.post(
+            "/api/v1/withdrawals",
+            json={"asset": "EUR", "network": "sepa", "address": PAYEE, "amount": "250.25"},
+            headers={**user, "Idempotency-Key": "bank-wd-1", "TW-TOTP": code()},
+        )
+        assert r.is_success, r.text
+        wid = int(r.json()["id"])
+        assert client.post(f"/api/v1/admin/withdrawals/{wid}/approve", headers=officer).is_success
+        asyncio.run(write_fiat_payouts(settings, tmp_path / "pay.xml"))
+        # in a payment file, still held in the core: nothing in flight
+        held = bank_of(settings, exchange.jcore.core.seq)
+        assert (held["owed"], held["settled_not_on_statement"], held["closing"]) == (
+            100_000,
+            0,
+            100_000,
+        )
+        asyncio.run(answer_fiat_withdrawals(settings, [wid], paid=True))
+        portal.call(exchange.fiat.payouts.finish)
+        assert exchange.jcore.core.withdrawn["EUR"] == 25_025
+        settled = bank_of(settings, exchange.jcore.core.seq)
+        assert (settled["owed"], settled["settled_not_on_statement"], settled["expected"]) == (
+            75_025,  # 1,000.00 - 250.25 + the 0.50 fee kept
+            24_975,
+            100_000,
+        )
+
+        # the bank's next statement shows the 249.75 paid: out of flight, still balanced
+        second = tmp_path / "s2.xml"
+        second.write_bytes(
+            camt053(
+                [Entry("249.75", indicator="DBIT", ref="W-2", txs=[Tx(end_to_end_id=f"WD-{wid}")])],
+                statement_id="S-2",
+                opening="1000.00",
+                date="2026-11-27",
+            )
+        )
+        asyncio.run(import_camt(settings, second))
+        after = bank_of(settings, exchange.jcore.core.seq)
+        assert (after["closing"], after["settled_not_on_statement"], after["expected"]) == (
+            75_025,
+            0,
+            75_025,
+        )
