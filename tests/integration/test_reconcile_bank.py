@@ -3,7 +3,8 @@
 (its review line is the difference between the bank and the core); a later statement
 10.00 EUR lower is exit 1 with both figures, and ``--alert`` stores that finding once
 however often it runs; a statement whose balances do not add up is refused with nothing
-stored."""
+stored. A fiat withdrawal settled before the statement shows it is in flight until the
+statement's ``WD-<id>`` debit is imported. The store on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pyotp
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -22,13 +24,19 @@ from tests.support.camt import Entry, Tx, camt053
 from tests.support.mail import verify_email
 from tradewind.adapters.sql import Database
 from tradewind.adapters.sql.alerts import AlertRow
-from tradewind.adapters.sql.fiat import BankBalanceRow, FiatLineRow
+from tradewind.adapters.sql.fiat import BankBalanceRow, FiatLineRow, SqlFiatStore
 from tradewind.runtime.admin_cli import create_user
 from tradewind.runtime.bootstrap import build_embedded
 from tradewind.runtime.cli import app
 from tradewind.runtime.config import Settings, load_settings
 from tradewind.runtime.fiat_cli import answer_fiat_withdrawals, import_camt, write_fiat_payouts
 from tradewind.runtime.reconcile import run_reconcile
+from tradewind.services.fiat.ports import (
+    BalanceConflict,
+    FiatLine,
+    StatementBalance,
+    StatementDebit,
+)
 from tradewind.services.kyc import sign_webhook
 
 PASSWORD = "correct horse battery staple"
@@ -353,3 +361,55 @@ def test_a_fiat_withdrawal_settled_before_the_statement_shows_it_reconciles(
             0,
             75_025,
         )
+
+
+# -- the store on both backends ---------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_the_store_keeps_balances_and_debits_once_and_finds_the_newest(db: Database) -> None:
+    """SQLite and PostgreSQL: a statement stored twice adds nothing; the same id with
+    other balances is refused with nothing stored; the newest statement is the one
+    closing last; the lines the core may not have credited are every one not
+    ``credited`` and those credited after the seq."""
+    store = SqlFiatStore(db)
+    iban = "DE89370400440532013000"
+
+    def stmt(sid: str, opening: str, closing: str, date: str) -> StatementBalance:
+        return StatementBalance(iban, sid, "EUR", opening, date, closing, date, f"{date}T06:00")
+
+    s1 = stmt("S-1", "0.00", "43.00", "2026-11-26")
+    paid = StatementDebit("WD-7", "10.00", "EUR", "D-1", account_iban=iban, statement_id="S-2")
+    line = FiatLine(
+        ref=f"camt:{iban}:L-1",
+        account_iban=iban,
+        entry_ref="L-1",
+        currency="EUR",
+        amount_text="43.00",
+        amount=4_300,
+        user_id=1,
+        status="matched",
+        reason=None,
+        remittance="",
+        debtor_name=None,
+        debtor_iban=None,
+        booking_date=None,
+        line_no=1,
+        imported_at_ms=1,
+    )
+    assert await store.add_statement([line], [s1], [], at_ms=100) == 1
+    assert await store.add_statement([line], [s1], [], at_ms=200) == 0
+    with pytest.raises(BalanceConflict, match="S-1 of DE89370400440532013000 was imported before"):
+        await store.add_statement([], [stmt("S-1", "0.00", "44.00", "2026-11-26")], [paid], 300)
+    assert await store.debits([iban]) == []  # the refused import stored nothing
+    s2 = stmt("S-2", "43.00", "33.00", "2026-11-27")
+    await store.add_statement([], [s2], [paid], at_ms=400)
+    await store.add_statement([], [s2], [paid], at_ms=500)
+    assert [s.balance for s in await store.newest_balances([iban])] == [s2]
+    assert await store.first_imports([iban]) == {(iban, "EUR"): 100}
+    assert [b.balance for b in await store.balances_of(iban, "EUR")] == [s1, s2]
+    assert await store.debits([iban]) == [paid]
+    assert [x.ref for x in await store.lines_not_settled([iban], seq=5)] == [line.ref]
+    assert await store.settle_line(line.ref, "credited", seq=9)  # credited at seq 9
+    assert [x.ref for x in await store.lines_not_settled([iban], seq=8)] == [line.ref]
+    assert await store.lines_not_settled([iban], seq=9) == []
