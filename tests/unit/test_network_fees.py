@@ -298,28 +298,32 @@ def test_a_crash_between_the_booking_and_the_row_books_once(rig: Rig) -> None:
 
 def test_a_fee_the_account_cannot_pay_waits_with_an_alert_then_books(rig: Rig) -> None:
     rig.fund("ETH", 1_000)
-    rig.eth.fees = {"0xa": 65_000 * 4 * GWEI}  # 26,000 minor units
-    rig.store.sources = [FeeSource("withdrawal", 9, "ethereum", "0xa", "confirmed")]
+    rig.eth.fees = {"0xa": 65_000 * 4 * GWEI, "0xb": 21_000 * GWEI}  # 26,000 and 2,100
+    rig.store.sources = [
+        FeeSource("withdrawal", 9, "ethereum", "0xa", "confirmed"),
+        FeeSource("custody", 4, "ethereum", "0xb", "confirmed"),
+    ]
     counts = rig.step()
-    assert (counts.booked, counts.waiting, counts.alerts) == (0, 1, 1)
+    assert (counts.booked, counts.waiting, counts.alerts) == (0, 2, 1)
+    assert len(rig.expenses()) == 1  # the later ETH fee waits behind the refused one
     row = rig.store.rows[("withdrawal", 9)]
     assert row.status == "pending" and row.reason is not None
     assert row.reason.startswith("insufficient_balance")
     assert rig.bus.fees_held("ETH") == 1_000  # nothing taken, nothing negative
     ((kind, severity, message, details, key),) = rig.alerts.raised
-    assert (kind, severity, key) == (ALERT_KIND, "warning", f"{ALERT_KIND}:ethereum:ETH")
-    assert details["fee"] == "0.00026000" and details["unbooked"] == "0.00026000"
+    assert (kind, severity, key) == (ALERT_KIND, "warning", f"{ALERT_KIND}:ETH")
+    assert details["fee"] == "0.00026000" and details["unbooked"] == "0.00028100"
     assert details["txid"] == "0xa" and details["ref"] == "network-fee:withdrawal:9"
     assert "0.00026000 ETH" in message and str(FEE_ACCOUNT) in message
 
     rig.step()  # still short: still pending, the same alert repeated (one dedupe key)
     assert rig.store.rows[("withdrawal", 9)].status == "pending"
-    assert {a[4] for a in rig.alerts.raised} == {f"{ALERT_KIND}:ethereum:ETH"}
+    assert {a[4] for a in rig.alerts.raised} == {f"{ALERT_KIND}:ETH"}
 
     rig.fund("ETH", 30_000)
-    assert rig.step().booked == 1
+    assert rig.step().booked == 2
     assert rig.store.rows[("withdrawal", 9)].status == "booked"
-    assert rig.bus.fees_held("ETH") == 31_000 - 26_000
+    assert rig.bus.fees_held("ETH") == 31_000 - 26_000 - 2_100
 
 
 def test_a_fee_not_readable_yet_waits_and_a_node_away_stops_nothing_else(rig: Rig) -> None:

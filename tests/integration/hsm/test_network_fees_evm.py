@@ -181,7 +181,7 @@ async def test_payout_sweep_and_top_up_fees_are_booked_once_and_reconcile_clean(
         # Nothing is in the fee account yet: every fee waits, pending, with one alert.
         fees = booker(rig, bus)
         first = await fees.step()
-        assert (first.recorded, first.booked, first.alerts) == (3, 0, 3)
+        assert (first.recorded, first.booked, first.waiting, first.alerts) == (3, 0, 3, 1)
         store = SqlNetworkFeeStore(rig.db)
         assert {f.status for f in await store.all()} == {"pending"}
         open_alerts = await SqlAlertStore(rig.db).list(status="open", limit=10, before_id=None)

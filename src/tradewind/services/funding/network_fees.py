@@ -22,8 +22,9 @@ in ``tradewind reconcile``, and nobody could tell a fee from a theft. One
    want of funds (``insufficient_balance``: the fee account holds too little of the
    native coin, e.g. gas of token payouts whose fees are kept in the token) -> stays
    ``pending`` with the reason, and an operator alert ``custody.network_fee_unbooked``
-   (per network and asset) names the fee, the txid and everything still unbooked; the
-   next step tries again, so funding the fee account books it.
+   (per asset) names the fee, the txid and everything still unbooked; the
+   next step tries again (oldest first: the later fees of a refused asset wait for the
+   next step), so funding the fee account books it.
 
 Invariants: one row per source transaction (the store's key), one core booking per row
 (the core's ref), never a negative balance (the core checks the funds), never a fee
@@ -220,7 +221,14 @@ class NetworkFeeBooker:
                 counts.recorded += 1
 
     async def _book(self, counts: FeeCounts) -> None:
+        refused: dict[str, NetworkFee] = {}
+        """Asset -> the first fee of it the core refused this step: the later ones of
+        that asset wait for the next step (oldest first; no flood of refused commands
+        and alerts while the account is short)."""
         for fee in await self.store.pending(self.batch):
+            if fee.asset in refused:
+                counts.waiting += 1
+                continue
             applied = await self.bus.submit(
                 Expense(user=FEE_ACCOUNT, asset=fee.asset, amount=fee.amount, ref=fee.ref)
             )
@@ -234,23 +242,21 @@ class NetworkFeeBooker:
             reason = f"{rejected.reason}: {rejected.message}"[:400]
             await self.store.note(fee.source, fee.source_id, reason, self.now_ms())
             log.error("network fee not booked", ref=fee.ref, reason=reason)
-            if await self._alert(replace(fee, reason=reason)):
+            refused[fee.asset] = replace(fee, reason=reason)
+        for fee in refused.values():
+            if await self._alert(fee):
                 counts.alerts += 1
 
     async def _alert(self, fee: NetworkFee) -> bool:
         if self.alerts is None:
             return False
         rules = self.native.get(fee.network)
-        owed = sum(
-            p.amount
-            for p in await self.store.pending(100_000)
-            if p.asset == fee.asset and p.network == fee.network
-        )
+        owed = sum(p.amount for p in await self.store.pending(100_000) if p.asset == fee.asset)
         decimals = rules.decimals if rules is not None else 0
         message = (
             f"the network fee of {fee.source} {fee.source_id} ({fee.txid} on {fee.network}, "
             f"{_decimal(fee.amount, decimals)} {fee.asset}) is not booked: {fee.reason}. "
-            f"Unbooked {fee.asset} fees on {fee.network}: {_decimal(owed, decimals)}. Fund "
+            f"Unbooked {fee.asset} fees in all: {_decimal(owed, decimals)}. Fund "
             f"the withdrawal-fee account (core account {FEE_ACCOUNT}) in {fee.asset}; the "
             "booking is retried every step"
         )
@@ -269,7 +275,7 @@ class NetworkFeeBooker:
                     "unbooked": _decimal(owed, decimals),
                     "account": FEE_ACCOUNT,
                 },
-                dedupe_key=f"{ALERT_KIND}:{fee.network}:{fee.asset}",
+                dedupe_key=f"{ALERT_KIND}:{fee.asset}",
             )
             return True
         except Exception:  # the row stays pending and the log line stands regardless
