@@ -25,7 +25,7 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,7 @@ from tradewind.services.funding.sweep_ports import CustodyTransfer, NewTransfer
 from tradewind.services.funding.sweep_signer import SweepSigner
 from tradewind.services.funding.sweeps import Sweeper
 from tradewind.services.funding.utxo_sweeps import RETRY_AFTER_MS
+from tradewind.services.funding.withdrawal_ports import SignedTx, SignerUnavailable
 from tradewind.services.funding.withdrawals import FEE_ACCOUNT
 
 async_test = pytest.mark.asyncio
@@ -184,14 +185,14 @@ class Rig:
             "http://signer", SECRET, self.clock.now_ms, transport=httpx.ASGITransport(app=self.app)
         )
 
-    def sweeper(self, chain: object | None = None) -> Sweeper:
+    def sweeper(self, chain: object | None = None, signer: object | None = None) -> Sweeper:
         return Sweeper(
             catalog=self.catalog,
             settings=self.settings,
             store=self.store,
             withdrawals=self.withdrawals,
             chains={"bitcoin": chain or self.chain},  # type: ignore[dict-item]
-            signer=self.client(),
+            signer=signer or self.client(),  # type: ignore[arg-type]
             now_ms=self.clock.now_ms,
         )
 
@@ -378,6 +379,40 @@ async def test_a_sweeper_killed_at_the_broadcast_resumes_with_the_same_transacti
     assert await rig.swept_audits() == 1
     await rig.sweeper().step()
     assert len(await rig.all_transfers()) == 1
+
+
+class SignerDown:
+    """The signer unreachable for its first ``down`` sweep requests."""
+
+    def __init__(self, inner: HttpSignerClient, down: int) -> None:
+        self.inner = inner
+        self.down = down
+
+    async def address(self, network: str) -> str:
+        return await self.inner.address(network)
+
+    async def sweep(self, transfer_id: int, network: str, tx: Mapping[str, object]) -> SignedTx:
+        if self.down > 0:
+            self.down -= 1
+            raise SignerUnavailable("signer not reachable: ConnectError")
+        return await self.inner.sweep(transfer_id, network, tx)
+
+
+@async_test
+async def test_a_sweep_waits_for_a_signer_that_is_down_and_is_signed_once(rig: Rig) -> None:
+    u1, a1 = await rig.deposit_address()
+    await rig.deposit((u1, a1, 15_000_000))
+    signer = SignerDown(rig.client(), down=2)
+    sweeper = rig.sweeper(signer=signer)
+    await sweeper.step()
+    await sweeper.step()
+    [waiting] = await rig.all_transfers()
+    assert waiting.status == "signing" and waiting.raw_tx is None
+    await settle(rig, sweeper)
+    [done] = await rig.all_transfers()
+    assert (done.id, done.status) == (waiting.id, "confirmed")
+    assert rig.coins(rig.hot) == [15_000_000 - vsize_fee(1)]
+    assert await rig.swept_audits() == 1
 
 
 @async_test

@@ -47,6 +47,7 @@ from tradewind.services.funding.withdrawal_ports import (
     HotWalletShort,
     PayoutImpossible,
     SignerRefused,
+    SignerUnavailable,
     TxState,
     UtxoInput,
     spent_outpoints,
@@ -133,11 +134,18 @@ class UtxoSweeps:
         native = next((a for a in net.assets if a.contract is None), None)
         if native is None:
             return
-        await self._plan(net, conf, chain, hot, native, counts)
-        await self._hot_and_cold(net, conf, chain, hot, native, counts)
+        try:
+            await self._plan(net, conf, chain, hot, native, counts)
+            await self._hot_and_cold(net, conf, chain, hot, native, counts)
+        except (SignerUnavailable, OSError) as exc:  # the transfers below still advance
+            counts.waiting += 1
+            log.warning("bitcoin sweep planning postponed", network=net.name, error=str(exc))
         for t in await self.s.store.unfinished(net.name):
             try:
                 await self._advance(net, chain, t, counts)
+            except (SignerUnavailable, OSError) as exc:
+                counts.waiting += 1
+                log.warning("custody transfer postponed", transfer=t.id, error=str(exc))
             except Exception:  # one transfer's trouble does not hold up the others
                 counts.waiting += 1
                 log.exception("custody transfer step failed", transfer=t.id)
