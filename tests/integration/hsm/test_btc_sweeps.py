@@ -8,7 +8,9 @@ transaction), SQLite and PostgreSQL.
   address under ``min_sweep`` stay; the simulator refuses the same sweep with its
   second input's signature altered;
 - the sweeper killed at the broadcast (before and after the node took it) and
-  restarted: one transaction, confirmed once, one signature;
+  restarted: one transaction, confirmed once, one signature; killed at each of the 11
+  calls a sweep makes to the node or the signer, before or after the call: each coin in
+  hot once; a signer that is down: the sweep waits, then is signed once;
 - a broadcast the node refuses (its minimum relay fee) fails the row; its coins rest,
   then are swept by a later step;
 - the hot wallet above its ceiling sends the excess to the cold address (its coins
@@ -413,6 +415,97 @@ async def test_a_sweep_waits_for_a_signer_that_is_down_and_is_signed_once(rig: R
     assert (done.id, done.status) == (waiting.id, "confirmed")
     assert rig.coins(rig.hot) == [15_000_000 - vsize_fee(1)]
     assert await rig.swept_audits() == 1
+
+
+class Dies:
+    """The node and the signer, with the process killed at the ``at``-th call to either,
+    ``before`` the call or after it did its work."""
+
+    def __init__(self, rig: Rig, at: int, *, before: bool) -> None:
+        self.rig = rig
+        self.at = at
+        self.before = before
+        self.calls = 0
+        self.inner_signer = rig.client()
+        self.signer = _SignerSide(self)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.rig.chain, name)
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        self.calls += 1
+        if self.calls == self.at and self.before:
+            raise Killed(f"killed before call {self.calls}")
+        out = await fn(*args)
+        if self.calls == self.at:
+            raise Killed(f"killed after call {self.calls}")
+        return out
+
+    async def coins_of(self, addresses: Any) -> Any:
+        return await self._call(self.rig.chain.coins_of, addresses)
+
+    async def fee_rate(self) -> int:
+        rate: int = await self._call(self.rig.chain.fee_rate)
+        return rate
+
+    async def broadcast(self, raw: str) -> str | None:
+        refused: str | None = await self._call(self.rig.chain.broadcast, raw)
+        return refused
+
+    async def state(self, txid: str) -> Any:
+        return await self._call(self.rig.chain.state, txid)
+
+
+class _SignerSide:
+    def __init__(self, dies: Dies) -> None:
+        self.dies = dies
+
+    async def address(self, network: str) -> str:
+        address: str = await self.dies._call(self.dies.inner_signer.address, network)
+        return address
+
+    async def sweep(self, transfer_id: int, network: str, tx: Mapping[str, object]) -> SignedTx:
+        signed: SignedTx = await self.dies._call(
+            self.dies.inner_signer.sweep, transfer_id, network, tx
+        )
+        return signed
+
+
+@async_test
+async def test_a_sweeper_killed_at_any_call_and_restarted_sweeps_each_coin_once(
+    rig: Rig,
+) -> None:
+    """Killed at each call it makes to the node or the signer (before the call, or after
+    it did its work), then restarted: the coins end in hot once, one transaction."""
+    in_hot = 0
+    for before in (True, False):
+        at = 1
+        while True:
+            user, address = await rig.deposit_address()
+            await rig.deposit((user, address, 7_000_000))
+            known = {t.id for t in await rig.all_transfers()}
+            dies = Dies(rig, at, before=before)
+            sweeper = rig.sweeper(dies, dies.signer)
+            killed = False
+            try:
+                for _ in range(6):
+                    await sweeper.step()
+                    if not await rig.store.unfinished("bitcoin"):
+                        break
+                    rig.mine(1)
+            except Killed:
+                killed = True
+            await settle(rig, rig.sweeper())  # restarted
+            new = [t for t in await rig.all_transfers() if t.id not in known]
+            assert [t.status for t in new] == ["confirmed"], (at, before, new)
+            assert rig.coins(address) == []
+            in_hot += 7_000_000 - vsize_fee(1)
+            assert sum(rig.coins(rig.hot)) == in_hot, (at, before)
+            if not killed:
+                break
+            at += 1
+        assert at > 4  # it was killed at every call of a whole sweep
+    assert await rig.swept_audits() == len(await rig.all_transfers())
 
 
 @async_test
