@@ -187,8 +187,10 @@ def test_bank_balances_reconcile_and_a_shortfall_is_alerted_once(tmp_path: Path)
     for run, new in ((1, 1), (2, 0)):
         code, out = cli("reconcile", "--alert")
         assert code == 1 and f"1 critical finding(s), {new} new alert(s)" in out, (run, out)
+    code, out = cli("reconcile", "--alert", "--json")
+    assert code == 1 and json.loads(out)["alerts_new"] == 0, out
     (alert,) = counts(settings)[2]
-    assert alert[:2] == ("reconcile.bank", 2) and "SHORTFALL of 10.00 EUR" in alert[2]
+    assert alert[:2] == ("reconcile.bank", 3) and "SHORTFALL of 10.00 EUR" in alert[2]
 
     code, out = cli("reconcile", "--no-bank")
     assert code == 0 and "bank" not in out.splitlines()[0], out

@@ -254,13 +254,17 @@ def bank_config(settings: Settings, wanted: bool | None) -> FiatConfig | None:
 
 
 async def bank_positions(config: FiatConfig, db: Database, core: Core) -> dict[str, BankPosition]:
-    """Per fiat currency, the bank's side read from SQL and compared with ``core``."""
+    """Per fiat currency, the bank's side read from SQL and compared with ``core``.
+
+    Read in this order, each in its own transaction, so that a statement imported
+    meanwhile can only look like a surplus (its credits missing from the lines, or its
+    payouts' debits present while its balance is not), never like a shortfall."""
     store = SqlFiatStore(db)
     ibans = [config.bank.iban]
+    lines = await store.lines_not_settled(ibans, core.seq)
     newest = await store.newest_balances(ibans)
     firsts = await store.first_imports(ibans)
     debits = await store.debits(ibans)
-    lines = await store.lines_not_settled(ibans, core.seq)
     intents = await store.card_intents(("created", "credited"))
     withdrawals_store = SqlWithdrawalStore(db)
     withdrawals = {
@@ -432,7 +436,9 @@ async def run_reconcile(
     except sa.exc.SQLAlchemyError as e:
         return 2, f"error: cannot read the database: {e}"
     text = render(report, as_json)
-    if new_alerts is not None and not as_json:
+    if new_alerts is not None and as_json:
+        text = json.dumps({**json.loads(text), "alerts_new": new_alerts}, sort_keys=True)
+    elif new_alerts is not None:
         critical = sum(1 for f in report.findings if f.severity == "critical")
         text += f"\nalerts: {critical} critical finding(s), {new_alerts} new alert(s)"
     return (0 if report.ok else 1), text
