@@ -6,10 +6,13 @@ served over JSON-RPC (eth-tester behind tests/support/evm_rpc.py).
 A verified user at KYC level 1 adds an address, asks one replica for a withdrawal,
 watches it on the other replica go from approved to broadcast, and once the block has
 its confirmations, to confirmed: the destination holds the amount less the fee on chain
-and the user's balance has lost the amount once."""
+and the user's balance has lost the amount once. The same process then books the
+payout's gas (from its receipt) in the core from the withdrawal-fee account (ADR 0034):
+no extra process."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -27,6 +30,9 @@ from tests.support.evm_rpc import EvmRpcNode
 from tests.support.mail import verify_email
 from tests.support.server import free_port
 from tests.support.softhsm import SoftToken, init_token, softhsm_missing
+from tradewind.adapters.sql import Database
+from tradewind.adapters.sql.network_fees import SqlNetworkFeeStore
+from tradewind.services.funding.network_fees import NetworkFee
 from tradewind.services.kyc import sign_webhook
 
 SECRET = "w" * 40
@@ -115,7 +121,7 @@ def deployment(
 
 
 def test_a_withdrawal_is_paid_out_by_the_processor_and_signer_processes(
-    deployment: Deployment, node: EvmRpcNode
+    deployment: Deployment, node: EvmRpcNode, pg_url: str
 ) -> None:
     d = deployment
     signer: Process = d.signer  # type: ignore[attr-defined]
@@ -190,5 +196,21 @@ def test_a_withdrawal_is_paid_out_by_the_processor_and_signer_processes(
 
     settled = eventually(eth, lambda b: b.get("locked") == 0, timeout_s=10)
     assert settled == {"available": Decimal("3.5"), "locked": Decimal(0)}
+
+    async def fee_row() -> NetworkFee | None:
+        db = Database.from_url(pg_url)
+        try:
+            return await SqlNetworkFeeStore(db).get("withdrawal", wid)
+        finally:
+            await db.dispose()
+
+    row = eventually(lambda: asyncio.run(fee_row()), lambda f: f is not None and f.seq is not None)
+    receipt = node.w3.eth.get_transaction_receipt(done["txid"])
+    gas = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+    assert row is not None and (row.status, row.fee_chain, row.amount) == (
+        "booked",
+        gas,
+        -(-gas // 10**10),
+    ), payouts.tail()
     one.close()
     two.close()
