@@ -345,3 +345,54 @@ def test_a_fee_not_readable_yet_waits_and_a_node_away_stops_nothing_else(rig: Ri
     rig.fund("ETH", 10)
     assert rig.step().booked == 2
     assert rig.bus.fees_held("ETH") == 8
+
+
+class Node:
+    """bitcoind's answers, as ``BitcoindReader.call`` gives them (amounts as Decimal)."""
+
+    def __init__(self, txs: dict[str, dict[str, Any]]) -> None:
+        self.txs = txs
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    async def call(self, method: str, *params: Any) -> Any:
+        from tradewind.adapters.chain.bitcoind_reader import (
+            RPC_INVALID_ADDRESS_OR_KEY,
+            BitcoindRpcError,
+        )
+
+        self.calls.append((method, params))
+        assert method == "getrawtransaction"
+        if params[0] not in self.txs:
+            raise BitcoindRpcError(method, RPC_INVALID_ADDRESS_OR_KEY, "No such transaction")
+        return self.txs[params[0]]
+
+
+def test_the_bitcoin_fee_is_the_nodes_fee_or_inputs_less_outputs() -> None:
+    from decimal import Decimal
+
+    from tradewind.adapters.chain.bitcoind_payout import BitcoindPayoutChain
+
+    parent = {"vout": [{"n": 0, "value": Decimal("0.5")}, {"n": 1, "value": Decimal("0.3")}]}
+    node = Node(
+        {
+            "given": {"confirmations": 3, "fee": Decimal("0.00001234")},  # bitcoind 25+
+            "prevouts": {  # verbosity 2 with prevouts but no fee field
+                "confirmations": 1,
+                "vin": [{"txid": "p", "vout": 1, "prevout": {"value": Decimal("0.3")}}],
+                "vout": [{"n": 0, "value": Decimal("0.2999")}],
+            },
+            "parents": {  # an older node: the spent outputs read from their parents
+                "confirmations": 2,
+                "vin": [{"txid": "p", "vout": 0}, {"txid": "p", "vout": 1}],
+                "vout": [{"n": 0, "value": Decimal("0.7")}, {"n": 1, "value": Decimal("0.0998")}],
+            },
+            "p": parent,
+            "mempool": {"confirmations": 0, "fee": Decimal("0.0001")},
+        }
+    )
+    chain = BitcoindPayoutChain(node)  # type: ignore[arg-type]
+    paid = {t: asyncio.run(chain.fee_paid(t)) for t in ("given", "prevouts", "parents")}
+    assert paid == {"given": 1_234, "prevouts": 10_000, "parents": 20_000}
+    assert asyncio.run(chain.fee_paid("mempool")) is None  # may still be dropped
+    assert asyncio.run(chain.fee_paid("unknown")) is None
+    assert node.calls[0] == ("getrawtransaction", ("given", 2))
