@@ -95,6 +95,20 @@ def test_custody_shortfall_is_critical_and_surplus_is_information() -> None:
     assert exact.ok and exact.findings == ()
 
 
+def test_network_fees_not_booked_yet_are_named_next_to_the_shortfall() -> None:
+    """A shortfall while fees wait for the fee account (ADR 0034) says how much of it is
+    those fees; assets custody was not read for, and nothing unbooked, say nothing."""
+    core = traded()
+    owed = liabilities(core)
+    held = {"USDT": Holdings("USDT", owed["USDT"] - 7, ("eth: 3",))}
+    report = reconcile(core, None, held, None, {"USDT": 9, "BTC": 4, "ETH": 0})
+    short, fees = report.findings
+    assert (short.severity, short.difference) == ("critical", -7)
+    assert (fees.check, fees.severity, fees.asset, fees.actual) == ("custody", "info", "USDT", 9)
+    assert "not booked in the core yet" in fees.message and not report.ok
+    assert reconcile(core, None, held, None, {}).findings == (short,)
+
+
 def test_a_broken_core_invariant_is_a_finding() -> None:
     core = traded()
     core.accounts[1]["USDT"].available += 1  # money from nowhere

@@ -13,7 +13,9 @@ hot wallet, whose key only the signer knows), for each asset configured on that
 network: on EVM networks the native coin with ``eth_getBalance`` and tokens with ERC-20
 ``balanceOf``; on Bitcoin the confirmed coins of those addresses with bitcoind's
 ``scantxoutset`` (the chain state, no node wallet needed; ADR 0029). Converted to the
-core's decimals (rounded down), summed per asset over networks.
+core's decimals (rounded down), summed per asset over networks. Network fees recorded
+but not booked in the core yet (``network_fees`` pending, ADR 0034) are named next to
+it, so a shortfall that is only those fees is told from a loss.
 
 Bank, per fiat currency when ``[fiat]`` is configured (or ``--bank``): the newest
 closing booked balance of the ``[fiat.bank]`` account from the imported camt.053
@@ -47,6 +49,7 @@ from tradewind.adapters.sql.alerts import SqlAlertStore
 from tradewind.adapters.sql.audit import SqlAuditStore
 from tradewind.adapters.sql.deposit_addresses import DepositAddressRow
 from tradewind.adapters.sql.fiat import SqlFiatStore
+from tradewind.adapters.sql.network_fees import SqlNetworkFeeStore
 from tradewind.adapters.sql.projections import SqlProjectionStore
 from tradewind.adapters.sql.withdrawals import SqlWithdrawalStore
 from tradewind.core.engine import Core
@@ -234,6 +237,14 @@ async def custody(
             amounts[asset] = amounts.get(asset, 0) + amount
             sources.setdefault(asset, []).append(f"{name}: {len(addresses)} addresses")
     return {a: Holdings(a, amounts[a], tuple(sources[a])) for a in sorted(amounts)}
+
+
+async def unbooked_fees(db: Database) -> dict[str, int]:
+    """Per asset, the network fees recorded but not booked in the core yet."""
+    out: dict[str, int] = {}
+    for fee in await SqlNetworkFeeStore(db).pending(1_000_000):
+        out[fee.asset] = out.get(fee.asset, 0) + fee.amount
+    return out
 
 
 def bank_config(settings: Settings, wanted: bool | None) -> FiatConfig | None:
@@ -427,7 +438,8 @@ async def run_reconcile(
                 else None
             )
             positions = await bank_positions(fiat, db, core) if fiat is not None else None
-            report = reconcile(core, ledger, held, positions)
+            unbooked = await unbooked_fees(db) if rpc_map else None
+            report = reconcile(core, ledger, held, positions, unbooked)
             new_alerts = await raise_alerts(report, db) if alert else None
         finally:
             await db.dispose()

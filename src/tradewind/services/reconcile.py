@@ -357,6 +357,29 @@ def bank_position(
     )
 
 
+def check_unbooked_fees(
+    unbooked: Mapping[str, int], holdings: Mapping[str, Holdings]
+) -> list[Finding]:
+    """Network fees the chain took that the core has not booked yet (ADR 0034: pending
+    rows, e.g. while the fee account is short), per asset custody was read for: a
+    shortfall up to that amount is those fees, not a loss."""
+    return [
+        Finding(
+            "custody",
+            "info",
+            f"{asset}: {amount} of network fees left custody and are not booked in the core "
+            "yet (network_fees pending, alert custody.network_fee_unbooked): a shortfall "
+            "up to that much is those fees",
+            asset,
+            None,
+            None,
+            amount,
+        )
+        for asset, amount in sorted(unbooked.items())
+        if amount > 0 and asset in holdings
+    ]
+
+
 def check_bank(owed: Mapping[str, int], bank: Mapping[str, BankPosition]) -> list[Finding]:
     found: list[Finding] = []
     for currency in sorted(bank):
@@ -434,9 +457,11 @@ def reconcile(
     ledger: Mapping[tuple[int, str], LedgerBalance] | None = None,
     holdings: Mapping[str, Holdings] | None = None,
     bank: Mapping[str, BankPosition] | None = None,
+    unbooked_fees: Mapping[str, int] | None = None,
 ) -> Report:
     """Compare ``core`` (at its seq) with the ledger read at that seq, with custody and
-    with the bank."""
+    with the bank. ``unbooked_fees``: per asset, network fees recorded but not booked
+    yet, named next to custody (information)."""
     checks = ["core"]
     findings = check_core(core)
     if ledger is not None:
@@ -446,6 +471,7 @@ def reconcile(
     if holdings is not None:
         checks.append("custody")
         findings += check_custody(owed, holdings)
+        findings += check_unbooked_fees(unbooked_fees or {}, holdings)
     if bank is not None:
         checks.append("bank")
         findings += check_bank(owed, bank)

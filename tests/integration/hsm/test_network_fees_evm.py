@@ -7,11 +7,12 @@ signer: users deposit ETH and a token (credited by the watcher), the sweeper swe
 both (the token after a gas top-up), a user withdraws ETH (paid on chain, settled),
 and the fee booking reads each transaction's gas from its receipt and books it from
 the withdrawal-fee account, once, although a first booking run dies between the core's
-booking and the row saying so. Then ``run_reconcile`` (what ``tradewind reconcile``
-runs, with the projectors' ledger caught up from the journal) finds no difference: no
-ETH SHORTFALL, the ledger's external legs equal deposits less withdrawals and fees, and
-custody exceeds what the core owes by less than one minor unit per booked fee (each
-fee is rounded up).
+booking and the row saying so. While the fees wait for the fee account, reconcile finds
+the ETH SHORTFALL and names the unbooked fees that explain it. Then ``run_reconcile``
+(what ``tradewind reconcile`` runs, with the projectors' ledger caught up from the
+journal) finds no difference: no ETH SHORTFALL, the ledger's external legs equal
+deposits less withdrawals and fees, and custody exceeds what the core owes by less than
+one minor unit per booked fee (each fee is rounded up).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import copy
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -129,6 +131,31 @@ def booker(rig: Rig, bus: RunnerBus, store: SqlNetworkFeeStore | None = None) ->
     )
 
 
+async def reconciled(rig: Rig, core_dir: Path, database_url: str, seq: int) -> dict[str, Any]:
+    """``tradewind reconcile --json`` at ``seq``: the projectors' ledger caught up from the
+    journal, custody read on chain (deposit addresses, the hot wallet, the cold one)."""
+    db = Database.from_url(database_url)
+    try:
+        await runner_for(db).catch_up(core_dir, until_seq=seq)
+    finally:
+        await db.dispose()
+    settings = load_settings(
+        None,
+        environ={},
+        overrides={"data_dir": core_dir, "database_url": database_url, "funding": rig.funding},
+    )
+    code, text = await run_reconcile(
+        settings,
+        as_json=True,
+        rpc=["ethereum=http://node"],
+        addresses=[f"ethereum={rig.hot}"],
+        connect=lambda _url: rig.w3,
+    )
+    report: dict[str, Any] = json.loads(text)
+    report["code"] = code
+    return report
+
+
 def gas_of(rig: Rig, txid: str) -> int:
     receipt = rig.w3.eth.get_transaction_receipt(txid)  # type: ignore[arg-type]
     return int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
@@ -187,6 +214,14 @@ async def test_payout_sweep_and_top_up_fees_are_booked_once_and_reconcile_clean(
         open_alerts = await SqlAlertStore(rig.db).list(status="open", limit=10, before_id=None)
         assert [a.kind for a in open_alerts] == [ALERT_KIND]
         assert runner.jcore.core.expensed == {}
+        # Meanwhile reconcile finds the gas missing, and says it is the unbooked fees.
+        waiting = await reconciled(rig, core_dir, database_url, runner.jcore.core.seq)
+        (short,) = [f for f in waiting["findings"] if f["severity"] == "critical"]
+        (named,) = [f for f in waiting["findings"] if "not booked" in f["message"]]
+        unbooked = sum(f.amount for f in await store.all())
+        assert (waiting["code"], short["asset"], named["asset"]) == (1, "ETH", "ETH")
+        assert "SHORTFALL" in short["message"] and named["actual"] == unbooked
+        assert 0 < -short["difference"] <= unbooked < -short["difference"] + 3
 
         # Alice withdraws 1 ETH: paid from the hot wallet, settled, its fee kept.
         await rig.withdrawal_store.add_address(
@@ -234,27 +269,12 @@ async def test_payout_sweep_and_top_up_fees_are_booked_once_and_reconcile_clean(
         await runner.stop()
 
     # `tradewind reconcile`: the ledger projected from the journal, custody read on chain.
-    db = Database.from_url(database_url)
-    try:
-        await runner_for(db).catch_up(core_dir, until_seq=last)
-    finally:
-        await db.dispose()
-    settings = load_settings(
-        None,
-        environ={},
-        overrides={"data_dir": core_dir, "database_url": database_url, "funding": rig.funding},
-    )
-    code, text = await run_reconcile(
-        settings,
-        as_json=True,
-        rpc=["ethereum=http://node"],
-        addresses=[f"ethereum={rig.hot}"],
-        connect=lambda _url: rig.w3,
-    )
-    report = json.loads(text)
+    report = await reconciled(rig, core_dir, database_url, last)
+    code, text = report["code"], json.dumps(report)
     assert code == 0 and report["ok"], text
     assert report["seq"] == last and report["checks"] == ["core", "ledger", "custody"]
     assert not [f for f in report["findings"] if f["severity"] != "info"]
+    assert not [f for f in report["findings"] if "not booked" in f["message"]]
     on_chain = sum(rig.eth(a) for a in (alice_address, bob_address, rig.hot, COLD))
     assert report["holdings"]["ETH"] == on_chain // WEI
     surplus = report["holdings"]["ETH"] - report["liabilities"]["ETH"]
