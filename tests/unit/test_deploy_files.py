@@ -34,16 +34,28 @@ def unit_commands() -> dict[str, list[str]]:
     return found
 
 
+def timed_units() -> set[str]:
+    """Units a ``.timer`` starts (a scheduled job such as reconcile), not processes."""
+    return {t.with_suffix(".service").name for t in (DEPLOY / "systemd").glob("*.timer")}
+
+
 def test_procfile_and_units_run_every_process_of_a_deployment() -> None:
     def subcommands(commands: dict[str, list[str]]) -> list[str]:
         return sorted(argv[1] for argv in commands.values())
 
-    procfile, units = subcommands(procfile_commands()), subcommands(unit_commands())
+    processes = {k: v for k, v in unit_commands().items() if k not in timed_units()}
+    procfile, units = subcommands(procfile_commands()), subcommands(processes)
     assert procfile.count("core") == 2  # the active core and its hot standby
     assert set(procfile) == set(units) >= {"api", "core", "marketmaker", "projector"}
     assert units.count("core") == 2
-    cores = [a for a in unit_commands().values() if a[1] == "core"]
+    cores = [a for a in processes.values() if a[1] == "core"]
     assert cores[0] == cores[1]  # the standby shares the data dir: the lock and lease fence
+
+
+def test_each_timer_starts_a_oneshot_unit_that_exists() -> None:
+    for service in timed_units():
+        unit = (DEPLOY / "systemd" / service).read_text()
+        assert re.search(r"^Type=oneshot$", unit, re.MULTILINE), service
 
 
 @pytest.mark.parametrize(
