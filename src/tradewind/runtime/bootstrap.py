@@ -250,7 +250,10 @@ class EmbeddedExchange:
         self.bus = RunnerBus(lambda: self.runner, self.metrics, settings.core_timeout_ms / 1000)
         # answers cancels, amends and single-order reads without waiting for SQL
         self.open_orders = OpenOrderIndex()
-        self.protection = build_protection(settings, self.db, self.bus, self.clock)
+        # the only process that freezes accounts: the order guard's frozen set is exact
+        self.protection = build_protection(
+            settings, self.db, self.bus, self.clock, sole_writer=True
+        )
         # the back office's fee tiers read the in-process core (admin_fees.py)
         self.protection.fee_table = lambda: (self._core().fee_tiers, self._core().user_tiers)
         # withdrawals (docs/funding.md): the workflow on every API process; payouts
