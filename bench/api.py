@@ -26,7 +26,8 @@ and sends its next request when the previous one has been answered):
   count are the medians over runs.
 - WebSocket fan-out: 100 subscribers, in a child process (so that their CPU does not
   stretch the load generator's latencies), each subscribed to trades and book of
-  BTC-USDT, during 32-connection load. Messages/s delivered in total, and lag = receive
+  BTC-USDT, during 32-connection load. Messages/s delivered in total, the updates they
+  carry (a book diff's ``u - U + 1``, a trades message's trades), and lag = receive
   time - the server's event ``ts`` (Tradewind: the command's ``ts``, stamped by the core
   runner before the journal write, in ms; the anchor: trade messages only, its depth
   messages carry no time).
@@ -696,7 +697,16 @@ async def ws_child(url: str, kind: str, n: int) -> dict[str, Any]:
     decode_tw = msgspec.json.Decoder(_TwMessage).decode
     decode_anchor = msgspec.json.Decoder(_AnchorMessage).decode
     state = {"measuring": False}
-    counts = {"messages": 0, "trades": 0, "book": 0, "gaps": 0, "closed": 0}
+    counts = {
+        "messages": 0,
+        "trades": 0,
+        "book": 0,
+        "updates": 0,
+        "book_updates": 0,
+        "trade_updates": 0,
+        "gaps": 0,
+        "closed": 0,
+    }
     close_codes: collections.Counter[str] = collections.Counter()
     lags: list[float] = []
     ready = 0
@@ -737,12 +747,18 @@ async def ws_child(url: str, kind: str, n: int) -> dict[str, Any]:
                             if state["measuring"]:
                                 counts["messages"] += 1
                                 counts["book"] += 1
-                                assert m.ts is not None
+                                assert m.ts is not None and m.U is not None and m.u is not None
+                                # a diff may cover several updates (one per group commit)
+                                counts["updates"] += m.u - m.U + 1
+                                counts["book_updates"] += m.u - m.U + 1
                                 lags.append(now_ms - m.ts)
                     elif m.channel == "trades" and state["measuring"]:
                         counts["messages"] += 1
                         counts["trades"] += 1
                         if m.data:
+                            counts["updates"] += len(m.data)
+                            counts["trade_updates"] += len(m.data)
+                            # the oldest trade of the message: the longest wait in it
                             lags.append(now_ms - m.data[0].ts)
                     if acks == 2:
                         acks = 3
@@ -796,6 +812,9 @@ async def ws_child(url: str, kind: str, n: int) -> dict[str, Any]:
         "messages_per_sec": round(counts["messages"] / duration, 1),
         "trades_messages": counts["trades"],
         "book_messages": counts["book"],
+        "updates_per_sec": round(counts["updates"] / duration, 1),
+        "book_updates": counts["book_updates"],
+        "trade_updates": counts["trade_updates"],
         "lag_samples": m,
         "lag_ms": {"p50": pct(50), "p99": pct(99), "max": round(lags[-1], 2) if m else None},
         "book_gaps": counts["gaps"],
@@ -1117,8 +1136,9 @@ async def bench(args: argparse.Namespace, root: Path, report: dict[str, Any]) ->
                     ws, load = r["ws"], r["load"]
                     log(
                         f"  ws run {rep + 1}/{args.runs} {name:<9}: "
-                        f"{ws['messages_per_sec']:>9,.0f} msg/s to {ws['subscribers']} "
-                        f"subscribers, lag p50 {ws['lag_ms']['p50']} p99 {ws['lag_ms']['p99']} "
+                        f"{ws['messages_per_sec']:>9,.0f} msg/s ({ws['updates_per_sec']:,.0f} "
+                        f"updates/s) to {ws['subscribers']} subscribers, "
+                        f"lag p50 {ws['lag_ms']['p50']} p99 {ws['lag_ms']['p99']} "
                         f"ms, closed {ws['closed_during_run']}, gaps {ws['book_gaps']}; "
                         f"orders {load['requests_per_sec']:,.0f}/s"
                     )
@@ -1127,6 +1147,9 @@ async def bench(args: argparse.Namespace, root: Path, report: dict[str, Any]) ->
                         "subscribers": WS_SUBSCRIBERS,
                         "connections": MAX_CONNECTIONS,
                         "messages_per_sec": _median([f["ws"]["messages_per_sec"] for f in fan]),
+                        "updates_per_sec": _median(
+                            [f["ws"].get("updates_per_sec", 0.0) for f in fan]
+                        ),
                         "lag_p50_ms": _median([f["ws"]["lag_ms"]["p50"] or 0.0 for f in fan]),
                         "lag_p99_ms": _median([f["ws"]["lag_ms"]["p99"] or 0.0 for f in fan]),
                         "orders_per_sec_during": _median(
@@ -1211,7 +1234,8 @@ def _summary(report: dict[str, Any]) -> list[str]:
         ws = report.get(name, {}).get("ws_fanout", {}).get("summary")
         if ws:
             rows.append(
-                f"{name:<9} ws     {ws['messages_per_sec']:>8,.0f} msg/s to {ws['subscribers']} "
+                f"{name:<9} ws     {ws['messages_per_sec']:>8,.0f} msg/s "
+                f"({ws.get('updates_per_sec', 0.0):,.0f} updates/s) to {ws['subscribers']} "
                 f"subscribers, lag p99 {ws['lag_p99_ms']} ms, during "
                 f"{ws['orders_per_sec_during']:,.0f} orders/s"
             )

@@ -96,3 +96,51 @@ async def test_history_rows_once_per_event_resuming_after_the_offset(
     assert await store.mail_notice(notices[0].id, mail, 2) is False  # once only
     assert await store.mail_notice(notices[1].id, None, 3) is True
     assert await store.pending_notices() == []
+
+
+async def test_lazy_offset_skips_transactions_without_margin_events_and_loses_nothing(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded exchange's margin projector (``lazy_offset``): commands without a
+    margin event move the offset in memory (stored every ``N`` commands or with the next
+    margin event); a restart resumes from the stored offset and writes each row once."""
+    session = margin_session(monkeypatch)
+    # spot-only commands (no margin event) before, between and after the margin steps
+    last = session[-1]
+    quiet = [Batch(last.seq + i, last.ts, []) for i in range(1, 26)]
+    batches = session + quiet
+    store = SqlMarginStore(db)
+    writes = 0
+    real = store.transaction
+
+    def counting(name: str) -> Any:
+        nonlocal writes
+        writes += 1
+        return real(name)
+
+    monkeypatch.setattr(store, "transaction", counting)
+    projector = MarginProjector(store, lazy_offset=10)
+    assert await projector.offset() == 0
+    for b in batches:
+        assert await projector.apply([b]) == b.seq
+    assert await projector.offset() == batches[-1].seq  # in memory
+    margin_batches = sum(1 for b in session if margin_events([b]) or _opens_wallet(b))
+    assert writes < margin_batches + len(batches) // 10 + 2 < len(batches)
+    stored = await store.offset("margin")
+    assert batches[-1].seq - 10 < stored <= batches[-1].seq
+
+    # a restart: a new projector resumes at the stored offset and re-feeding writes nothing
+    again = MarginProjector(store, lazy_offset=10)
+    assert await again.offset() == stored
+    assert await again.apply(batches) == batches[-1].seq
+    got: list[str] = []
+    for kinds in HISTORY_KINDS.values():
+        page = await store.list_records(1, kinds, limit=1000)
+        got += [r.kind for r in page.items]
+    assert sorted(got) == sorted(margin_events(batches))
+    with pytest.raises(SeqGap):
+        await again.apply([Batch(batches[-1].seq + 2, last.ts, [])])
+
+
+def _opens_wallet(b: Batch) -> bool:
+    return any(type(e).__name__ == "MarginWalletOpened" for e in b.events)

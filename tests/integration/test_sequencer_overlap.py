@@ -49,14 +49,18 @@ def test_next_batch_applies_during_the_commit_and_answers_wait_for_theirs(
     tmp_path: Path,
 ) -> None:
     published: list[tuple[int, int]] = []
+    groups: list[list[int]] = [[]]
 
     async def go() -> None:
         jcore = HeldCommits(tmp_path)
 
         def publish(seq: int, ts: int, events: list[Event]) -> None:
             published.append((seq, jcore.durable_seq))
+            groups[-1].append(seq)
 
-        runner = CoreRunner(jcore, clock_ms=lambda: 1, publish=publish)
+        runner = CoreRunner(
+            jcore, clock_ms=lambda: 1, publish=publish, group_published=lambda: groups.append([])
+        )
         runner.start()
         try:
             await runner.submit(AddAsset(asset="USDT", decimals=6))  # alone: on the loop
@@ -78,6 +82,8 @@ def test_next_batch_applies_during_the_commit_and_answers_wait_for_theirs(
     asyncio.run(go())
     assert [seq for seq, _ in published] == list(range(1, 10))
     assert all(durable >= seq for seq, durable in published)
+    # group_published follows the last command of each group commit
+    assert groups == [[1], [2, 3, 4, 5, 6], [7, 8, 9], []]
     assert recover(tmp_path, repair=False).last_seq == 9
 
 

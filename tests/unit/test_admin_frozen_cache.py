@@ -1,5 +1,7 @@
 """The frozen-account guard of the order path: read through a short cache (no SQL read
-per order), yet a freeze or unfreeze made in this process counts for the very next order."""
+per order), yet a freeze or unfreeze made in this process counts for the very next order;
+as the only writer of freezes (embedded mode) it reads the frozen set once and keeps it
+exact."""
 
 from __future__ import annotations
 
@@ -32,6 +34,10 @@ class Store:
     async def unfreeze(self, user_id: int) -> bool:
         self.frozen.discard(user_id)
         return True
+
+    async def frozen_users(self, *, after_id: int, limit: int) -> list[int]:
+        self.reads += 1
+        return sorted(u for u in self.frozen if u > after_id)[:limit]
 
 
 @dataclass
@@ -75,3 +81,63 @@ async def test_cached_reads_and_immediate_local_freezes() -> None:
         await admin.check_order(7)  # ...for at most the cache's time
     with pytest.raises(AccountFrozen):
         await admin.check_withdrawal(7)  # withdrawals always read the store
+
+
+def _admin(store: Store, clock: FakeClock, **kw: Any) -> AdminService:
+    return AdminService(
+        store=store,  # type: ignore[arg-type]
+        bus=Bus(),  # type: ignore[arg-type]
+        audit=AuditLog(MemoryAuditStore(), clock),
+        clock=clock,
+        **kw,
+    )
+
+
+@pytest.mark.asyncio
+async def test_sole_writer_reads_the_frozen_set_once_and_keeps_it_exact() -> None:
+    clock = FakeClock()
+    store = Store(frozen={3} | set(range(1000, 1600)))  # more than one page of 500
+    admin = _admin(store, clock, sole_writer=True)
+    for user in (7, 8, 9, 1599):
+        for _ in range(20):
+            if user == 1599:
+                with pytest.raises(AccountFrozen):
+                    await admin.check_order(user)
+            else:
+                await admin.check_order(user)
+        clock.advance(5000)
+    with pytest.raises(AccountFrozen):
+        await admin.check_order(3)
+    assert store.reads == 2  # two pages, once: no reads per order or per second
+
+    officer = Actor(1, "compliance")
+    await admin.freeze(officer, 7, "AML review")
+    with pytest.raises(AccountFrozen):
+        await admin.check_order(7)
+    await admin.unfreeze(officer, 3, "cleared")
+    await admin.check_order(3)
+    await admin.check_order(8)
+    assert store.reads == 2
+
+
+@pytest.mark.asyncio
+async def test_sole_writer_reads_again_when_a_freeze_races_the_first_read() -> None:
+    clock = FakeClock()
+    store = Store()
+    admin = _admin(store, clock, sole_writer=True)
+    officer = Actor(1, "compliance")
+    real = store.frozen_users
+    raced = False
+
+    async def racing(*, after_id: int, limit: int) -> list[int]:
+        nonlocal raced
+        page = await real(after_id=after_id, limit=limit)  # read before the freeze...
+        if not raced:
+            raced = True
+            await admin.freeze(officer, 7, "AML review")  # ...which lands meanwhile
+        return page
+
+    store.frozen_users = racing  # type: ignore[method-assign]
+    with pytest.raises(AccountFrozen):
+        await admin.check_order(7)
+    assert store.reads == 2

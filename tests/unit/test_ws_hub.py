@@ -15,7 +15,7 @@ import pytest
 from tests.support.md_stream import Driver, random_commands, setup_commands
 from tradewind.core.events import Event, Trade
 from tradewind.gateways.ws import CloseCode, HeartbeatPolicy, Hub, HubClient
-from tradewind.services.marketdata import BookDiff, MarketData
+from tradewind.services.marketdata import BookDiff, MarketData, Trades
 
 SYM = "BTC-USDT"
 
@@ -402,3 +402,118 @@ def test_formatter_hook_converts_amounts(channel: str) -> None:
         assert msg["asks"] == [["123.45", "0"]]
     else:
         assert msg["data"]["last"] == "123.45" and msg["data"]["volume"] == "0.0005"
+
+
+def _follow_book(msgs: list[dict[str, Any]], sym: str) -> tuple[int, dict[str, dict[Any, Any]]]:
+    """A client's book from its snapshot and diffs; asserts there is no gap."""
+    book_msgs = [
+        m for m in msgs if m.get("channel") == "book" and m.get("symbol") == sym and "op" not in m
+    ]
+    assert book_msgs[0]["type"] == "snapshot"
+    last = book_msgs[0]["u"]
+    book = {side: {p: q for p, q in book_msgs[0][side]} for side in ("bids", "asks")}
+    for m in book_msgs[1:]:
+        assert m["type"] == "diff"
+        if m["u"] <= last:
+            continue  # stale: covered by the snapshot (as a client drops it)
+        assert m["U"] <= last + 1, "a gap: the client would resync"
+        last = m["u"]
+        for side in ("bids", "asks"):
+            for p, q in m[side]:
+                if q:
+                    book[side][p] = q
+                else:
+                    book[side].pop(p, None)
+    return last, book
+
+
+def test_batches_send_one_diff_and_one_trades_message_per_symbol() -> None:
+    """Between begin_batch and end_batch (a group commit) the book of each symbol goes out
+    as one diff spanning the batch's update ids and the trades as one message, and a
+    client following them (one from the start, one that joined in the middle of the
+    stream) ends with the service's book and every trade exactly once."""
+    ex = Exchange()
+    hub = ex.hub
+    early = hub.connect()
+    for sym in ("BTC-USDT", "ETH-USDT"):
+        hub.subscribe(early, "book", sym)
+        hub.subscribe(early, "trades", sym)
+        hub.subscribe(early, "ticker", sym)
+    rng = random.Random(11)
+    late: HubClient | None = None
+    cmds = random_commands(rng, 3000, ex.drv.core)
+    batches = 0
+    updates = 0
+    trades_published: list[tuple[str, int, int]] = []
+    ex.md.subscribe(
+        lambda us: trades_published.extend(
+            (u.symbol, t.seq, t.idx) for u in us if isinstance(u, Trades) for t in u.trades
+        )
+    )
+    while True:
+        group = list(itertools.islice(cmds, rng.choice((1, 2, 5, 30))))
+        if not group:
+            break
+        hub.begin_batch()
+        for cmd in group:
+            ex.do(cmd)
+        hub.end_batch()
+        batches += 1
+        if late is None and batches == 40:
+            late = hub.connect()
+            hub.subscribe(late, "book", SYM)
+    assert late is not None
+    msgs = drain(early)
+    for sym in ("BTC-USDT", "ETH-USDT"):
+        last, book = _follow_book(msgs, sym)
+        snap = ex.md.book(sym)
+        assert snap is not None and last == snap.update_id
+        assert sorted(book["bids"].items(), reverse=True) == snap.bids
+        assert sorted(book["asks"].items()) == snap.asks
+        diffs = [m for m in msgs if m.get("type") == "diff" and m["symbol"] == sym]
+        updates += sum(m["u"] - m["U"] + 1 for m in diffs)
+        assert len(diffs) <= batches
+    assert updates > batches  # some diffs did cover several commands' updates
+    got = [
+        (m["symbol"], t["seq"], t["idx"])
+        for m in msgs
+        if "data" in m and m["channel"] == "trades"
+        for t in m["data"]
+    ]
+    for sym in ("BTC-USDT", "ETH-USDT"):  # each trade once, in execution order
+        mine = [t for t in got if t[0] == sym]
+        assert mine == [t for t in trades_published if t[0] == sym] and mine
+    last, book = _follow_book(drain(late), SYM)
+    snap = ex.md.book(SYM)
+    assert snap is not None and last == snap.update_id
+    assert sorted(book["bids"].items(), reverse=True) == snap.bids
+
+
+def test_a_subscription_during_a_batch_gets_a_consistent_snapshot() -> None:
+    ex = Exchange()
+    hub = ex.hub
+    a = hub.connect()
+    hub.subscribe(a, "book", SYM)
+    hub.begin_batch()
+    ex.place(1, 1, "buy", 100, 5)
+    b = hub.connect()
+    hub.subscribe(b, "book", SYM)  # the held diff goes out first, to ``a`` only
+    ex.place(2, 1, "buy", 99, 5)
+    hub.end_batch()
+    for c in (a, b):
+        last, book = _follow_book(drain(c), SYM)
+        assert last == ex.md.book(SYM).update_id  # type: ignore[union-attr]
+        assert book["bids"] == {100: 5, 99: 5}
+
+
+def test_a_lost_diff_inside_a_batch_still_shows_as_a_gap() -> None:
+    hub = Hub()
+    c = hub.connect()
+    hub.subscribe(c, "book", SYM)
+    drain(c)
+    hub.begin_batch()
+    for first, last in ((1, 3), (4, 4), (7, 9)):  # 5..6 never reached this hub
+        hub.publish_market([BookDiff(SYM, first, last, first, first, [(100, first)], [])])
+    hub.end_batch()
+    msgs = drain(c)
+    assert [(m["U"], m["u"], m["bids"]) for m in msgs] == [(1, 4, [[100, 4]]), (7, 9, [[100, 7]])]

@@ -112,18 +112,42 @@ class EventFanout:
 
     def __init__(self) -> None:
         self._consumers: list[tuple[str, Consumer]] = []
+        self._groups: list[tuple[str, Callable[[], None], Callable[[], None]]] = []
+        self._in_group = False
         self.failures = 0
 
     def add(self, name: str, consumer: Consumer) -> None:
         self._consumers.append((name, consumer))
 
+    def add_group(self, name: str, begin: Callable[[], None], end: Callable[[], None]) -> None:
+        """``begin()`` before the first command of a group commit is published, ``end()``
+        after its last (:meth:`group_published`, the runner's ``group_published``)."""
+        self._groups.append((name, begin, end))
+
     def publish(self, seq: int, ts: int, events: list[Event]) -> None:
+        if not self._in_group and self._groups:
+            self._in_group = True
+            for name, begin, _ in self._groups:
+                self._call(name, begin, seq)
         for name, consumer in self._consumers:
             try:
                 consumer(seq, ts, events)
             except Exception:
                 self.failures += 1
                 log.exception("event consumer failed", consumer=name, seq=seq)
+
+    def group_published(self) -> None:
+        if self._in_group:
+            self._in_group = False
+            for name, _, end in self._groups:
+                self._call(name, end, None)
+
+    def _call(self, name: str, hook: Callable[[], None], seq: int | None) -> None:
+        try:
+            hook()
+        except Exception:
+            self.failures += 1
+            log.exception("event consumer failed", consumer=name, seq=seq)
 
 
 class RunnerBus:
@@ -250,7 +274,10 @@ class EmbeddedExchange:
         self.bus = RunnerBus(lambda: self.runner, self.metrics, settings.core_timeout_ms / 1000)
         # answers cancels, amends and single-order reads without waiting for SQL
         self.open_orders = OpenOrderIndex()
-        self.protection = build_protection(settings, self.db, self.bus, self.clock)
+        # the only process that freezes accounts: the order guard's frozen set is exact
+        self.protection = build_protection(
+            settings, self.db, self.bus, self.clock, sole_writer=True
+        )
         # the back office's fee tiers read the in-process core (admin_fees.py)
         self.protection.fee_table = lambda: (self._core().fee_tiers, self._core().user_tiers)
         # withdrawals (docs/funding.md): the workflow on every API process; payouts
@@ -291,6 +318,8 @@ class EmbeddedExchange:
         self.fanout.add("marketdata", self._market_data_apply)
         self.fanout.add("projectors", self.projectors.publish)
         self.fanout.add("ws", self.hub.publish_events)
+        # one book diff and one trades message per symbol and group commit, not per command
+        self.fanout.add_group("ws-market", self.hub.begin_batch, self.hub.end_batch)
         # margin for users (docs/margin.md): routes, history projector, WS channel,
         # margin-call mail, mark feeder
         self.margin = MarginWiring(
@@ -449,7 +478,10 @@ class EmbeddedExchange:
         self.projectors.start()
         await self.margin.catch_up(self.data_dir, last)
         self.runner = sequencer.CoreRunner(
-            self.jcore, clock_ms=self.clock.now_ms, publish=self.fanout.publish
+            self.jcore,
+            clock_ms=self.clock.now_ms,
+            publish=self.fanout.publish,
+            group_published=self.fanout.group_published,
         )
         self.runner.start()
         try:  # accounts frozen in SQL but not in the core are frozen there (ADR 0031)

@@ -129,6 +129,10 @@ def core_feeder(
     return feeder_for(settings, _SubmitBus(submit), CoreMarginState(core), catalog, clock)
 
 
+MARGIN_LAZY_OFFSET = 1000
+"""Commands without a margin event the stored margin offset may lag by (embedded)."""
+
+
 class MarginWiring:
     """Margin's parts for one process; ``start``/``stop`` with the process."""
 
@@ -163,7 +167,11 @@ class MarginWiring:
         self.state: MarginStateReader = (
             local if local is not None else mirror if mirror is not None else NoMarginState()
         )
-        self.projectors = ProjectorRunner([MarginProjector(self.store)], journal_dir=journal_dir)
+        # the only writer, and nobody reads its progress from SQL: commands without a
+        # margin event do not each cost a transaction (MarginProjector's lazy_offset)
+        lazy = MARGIN_LAZY_OFFSET if run_projector and progress is None else 0
+        projector = MarginProjector(self.store, lazy_offset=lazy)
+        self.projectors = ProjectorRunner([projector], journal_dir=journal_dir)
         watermark: Watermark = self.projectors if progress is None else progress
         self.service = MarginService(bus, self.state, self.store, watermark, marks)
         self.trading = trading
@@ -173,7 +181,14 @@ class MarginWiring:
             owner = self.state.owner if core is not None or mirror is not None else None
             prefetch = None if mirror is None else mirror.prepare_many
             self.channel = MarginChannel(hub, self.state, formatter, owner, prefetch)
-        self.mailer = MarginMailer(self.store, SqlUserRepository(db), clock, self._amount)
+        # where this process stores every notice, the mailer polls only after new ones
+        self.mailer = MarginMailer(
+            self.store,
+            SqlUserRepository(db),
+            clock,
+            self._amount,
+            notices=(lambda: projector.notices_written) if lazy else None,
+        )
         self.feeder = (
             feeder_for(settings, bus, local, catalog, clock)
             if run_feeder and local is not None

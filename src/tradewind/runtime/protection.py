@@ -91,7 +91,10 @@ def build_protection(
     *,
     redis: Redis | None = None,
     reset_second_factor: Callable[[int], Awaitable[object]] | None = None,
+    sole_writer: bool = False,
 ) -> Protection:
+    """``sole_writer``: this process is the only one that freezes accounts (embedded
+    mode), so the order guard keeps the frozen set exact in memory."""
     store: BucketStore
     if redis is not None:
         from tradewind.adapters.redis.ratelimit import RedisBuckets
@@ -108,6 +111,7 @@ def build_protection(
         clock=clock,
         # approved 2FA resets clear the TOTP secret and the recovery codes
         reset_second_factor=reset_second_factor or SqlUserRepository(db).disable_totp,
+        sole_writer=sole_writer,
     )
     origins = tuple(o.strip() for o in settings.cors_origins.split(",") if o.strip())
     security = SecurityOptions(limiter=limiter, cors_origins=origins, hsts=settings.hsts)

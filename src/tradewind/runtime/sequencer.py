@@ -68,10 +68,14 @@ class CoreRunner:
         clock_ms: Callable[[], int],
         publish: Publisher | None = None,
         max_batch: int = 1024,
+        group_published: Callable[[], None] | None = None,
     ) -> None:
         self.jcore = jcore
         self.clock_ms = clock_ms
         self.publish = publish
+        # called once the commands of a group commit are all published, so consumers
+        # can send per group rather than per command (the WebSocket hub's book diffs)
+        self.group_published = group_published
         self.max_batch = max_batch
         self._queue: asyncio.Queue[tuple[AnyCommand, asyncio.Future[Applied], bool]] = (
             asyncio.Queue()
@@ -222,3 +226,5 @@ class CoreRunner:
                 self.publish(applied.seq, applied.ts, applied.events)
             if not fut.done():
                 fut.set_result(applied)
+        if done and self.group_published is not None:
+            self.group_published()

@@ -243,6 +243,7 @@ class AdminService:
         clock: Clock,
         reset_second_factor: Callable[[int], Awaitable[object]] | None = None,
         frozen_cache_ms: int = 1000,
+        sole_writer: bool = False,
     ) -> None:
         self._store = store
         # user -> (frozen, valid until): the order path must not pay a SQL read per order;
@@ -250,6 +251,11 @@ class AdminService:
         self._frozen: dict[int, tuple[bool, int]] = {}
         self._frozen_cache_ms = frozen_cache_ms
         self._freeze_epoch = 0  # a read that raced a freeze here is not cached
+        # sole_writer (embedded mode: no other process freezes): every frozen account,
+        # read once and then kept exact by freeze/unfreeze, so the order guard never
+        # reads SQL (its 1 s refreshes were most of a placement's SQL, docs/performance.md)
+        self._sole_writer = sole_writer
+        self._frozen_set: set[int] | None = None
         self._bus = bus
         self._audit = audit
         self._clock = clock
@@ -346,6 +352,8 @@ class AdminService:
         )
         self._freeze_epoch += 1
         self._frozen.pop(user_id, None)
+        if self._frozen_set is not None:
+            self._frozen_set.add(user_id)
         applied = await self._bus.submit(Freeze(user=user_id))
         self._core_agrees(applied.events, "already_frozen")
         # margin orders are cancelled as their wallet's (another account id): by reason
@@ -369,6 +377,8 @@ class AdminService:
         was = await self._store.unfreeze(user_id)
         self._freeze_epoch += 1
         self._frozen.pop(user_id, None)
+        if self._frozen_set is not None:
+            self._frozen_set.discard(user_id)
         applied = await self._bus.submit(Unfreeze(user=user_id))
         self._core_agrees(applied.events, "not_frozen")
         await self._record(actor, "admin.unfreeze", user_id, reason=text, was_frozen=was)
@@ -397,7 +407,29 @@ class AdminService:
         if rejected is not None and rejected.reason != agreeing:
             raise CoreFailure(f"the core refused it: {rejected.reason}")
 
+    async def _all_frozen(self) -> set[int]:
+        """Every frozen account (sole-writer mode), read once; a freeze or unfreeze
+        during the read makes it start again."""
+        while True:
+            epoch = self._freeze_epoch
+            users: set[int] = set()
+            after = 0
+            while True:
+                batch = await self._store.frozen_users(after_id=after, limit=500)
+                users.update(batch)
+                if len(batch) < 500:
+                    break
+                after = batch[-1]
+            if epoch == self._freeze_epoch:
+                self._frozen_set = users
+                return users
+
     async def _is_frozen(self, user: int) -> bool:
+        if self._sole_writer:
+            frozen_set = self._frozen_set
+            if frozen_set is None:
+                frozen_set = await self._all_frozen()
+            return user in frozen_set
         now = self._clock.now_ms()
         cached = self._frozen.get(user)
         if cached is not None and now < cached[1]:
@@ -412,7 +444,8 @@ class AdminService:
 
     async def check_order(self, user: int) -> None:
         """The trading path's guard (an ``OrderGuard``): frozen accounts do not trade.
-        Read through a per-process cache of ``frozen_cache_ms`` (see ``__init__``)."""
+        Read through a per-process cache of ``frozen_cache_ms``, or the exact set of a
+        sole writer (see ``__init__``)."""
         if await self._is_frozen(user):
             raise AccountFrozen()
 

@@ -70,6 +70,10 @@ def notice_text(r: MarginRecord, amount: Callable[[str, int], str]) -> tuple[str
     )
 
 
+NOTICE_PAGE = 100
+"""Notices one pass reads (``pending_notices``' default limit)."""
+
+
 class MarginMailer:
     """Polls the notices not mailed yet and puts their mail in the outbox."""
 
@@ -80,17 +84,25 @@ class MarginMailer:
         clock: Clock,
         amount: Callable[[str, int], str],
         poll_s: float = 1.0,
+        notices: Callable[[], int] | None = None,
     ) -> None:
+        """``notices``: how many notices have been stored so far, when every notice is
+        stored by this process (the embedded exchange's projector): a poll reads the
+        store only when that changed (or the previous one left more to mail)."""
         self._store = store
         self._identity = identity
         self._clock = clock
         self._amount = amount
         self.poll_s = poll_s
+        self._notices = notices
         self.mailed = 0
+        self._more = True  # the last pass may have left notices (a full page)
 
     async def run_once(self) -> int:
         sent = 0
-        for r in await self._store.pending_notices():
+        pending = await self._store.pending_notices()
+        self._more = len(pending) >= NOTICE_PAGE
+        for r in pending:
             user = await self._store.user_of(r.id)
             identity = None if user is None else await self._identity.get_identity(user)
             mail = None
@@ -103,9 +115,13 @@ class MarginMailer:
         return sent
 
     async def run(self) -> None:
+        seen: int | None = None
         while True:
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("margin mailer failed")
+            count = None if self._notices is None else self._notices()
+            if count is None or count != seen or self._more:
+                try:
+                    await self.run_once()
+                    seen = count
+                except Exception:
+                    log.exception("margin mailer failed")
             await asyncio.sleep(self.poll_s)

@@ -18,7 +18,10 @@ Invariants:
   a message for a channel without subscribers is not even built;
 - per client, messages arrive in publish order; the book channel of a symbol carries
   Binance-style update ids (``U``/``u``): consecutive diffs satisfy ``U == previous u + 1``,
-  so a client detects any gap and resyncs (docs/marketdata.md);
+  so a client detects any gap and resyncs (docs/marketdata.md); between
+  :meth:`Hub.begin_batch` and :meth:`Hub.end_batch` (a group commit) market data is
+  held and sent coalesced: one diff spanning the batch's ids and one trades message per
+  symbol, the newest candle and ticker;
 - private channels (``orders``, ``fills``, ``balances``) need an authenticated client and
   are keyed by the user id the gateway vouched for: a user's messages reach only the
   connections authenticated as that user;
@@ -57,6 +60,7 @@ from tradewind.services.marketdata import (
     Ticker,
     Trades,
 )
+from tradewind.services.marketdata.coalesce import coalesce
 
 PUBLIC_CHANNELS: Final = frozenset({"trades", "book", "ticker", "candles"})
 PRIVATE_CHANNELS: Final = frozenset({"orders", "fills", "balances", "margin"})
@@ -238,6 +242,7 @@ class Hub:
         self._subs: dict[Key, dict[int, HubClient]] = {}
         self._private_subs: dict[int, int] = {}  # user -> private subscriptions
         self._next_id = 0
+        self._held: list[MarketUpdate] | None = None  # between begin_batch and end_batch
         # counters (for /metrics)
         self.messages_out = 0
         self.dropped_slow = 0
@@ -386,6 +391,9 @@ class Hub:
         key = self._key(client, channel, symbol, interval, id)
         if key is None:
             return False
+        # a book snapshot is of the book as it is now: what is held (mid-batch) goes out
+        # first, without this client, which would take it as stale or as older news
+        self._release_held()
         if key not in client.subs:
             if len(client.subs) >= self.max_subscriptions:
                 self.send_error(
@@ -467,8 +475,34 @@ class Hub:
                 self.dropped_slow += 1
                 self._drop(c, CloseCode.SLOW_CONSUMER, "slow consumer")
 
+    def begin_batch(self) -> None:
+        """Hold market-data updates until :meth:`end_batch` (the core runner's group
+        commit: one book diff and one trades message per symbol for the whole group,
+        :func:`~tradewind.services.marketdata.coalesce.coalesce`). Idempotent."""
+        if self._held is None:
+            self._held = []
+
+    def end_batch(self) -> None:
+        """Fan out what was held since :meth:`begin_batch`, coalesced."""
+        self._release_held()
+        self._held = None
+
+    def _release_held(self) -> None:
+        held = self._held
+        if held:
+            self._held = []
+            self._publish_market(coalesce(held))
+
     def publish_market(self, updates: Sequence[MarketUpdate]) -> None:
-        """Fan out one batch of market-data updates (a ``MarketData`` listener)."""
+        """Fan out one batch of market-data updates (a ``MarketData`` listener); held
+        for the batch's end between :meth:`begin_batch` and :meth:`end_batch`."""
+        held = self._held
+        if held is not None:
+            held.extend(updates)
+            return
+        self._publish_market(updates)
+
+    def _publish_market(self, updates: Sequence[MarketUpdate]) -> None:
         subs_of = self._subs
         for u in updates:
             if isinstance(u, BookDiff):
