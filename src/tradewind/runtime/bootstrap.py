@@ -81,6 +81,7 @@ from tradewind.runtime.identity import build_identity
 from tradewind.runtime.keycache import CachedApiKeyRepository
 from tradewind.runtime.margin import MarginWiring, core_feeder
 from tradewind.runtime.protection import build_protection
+from tradewind.runtime.watcher import embedded_watchers
 from tradewind.runtime.withdrawals import PayoutLoop, build_processor, build_withdrawals
 from tradewind.services.catalog import CoreCatalog, ProjectedBalances
 from tradewind.services.history import ProjectedHistory
@@ -297,6 +298,15 @@ class EmbeddedExchange:
             None if self.withdrawals is None else build_processor(self.withdrawals, settings)
         )
         self.payout_loop: PayoutLoop | None = None
+        # chain watchers in this process, for each network with a node (docs/funding.md)
+        self.watchers = embedded_watchers(
+            settings,
+            self.db,
+            self.bus,
+            self.clock,
+            self.identity.outbox,
+            self.metrics.registry,
+        )
         self.trading = TradingService(
             self.bus,
             self.history,
@@ -504,6 +514,8 @@ class EmbeddedExchange:
                 build_fee_booker(self.db, self.bus, self.payouts),
             )
             self._tasks.append(asyncio.create_task(self.payout_loop.run(), name="payouts"))
+        if self.watchers is not None:
+            self.watchers.start()
         if settings.demo:
             from tradewind.runtime.demo import seed_demo
             from tradewind.runtime.margin import seed_margin_demo
@@ -523,6 +535,8 @@ class EmbeddedExchange:
             await self.market_maker.stop()
             self.market_maker = None
         await self.margin.stop()
+        if self.watchers is not None:
+            await self.watchers.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

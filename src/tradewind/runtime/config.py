@@ -277,6 +277,9 @@ def _funding(value: object) -> Mapping[str, object]:
     from tradewind.services.funding.sweep_config import parse_sweep_settings
 
     parse_sweep_settings(value, catalog)  # [funding.sweeps]
+    from tradewind.services.funding.watch_config import parse_watch_settings
+
+    parse_watch_settings(value, catalog)  # [funding.watch]
     for network in catalog.networks:
         if network.xpub is not None:
             try:

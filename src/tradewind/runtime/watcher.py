@@ -31,10 +31,15 @@ from collections.abc import Callable
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 
+from tradewind.adapters.sql import Database
 from tradewind.runtime.config import Settings
 from tradewind.services.funding.chain_ports import ChainReader
-from tradewind.services.funding.networks import NETWORK_KINDS, Network
+from tradewind.services.funding.networks import NETWORK_KINDS, Network, NetworkCatalog
+from tradewind.services.funding.watch_config import WatchTarget
 from tradewind.services.funding.watcher import ChainWatcher, ReorgBeyondWindow
+from tradewind.services.mail import Outbox
+from tradewind.services.ports import Clock
+from tradewind.services.trading import CommandBus
 
 log = structlog.get_logger(__name__)
 
@@ -84,6 +89,153 @@ class WatchLoop:
             if not catching_up:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), self.poll_s)
+
+
+def build_chain_watcher(
+    net: Network,
+    reader: ChainReader,
+    catalog: NetworkCatalog,
+    db: Database,
+    bus: CommandBus,
+    clock: Clock,
+    outbox: Outbox,
+    *,
+    on_alert: Callable[[str, str], None],
+    start_height: int,
+) -> ChainWatcher:
+    """One network's watcher over the SQL tables, the command bus, the runtime
+    switches (ADR 0032), the sweeps' own transfers (ADR 0028) and the users' notice
+    emails: the same for ``tradewind watcher`` and the embedded exchange."""
+    from tradewind.adapters.sql import SqlUserRepository
+    from tradewind.adapters.sql.chain_watch import SqlWatcherStore
+    from tradewind.adapters.sql.deposit_addresses import SqlDepositAddressStore
+    from tradewind.adapters.sql.funding_switches import SqlFundingSwitchStore
+    from tradewind.adapters.sql.sweeps import SqlSweepStore
+    from tradewind.services.funding.switches import FundingSwitches
+    from tradewind.services.funding.withdrawals import MailNotifier
+
+    return ChainWatcher(
+        net,
+        reader,
+        SqlWatcherStore(db),
+        SqlDepositAddressStore(db),
+        bus,
+        clock.now_ms,
+        start_height=start_height,
+        on_alert=on_alert,
+        switches=FundingSwitches(catalog, SqlFundingSwitchStore(db), clock.now_ms),
+        own=SqlSweepStore(db),  # gas top-ups are not deposits (ADR 0028)
+        notifier=MailNotifier(SqlUserRepository(db), outbox, clock.now_ms),
+    )
+
+
+class EmbeddedWatchers:
+    """The embedded exchange's chain watchers, one task per network with a node
+    (``[funding.watch]``, or Bitcoin's ``bitcoin_rpc_url``). No lease: the data
+    directory's journal lock already makes this the deployment's only process.
+
+    A node away at start-up is retried every poll, not fatal to the exchange; a fork
+    below the tracked window stops that network's watcher only (the alert is stored,
+    as ``tradewind watcher`` does before it exits)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: NetworkCatalog,
+        targets: tuple[WatchTarget, ...],
+        poll_s: float,
+        build: Callable[[Network, ChainReader, int], ChainWatcher],
+    ) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.targets = targets
+        self.poll_s = poll_s
+        self._build = build
+        self.loops: dict[str, WatchLoop] = {}
+        self._readers: list[ChainReader] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        for target in self.targets:
+            net = self.catalog.network(target.network)
+            if net is not None:
+                self._tasks.append(
+                    asyncio.create_task(self._watch(net, target), name=f"watcher-{net.name}")
+                )
+
+    async def _watch(self, net: Network, target: WatchTarget) -> None:
+        from tradewind.adapters.chain.bitcoind_reader import redact
+
+        while True:
+            try:
+                reader = await open_reader(self.settings, net, target.rpc_url)
+                break
+            except Exception as exc:  # node away or wrong chain: say so, try again
+                log.error("chain node not usable", network=net.name, error=str(exc))
+                await asyncio.sleep(self.poll_s)
+        self._readers.append(reader)
+        loop = self.loops[net.name] = WatchLoop(
+            self._build(net, reader, target.start_height), self.poll_s
+        )
+        log.info("chain watcher started", network=net.name, rpc=redact(target.rpc_url))
+        try:
+            await loop.run()
+        except ReorgBeyondWindow as e:
+            log.critical("chain watcher stopped", network=net.name, reason=str(e))
+
+    async def stop(self) -> None:
+        for loop in self.loops.values():
+            loop.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for reader in self._readers:
+            aclose = getattr(reader, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
+        self._readers.clear()
+
+
+def embedded_watchers(
+    settings: Settings,
+    db: Database,
+    bus: CommandBus,
+    clock: Clock,
+    outbox: Outbox,
+    registry: CollectorRegistry,
+) -> EmbeddedWatchers | None:
+    """The embedded exchange's watchers, or ``None`` when no network has a node."""
+    from tradewind.runtime.funding import network_catalog
+    from tradewind.services.funding.watch_config import parse_watch_settings
+
+    catalog = network_catalog(settings)
+    if catalog is None:
+        return None
+    watch = parse_watch_settings(
+        settings.funding, catalog, bitcoin_rpc_url=settings.bitcoin_rpc_url
+    )
+    if not watch.targets:
+        return None
+    on_alert = count_alerts(alert_counter(registry))
+
+    def build(net: Network, reader: ChainReader, start_height: int) -> ChainWatcher:
+        return build_chain_watcher(
+            net,
+            reader,
+            catalog,
+            db,
+            bus,
+            clock,
+            outbox,
+            on_alert=on_alert,
+            start_height=start_height,
+        )
+
+    return EmbeddedWatchers(settings, catalog, watch.targets, watch.poll_s, build)
 
 
 async def _serve(process: WatcherProcess) -> None:
@@ -200,15 +352,8 @@ class WatcherProcess:
 
     async def start(self) -> None:
         from tradewind.adapters.chain.bitcoind_reader import redact
-        from tradewind.adapters.sql import SqlUserRepository
-        from tradewind.adapters.sql.chain_watch import SqlWatcherStore
-        from tradewind.adapters.sql.deposit_addresses import SqlDepositAddressStore
-        from tradewind.adapters.sql.funding_switches import SqlFundingSwitchStore
-        from tradewind.adapters.sql.sweeps import SqlSweepStore
         from tradewind.runtime import standby
         from tradewind.runtime.funding import network_catalog
-        from tradewind.services.funding.switches import FundingSwitches
-        from tradewind.services.funding.withdrawals import MailNotifier
 
         catalog = network_catalog(self.settings)
         net = None if catalog is None else catalog.network(self.network_name)
@@ -220,24 +365,16 @@ class WatcherProcess:
         fence_dir.mkdir(parents=True, exist_ok=True)
         await standby.acquire(self.lease, fence_dir)
         self._tasks.append(asyncio.create_task(standby.hold(self.lease, standby.fail_stop)))
-        watcher = ChainWatcher(
+        watcher = build_chain_watcher(
             net,
             reader,
-            SqlWatcherStore(self.replica.db),
-            SqlDepositAddressStore(self.replica.db),
+            catalog,
+            self.replica.db,
             self.replica.bus,
-            self.replica.clock.now_ms,
-            start_height=self.start_height,
+            self.replica.clock,
+            self.replica.identity.outbox,
             on_alert=count_alerts(alert_counter(self.replica.metrics.registry)),
-            switches=FundingSwitches(
-                catalog, SqlFundingSwitchStore(self.replica.db), self.replica.clock.now_ms
-            ),
-            own=SqlSweepStore(self.replica.db),  # gas top-ups are not deposits (ADR 0028)
-            notifier=MailNotifier(
-                SqlUserRepository(self.replica.db),
-                self.replica.identity.outbox,
-                self.replica.clock.now_ms,
-            ),
+            start_height=self.start_height,
         )
         self.loop = WatchLoop(watcher, self.poll_s)
         self._tasks.append(asyncio.create_task(self._run(self.loop)))

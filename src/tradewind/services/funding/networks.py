@@ -284,7 +284,7 @@ def parse_networks(config: Mapping[str, object]) -> NetworkCatalog:
     ``config`` is the ``funding`` table: ``{"networks": {"bitcoin": {...}, ...}}``.
     """
     # the other tables are read by their own parsers (withdrawals: withdrawal_config.py)
-    unknown = sorted(set(config) - {"networks", "withdrawals", "aml", "signer", "sweeps"})
+    unknown = sorted(set(config) - {"networks", "withdrawals", "aml", "signer", "sweeps", "watch"})
     if unknown:
         raise NetworkConfigError(f"funding: unknown key {unknown[0]!r}")
     networks = config.get("networks", {})
