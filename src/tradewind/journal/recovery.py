@@ -19,7 +19,7 @@ from types import TracebackType
 
 import msgspec
 
-from tradewind.core.codec import decode_command, decode_command_raw, encode_command_raw
+from tradewind.core.codec import decode_command, encode_command_raw, trusted
 from tradewind.core.commands import AnyCommand
 from tradewind.core.engine import Core
 from tradewind.core.events import Event
@@ -43,10 +43,6 @@ from tradewind.journal.snapshot import (
 DEFAULT_SNAPSHOT_EVERY = 100_000
 
 _encode = encode_command_raw
-_decode_batch: Callable[[bytes | memoryview], list[AnyCommand]] = msgspec.msgpack.Decoder(
-    list[AnyCommand]
-).decode
-"""A batch record's payload, every command in one decoder call."""
 _Raw = msgspec.Raw
 
 
@@ -145,11 +141,15 @@ def _replay(
     """Applies the reader's records from seq ``expected`` on; returns the next seq due.
 
     A batch record is decoded in one call (a msgpack array of commands: one decoder
-    entry, no per-command framing); a command record of an old journal one by one.
+    entry, no per-command framing); a command record of an old journal one by one. Both
+    decode into the trusted twins (``tradewind.core.codec``): the CRC verified the
+    record, and its constraints were checked when it was written.
     """
+    twins = trusted()
+    core.dispatch_as(twins.types)
     apply = core.apply
-    decode = decode_command_raw
-    decode_batch = _decode_batch
+    decode = twins.decode
+    decode_batch = twins.decode_batch
     for offset, first, count, payload, batch in reader.walk():
         if first != expected:
             if first + count <= expected:
