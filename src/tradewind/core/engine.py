@@ -104,6 +104,10 @@ class Core:
         self.margin = MarginState()
         self.margin_on = False  # the same as ``margin.on``, as a native attribute
         self.next_hour: int = NEVER
+        # False only while recovery replays the journal with margin off: the hot paths
+        # (place, cancel, fills) then skip building the events nobody will read. Margin
+        # reads a command's own events (``M.settle``), so enabling margin turns it back on.
+        self.events_on = True
         self._handlers: dict[type, Callable[[Any, list[Event]], None]] = {
             C.Place: self._place,
             C.Cancel: self._cancel,
@@ -529,24 +533,25 @@ class Core:
         b.available -= lock
         b.locked += lock
         name = mk.name
-        ev.append(
-            OrderAccepted(
-                oid,
-                user,
-                name,
-                side,
-                "limit",
-                price,
-                qty,
-                None,
-                tif,
-                None,
-                display,
-                cid,
-                lock,
-                "new",
+        if self.events_on:
+            ev.append(
+                OrderAccepted(
+                    oid,
+                    user,
+                    name,
+                    side,
+                    "limit",
+                    price,
+                    qty,
+                    None,
+                    tif,
+                    None,
+                    display,
+                    cid,
+                    lock,
+                    "new",
+                )
             )
-        )
         if crosses:
             o = Order(
                 oid, user, name, buy, price, qty, lock, b, display, expire_ts, c.stp, cid, post_only
@@ -555,7 +560,8 @@ class Core:
         elif tif == "IOC":
             b.available += lock
             b.locked -= lock
-            ev.append(OrderCancelled(oid, user, name, qty, lock, "ioc"))
+            if self.events_on:
+                ev.append(OrderCancelled(oid, user, name, qty, lock, "ioc"))
         else:
             o = Order(
                 oid, user, name, buy, price, qty, lock, b, display, expire_ts, c.stp, cid, post_only
@@ -628,24 +634,25 @@ class Core:
         b = self.accounts[c.user][asset]
         b.available -= lock
         b.locked += lock
-        ev.append(
-            OrderAccepted(
-                c.id,
-                c.user,
-                mk.name,
-                c.side,
-                "market",
-                None,
-                qty,
-                quote_qty,
-                "IOC",
-                None,
-                None,
-                c.client_id,
-                lock,
-                "new",
+        if self.events_on:
+            ev.append(
+                OrderAccepted(
+                    c.id,
+                    c.user,
+                    mk.name,
+                    c.side,
+                    "market",
+                    None,
+                    qty,
+                    quote_qty,
+                    "IOC",
+                    None,
+                    None,
+                    c.client_id,
+                    lock,
+                    "new",
+                )
             )
-        )
         o = Order(c.id, c.user, mk.name, buy, limit, qty or 0, lock, b, None, None, c.stp)
         if quote_qty is not None:
             self._run_quote_taker(mk, o, ev)
@@ -775,7 +782,8 @@ class Core:
                     b = o.bal
                     b.locked -= extra
                     b.available += extra
-                    ev.append(OrderReleased(o.id, user, mk.name, extra))
+                    if self.events_on:
+                        ev.append(OrderReleased(o.id, user, mk.name, extra))
                     o.locked = need
             o.visible = o.qty if o.display is None else min(o.display, o.qty)
             book.add(o)
@@ -784,7 +792,9 @@ class Core:
             if o.expire_ts is not None:
                 heappush(self.expiries, (o.expire_ts, o.id))
         else:
-            if o.qty:
+            if not self.events_on:
+                pass
+            elif o.qty:
                 ev.append(
                     OrderCancelled(o.id, user, mk.name, o.qty, o.locked, "stp" if stopped else why)
                 )
@@ -834,6 +844,7 @@ class Core:
         fq = fee_acct.get(quote) or self._bal(FEE_ACCOUNT, quote)
         fees0 = fee_tiers[0][0]
         side = "buy" if buy else "sell"
+        emit = self.events_on
         tqty = t.qty
         lastp = 0
         while tqty and keys:
@@ -907,24 +918,25 @@ class Core:
                 mqty -= q
                 m.qty = mqty
                 lastp = price
-                ev.append(
-                    Trade(
-                        name,
-                        price,
-                        q,
-                        base_amt,
-                        quote_amt,
-                        m.id,
-                        t.id,
-                        muser,
-                        tuser,
-                        side,
-                        maker_fee,
-                        taker_fee,
-                        mqty,
-                        tqty,
+                if emit:
+                    ev.append(
+                        Trade(
+                            name,
+                            price,
+                            q,
+                            base_amt,
+                            quote_amt,
+                            m.id,
+                            t.id,
+                            muser,
+                            tuser,
+                            side,
+                            maker_fee,
+                            taker_fee,
+                            mqty,
+                            tqty,
+                        )
                     )
-                )
                 if not mqty:
                     dq.popleft()
                     lvl.n -= 1
@@ -1073,7 +1085,8 @@ class Core:
                 b.locked -= unlocked
                 b.available += unlocked
                 o.locked = 0
-                ev.append(OrderCancelled(oid, user, c.symbol, left, unlocked, "user"))
+                if self.events_on:
+                    ev.append(OrderCancelled(oid, user, c.symbol, left, unlocked, "user"))
                 return
         s = self.stops.get(c.id)
         if s is not None and s.user == c.user and s.symbol == c.symbol:

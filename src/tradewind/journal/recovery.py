@@ -99,9 +99,13 @@ def recover(data_dir: Path, *, repair: bool = True) -> RecoveryResult:
     # until the replay is over (and is back on whatever happens).
     gc_was_on = gc.isenabled()
     gc.disable()
+    # Nobody reads the events of a replay: the hot paths skip building them, unless
+    # margin is on (its settlement reads them; enabling margin turns them back on).
+    core.events_on = core.margin_on
     try:
         expected = _replay(reader, core, base + 1, path, snap_seq)
     finally:
+        core.events_on = True
         if gc_was_on:
             gc.enable()
     if reader.last_seq is not None and reader.last_seq < base:
