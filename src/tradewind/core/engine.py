@@ -1058,11 +1058,14 @@ class Core:
         if oid in orders:
             o = orders[oid]
             user = o.user
-            if user == c.user and o.symbol == c.symbol:
-                # _cancel_order and Book.remove written out: a third of a busy stream.
+            symbol = o.symbol
+            if user == c.user and symbol == c.symbol:
+                # _cancel_order and Book.remove written out: a third of a busy stream. The
+                # order's symbol is the market's own str: its hash is cached, and the
+                # lookup matches it by identity (the command's str is new each time).
                 left, unlocked, price = o.qty, o.locked, o.price
                 o.qty = 0
-                book = self.markets[c.symbol].book
+                book = self.markets[symbol].book
                 levels = book.bids if o.buy else book.asks
                 lvl = levels[price]
                 n = lvl.n - 1
@@ -1086,7 +1089,7 @@ class Core:
                 b.available += unlocked
                 o.locked = 0
                 if self.events_on:
-                    ev.append(OrderCancelled(oid, user, c.symbol, left, unlocked, "user"))
+                    ev.append(OrderCancelled(oid, user, symbol, left, unlocked, "user"))
                 return
         s = self.stops.get(c.id)
         if s is not None and s.user == c.user and s.symbol == c.symbol:
