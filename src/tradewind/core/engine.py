@@ -157,10 +157,12 @@ class Core:
         ts = cmd.ts
         if ts > self.ts:
             self.ts = ts
+        else:
+            ts = self.ts
         ev: list[Event] = []
-        if self.expiries and self.expiries[0][0] <= self.ts:
+        if self.expiries and self.expiries[0][0] <= ts:
             self._expire(ev)
-        if self.ts >= self.next_hour:
+        if ts >= self.next_hour:
             M.accrue(self, ev)
         try:
             # The two commands of nearly every stream call their handler directly: in the
@@ -172,16 +174,17 @@ class Core:
             else:
                 self._handlers[type(cmd)](cmd, ev)
         except _Reject as r:
-            ev.append(
-                Rejected(
-                    cmd.__struct_config__.tag,  # type: ignore[arg-type]
-                    getattr(cmd, "id", None),
-                    getattr(cmd, "user", None),
-                    r.reason,
-                    r.message,
-                    r.filter,
+            if self.events_on:
+                ev.append(
+                    Rejected(
+                        cmd.__struct_config__.tag,  # type: ignore[arg-type]
+                        getattr(cmd, "id", None),
+                        getattr(cmd, "user", None),
+                        r.reason,
+                        r.message,
+                        r.filter,
+                    )
                 )
-            )
         if self.margin_on:
             M.settle(self, ev)
         return ev
