@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from bisect import bisect_left, insort
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from heapq import heappop, heappush
 from typing import Any, Final
 
@@ -109,6 +109,10 @@ class Core:
         self.margin = MarginState()
         self.margin_on = False  # the same as ``margin.on``, as a native attribute
         self.next_hour: int = NEVER
+        # False only while recovery replays the journal with margin off: the hot paths
+        # (place, cancel, fills) then skip building the events nobody will read. Margin
+        # reads a command's own events (``M.settle``), so enabling margin turns it back on.
+        self.events_on = True
         self._handlers: dict[type, Callable[[Any, list[Event]], None]] = {
             C.Place: self._place,
             C.Cancel: self._cancel,
@@ -144,6 +148,13 @@ class Core:
             C.Mark: self._mark,
         }
 
+    def dispatch_as(self, aliases: Mapping[type, type]) -> None:
+        """Handles each ``aliases[cls]`` (a subclass of command type ``cls``) as ``cls``:
+        journal replay's trusted twins (``codec.trusted``), which reach their handlers
+        through the table rather than ``apply``'s two fast tests."""
+        for cls, alias in aliases.items():
+            self._handlers[alias] = self._handlers[cls]
+
     # ------------------------------------------------------------------ entry point
 
     def apply(self, cmd: C.Command) -> list[Event]:
@@ -152,10 +163,12 @@ class Core:
         ts = cmd.ts
         if ts > self.ts:
             self.ts = ts
+        else:
+            ts = self.ts
         ev: list[Event] = []
-        if self.expiries and self.expiries[0][0] <= self.ts:
+        if self.expiries and self.expiries[0][0] <= ts:
             self._expire(ev)
-        if self.ts >= self.next_hour:
+        if ts >= self.next_hour:
             M.accrue(self, ev)
         try:
             # The two commands of nearly every stream call their handler directly: in the
@@ -167,16 +180,17 @@ class Core:
             else:
                 self._handlers[type(cmd)](cmd, ev)
         except _Reject as r:
-            ev.append(
-                Rejected(
-                    cmd.__struct_config__.tag,  # type: ignore[arg-type]
-                    getattr(cmd, "id", None),
-                    getattr(cmd, "user", None),
-                    r.reason,
-                    r.message,
-                    r.filter,
+            if self.events_on:
+                ev.append(
+                    Rejected(
+                        cmd.__struct_config__.tag,  # type: ignore[arg-type]
+                        getattr(cmd, "id", None),
+                        getattr(cmd, "user", None),
+                        r.reason,
+                        r.message,
+                        r.filter,
+                    )
                 )
-            )
         if self.margin_on:
             M.settle(self, ev)
         return ev
@@ -540,24 +554,25 @@ class Core:
         b.available -= lock
         b.locked += lock
         name = mk.name
-        ev.append(
-            OrderAccepted(
-                oid,
-                user,
-                name,
-                side,
-                "limit",
-                price,
-                qty,
-                None,
-                tif,
-                None,
-                display,
-                cid,
-                lock,
-                "new",
+        if self.events_on:
+            ev.append(
+                OrderAccepted(
+                    oid,
+                    user,
+                    name,
+                    side,
+                    "limit",
+                    price,
+                    qty,
+                    None,
+                    tif,
+                    None,
+                    display,
+                    cid,
+                    lock,
+                    "new",
+                )
             )
-        )
         if crosses:
             o = Order(
                 oid, user, name, buy, price, qty, lock, b, display, expire_ts, c.stp, cid, post_only
@@ -566,7 +581,8 @@ class Core:
         elif tif == "IOC":
             b.available += lock
             b.locked -= lock
-            ev.append(OrderCancelled(oid, user, name, qty, lock, "ioc"))
+            if self.events_on:
+                ev.append(OrderCancelled(oid, user, name, qty, lock, "ioc"))
         else:
             o = Order(
                 oid, user, name, buy, price, qty, lock, b, display, expire_ts, c.stp, cid, post_only
@@ -639,24 +655,25 @@ class Core:
         b = self.accounts[c.user][asset]
         b.available -= lock
         b.locked += lock
-        ev.append(
-            OrderAccepted(
-                c.id,
-                c.user,
-                mk.name,
-                c.side,
-                "market",
-                None,
-                qty,
-                quote_qty,
-                "IOC",
-                None,
-                None,
-                c.client_id,
-                lock,
-                "new",
+        if self.events_on:
+            ev.append(
+                OrderAccepted(
+                    c.id,
+                    c.user,
+                    mk.name,
+                    c.side,
+                    "market",
+                    None,
+                    qty,
+                    quote_qty,
+                    "IOC",
+                    None,
+                    None,
+                    c.client_id,
+                    lock,
+                    "new",
+                )
             )
-        )
         o = Order(c.id, c.user, mk.name, buy, limit, qty or 0, lock, b, None, None, c.stp)
         if quote_qty is not None:
             self._run_quote_taker(mk, o, ev)
@@ -786,7 +803,8 @@ class Core:
                     b = o.bal
                     b.locked -= extra
                     b.available += extra
-                    ev.append(OrderReleased(o.id, user, mk.name, extra))
+                    if self.events_on:
+                        ev.append(OrderReleased(o.id, user, mk.name, extra))
                     o.locked = need
             o.visible = o.qty if o.display is None else min(o.display, o.qty)
             book.add(o)
@@ -795,7 +813,9 @@ class Core:
             if o.expire_ts is not None:
                 heappush(self.expiries, (o.expire_ts, o.id))
         else:
-            if o.qty:
+            if not self.events_on:
+                pass
+            elif o.qty:
                 ev.append(
                     OrderCancelled(o.id, user, mk.name, o.qty, o.locked, "stp" if stopped else why)
                 )
@@ -845,6 +865,7 @@ class Core:
         fq = fee_acct.get(quote) or self._bal(FEE_ACCOUNT, quote)
         fees0 = fee_tiers[0][0]
         side = "buy" if buy else "sell"
+        emit = self.events_on
         tqty = t.qty
         lastp = 0
         while tqty and keys:
@@ -918,24 +939,25 @@ class Core:
                 mqty -= q
                 m.qty = mqty
                 lastp = price
-                ev.append(
-                    Trade(
-                        name,
-                        price,
-                        q,
-                        base_amt,
-                        quote_amt,
-                        m.id,
-                        t.id,
-                        muser,
-                        tuser,
-                        side,
-                        maker_fee,
-                        taker_fee,
-                        mqty,
-                        tqty,
+                if emit:
+                    ev.append(
+                        Trade(
+                            name,
+                            price,
+                            q,
+                            base_amt,
+                            quote_amt,
+                            m.id,
+                            t.id,
+                            muser,
+                            tuser,
+                            side,
+                            maker_fee,
+                            taker_fee,
+                            mqty,
+                            tqty,
+                        )
                     )
-                )
                 if not mqty:
                     dq.popleft()
                     lvl.n -= 1
@@ -1057,11 +1079,14 @@ class Core:
         if oid in orders:
             o = orders[oid]
             user = o.user
-            if user == c.user and o.symbol == c.symbol:
-                # _cancel_order and Book.remove written out: a third of a busy stream.
+            symbol = o.symbol
+            if user == c.user and symbol == c.symbol:
+                # _cancel_order and Book.remove written out: a third of a busy stream. The
+                # order's symbol is the market's own str: its hash is cached, and the
+                # lookup matches it by identity (the command's str is new each time).
                 left, unlocked, price = o.qty, o.locked, o.price
                 o.qty = 0
-                book = self.markets[c.symbol].book
+                book = self.markets[symbol].book
                 levels = book.bids if o.buy else book.asks
                 lvl = levels[price]
                 n = lvl.n - 1
@@ -1084,7 +1109,8 @@ class Core:
                 b.locked -= unlocked
                 b.available += unlocked
                 o.locked = 0
-                ev.append(OrderCancelled(oid, user, c.symbol, left, unlocked, "user"))
+                if self.events_on:
+                    ev.append(OrderCancelled(oid, user, symbol, left, unlocked, "user"))
                 return
         s = self.stops.get(c.id)
         if s is not None and s.user == c.user and s.symbol == c.symbol:

@@ -80,6 +80,7 @@ def enable(core: Core) -> None:
     m = core.margin
     if not m.on:
         m.on = core.margin_on = True
+        core.events_on = True  # ``settle`` reads each command's events from now on
         m.hour = core.ts // HOUR_MS
         core.next_hour = (m.hour + 1) * HOUR_MS
 

@@ -19,7 +19,7 @@ from types import TracebackType
 
 import msgspec
 
-from tradewind.core.codec import decode_command, decode_command_raw, encode_command_raw
+from tradewind.core.codec import decode_command, encode_command_raw, trusted
 from tradewind.core.commands import AnyCommand
 from tradewind.core.engine import Core
 from tradewind.core.events import Event
@@ -43,10 +43,6 @@ from tradewind.journal.snapshot import (
 DEFAULT_SNAPSHOT_EVERY = 100_000
 
 _encode = encode_command_raw
-_decode_batch: Callable[[bytes | memoryview], list[AnyCommand]] = msgspec.msgpack.Decoder(
-    list[AnyCommand]
-).decode
-"""A batch record's payload, every command in one decoder call."""
 _Raw = msgspec.Raw
 
 
@@ -103,9 +99,13 @@ def recover(data_dir: Path, *, repair: bool = True) -> RecoveryResult:
     # until the replay is over (and is back on whatever happens).
     gc_was_on = gc.isenabled()
     gc.disable()
+    # Nobody reads the events of a replay: the hot paths skip building them, unless
+    # margin is on (its settlement reads them; enabling margin turns them back on).
+    core.events_on = core.margin_on
     try:
         expected = _replay(reader, core, base + 1, path, snap_seq)
     finally:
+        core.events_on = True
         if gc_was_on:
             gc.enable()
     if reader.last_seq is not None and reader.last_seq < base:
@@ -145,11 +145,15 @@ def _replay(
     """Applies the reader's records from seq ``expected`` on; returns the next seq due.
 
     A batch record is decoded in one call (a msgpack array of commands: one decoder
-    entry, no per-command framing); a command record of an old journal one by one.
+    entry, no per-command framing); a command record of an old journal one by one. Both
+    decode into the trusted twins (``tradewind.core.codec``): the CRC verified the
+    record, and its constraints were checked when it was written.
     """
+    twins = trusted()
+    core.dispatch_as(twins.types)
     apply = core.apply
-    decode = decode_command_raw
-    decode_batch = _decode_batch
+    decode = twins.decode
+    decode_batch = twins.decode_batch
     for offset, first, count, payload, batch in reader.walk():
         if first != expected:
             if first + count <= expected:
