@@ -45,6 +45,7 @@ SAMPLES: list[C.AnyCommand] = [
     C.Mark(symbol="BTC-USDT", feeds=((10, 1), (11, 2)), seq=6),
     C.Deposit(user=1, asset="BTC", amount=5, ref="btc:tx:0", seq=7),
     C.Tick(seq=8, ts=9),
+    C.Expense(user=2**62 + 1, asset="BTC", amount=3, ref="network-fee:withdrawal:4", seq=10),
 ]
 
 
