@@ -24,7 +24,7 @@ lint: install
 
 test: lint ui chromium softhsm
 	cd web && npm run check && npm test
-	$(BIN)/pytest -n 2 -p no:cacheprovider tests
+	$(BIN)/pytest -n 2 -p no:cacheprovider --durations=20 tests
 
 demo: install ui
 	$(BIN)/tradewind demo $(DEMO_ARGS)
