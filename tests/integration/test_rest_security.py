@@ -109,25 +109,26 @@ def test_headers_show_the_budget_and_orders_weigh_more(
     assert before - after == 10 + 1
 
 
-def test_order_rate_limit_per_account_in_the_trading_path(
-    limited: tuple[TestClient, Any],
-) -> None:
-    _, ex = limited
-    trader = TestClient(ex.app, client=("198.51.100.7", 4000))
-    _, token = register_login(trader, "orders@example.com")
-    bearer = {"Authorization": f"Bearer {token}"}
-    r = trader.post("/api/v1/demo/faucet", json={"asset": "USDT", "amount": "1000"}, headers=bearer)
-    assert r.status_code == 200, r.text
-    order = {"symbol": "BTC-USDT", "side": "buy", "price": "100", "quantity": "0.1"}
-    assert trader.post("/api/v1/orders", json=order, headers=bearer).status_code == 201
-    assert trader.post("/api/v1/orders", json=order, headers=bearer).status_code == 201
-    seq = ex.jcore.last_seq
-    r = trader.post("/api/v1/orders", json=order, headers=bearer)
-    assert_limited(r, "orders")
-    assert ex.jcore.last_seq == seq  # refused before the core
-    # cancels are never limited by the order budget
-    r = trader.delete("/api/v1/orders", headers=bearer)
-    assert r.status_code == 200 and len(r.json()["cancelled"]) == 2
+def test_order_rate_limit_per_account_in_the_trading_path(tmp_path: Path) -> None:
+    # its own exchange, entered: a client outside the app's loop waits ~40 s on the core
+    ex = exchange(tmp_path, rate_limits="user=40/1h,orders=2/1h")
+    with TestClient(ex.app, client=("198.51.100.7", 4000)) as trader:
+        _, token = register_login(trader, "orders@example.com")
+        bearer = {"Authorization": f"Bearer {token}"}
+        r = trader.post(
+            "/api/v1/demo/faucet", json={"asset": "USDT", "amount": "1000"}, headers=bearer
+        )
+        assert r.status_code == 200, r.text
+        order = {"symbol": "BTC-USDT", "side": "buy", "price": "100", "quantity": "0.1"}
+        assert trader.post("/api/v1/orders", json=order, headers=bearer).status_code == 201
+        assert trader.post("/api/v1/orders", json=order, headers=bearer).status_code == 201
+        seq = ex.jcore.last_seq
+        r = trader.post("/api/v1/orders", json=order, headers=bearer)
+        assert_limited(r, "orders")
+        assert ex.jcore.last_seq == seq  # refused before the core
+        # cancels are never limited by the order budget
+        r = trader.delete("/api/v1/orders", headers=bearer)
+        assert r.status_code == 200 and len(r.json()["cancelled"]) == 2
 
 
 def test_an_account_is_limited_across_addresses(limited: tuple[TestClient, Any]) -> None:
