@@ -109,14 +109,13 @@ def build_processor(
     credentials are in its URL (``http://user:password@host:8332``) or, without them,
     the watcher's ``bitcoin_rpc_user``/``bitcoin_rpc_password``/``bitcoin_rpc_cookie_file``
     settings."""
-    from tradewind.adapters.chain.bitcoind_payout import BitcoindPayoutChain
-    from tradewind.adapters.chain.bitcoind_reader import BitcoindReader
-    from tradewind.adapters.chain.evm_payout import Web3PayoutChain
-    from tradewind.adapters.signer_http import HttpSignerClient
-
     policy = service.policy
     if policy.signer_url is None or policy.signer_secret is None or not policy.rpc:
-        return None
+        return None  # before the imports: web3 alone takes seconds to import
+    from tradewind.adapters.chain.bitcoind_payout import BitcoindPayoutChain
+    from tradewind.adapters.chain.bitcoind_reader import BitcoindReader
+    from tradewind.adapters.signer_http import HttpSignerClient
+
     chains: dict[str, PayoutChain | UtxoPayoutChain] = {}
     for name, url in policy.rpc.items():
         net = service.catalog.network(name)
@@ -135,6 +134,8 @@ def build_processor(
             continue
         if net is None or net.kind != "evm" or net.chain_id is None:
             raise SystemExit(f"error: funding.withdrawals.rpc.{name}: not a network here")
+        from tradewind.adapters.chain.evm_payout import Web3PayoutChain
+
         chains[name] = Web3PayoutChain.from_url(url, net.chain_id)
     signer = HttpSignerClient(policy.signer_url, policy.signer_secret, service.now_ms)
     return PayoutProcessor(service, chains, signer)

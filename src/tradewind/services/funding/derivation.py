@@ -20,20 +20,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-
-from bip_utils import (
-    Base58ChecksumError,
-    Bip32KeyError,
-    Bip44,
-    Bip44Changes,
-    Bip44Coins,
-    Bip44Levels,
-    Bip84,
-    Bip84Coins,
-)
+from typing import TYPE_CHECKING
 
 from tradewind.services.funding.addresses import SEGWIT_HRPS, eip55, keccak256, segwit_encode
 from tradewind.services.funding.networks import Network
+
+if TYPE_CHECKING:
+    from bip_utils import Bip44, Bip84
 
 MAX_INDEX = 2**31 - 1
 """The largest non-hardened BIP32 index: user ids above it get no derived address."""
@@ -61,6 +54,19 @@ class AddressDeriver:
         if network.xpub is None:
             raise DerivationError(f"{network.name}: no extended public key configured")
         self._network = network
+        # imported here: bip_utils takes over a second to import, and a process without
+        # deposit addresses configured never needs it
+        from bip_utils import (
+            Base58ChecksumError,
+            Bip32KeyError,
+            Bip44,
+            Bip44Changes,
+            Bip44Coins,
+            Bip44Levels,
+            Bip84,
+            Bip84Coins,
+        )
+
         try:
             if network.kind == "utxo":
                 coin = (
