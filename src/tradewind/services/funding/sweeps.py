@@ -62,6 +62,7 @@ from tradewind.services.funding.utxo_sweeps import UtxoSweepChain, UtxoSweeps
 from tradewind.services.funding.withdrawal_ports import (
     SignerRefused,
     SignerUnavailable,
+    TxState,
     WithdrawalStore,
 )
 
@@ -196,17 +197,27 @@ class Sweeper:
             counts.signed += 1
             t = await self._get(t.id)
         if t.status == "signed":
-            assert t.raw_tx is not None
-            refused = await chain.broadcast(t.raw_tx)
-            if refused is not None:
-                await self._fail(t, ("signed",), f"broadcast refused: {refused}")
-                counts.failed += 1
+            sent = await self._broadcast(chain, t, counts)
+            if sent is None:
                 return
-            await self.store.transition(t.id, ("signed",), "broadcast", at_ms=self.now_ms())
-            counts.broadcast += 1
-            t = await self._get(t.id)
+            t = sent
         if t.status == "broadcast":
             await self._confirm(net, chain, t, counts)
+
+    async def _broadcast(
+        self, chain: SweepChain | UtxoSweepChain, t: CustodyTransfer, counts: SweepCounts
+    ) -> CustodyTransfer | None:
+        """``signed`` -> ``broadcast`` (EVM and UTXO alike): the stored bytes to the node;
+        refused -> ``failed`` and ``None``, else the transfer as stored now."""
+        assert t.raw_tx is not None
+        refused = await chain.broadcast(t.raw_tx)
+        if refused is not None:
+            await self._fail(t, ("signed",), f"broadcast refused: {refused}")
+            counts.failed += 1
+            return None
+        await self.store.transition(t.id, ("signed",), "broadcast", at_ms=self.now_ms())
+        counts.broadcast += 1
+        return await self._get(t.id)
 
     async def _get(self, transfer_id: int) -> CustodyTransfer:
         t = await self.store.get(transfer_id)
@@ -323,18 +334,22 @@ class Sweeper:
             counts.waiting += 1
             return
         if state.state == "succeeded":
-            await self.store.transition(
-                t.id,
-                ("broadcast",),
-                "confirmed",
-                at_ms=self.now_ms(),
-                fields={"block_number": state.block_number},
-            )
-            counts.confirmed += 1
-            log.info("custody transfer confirmed", transfer=t.id, kind=t.kind, txid=t.txid)
+            await self._confirmed(t, state, counts)
             return
         await self._fail(t, ("broadcast",), f"reverted on chain in block {state.block_number}")
         counts.failed += 1
+
+    async def _confirmed(self, t: CustodyTransfer, state: TxState, counts: SweepCounts) -> None:
+        """``broadcast`` -> ``confirmed`` (EVM and UTXO alike), once mined deep enough."""
+        await self.store.transition(
+            t.id,
+            ("broadcast",),
+            "confirmed",
+            at_ms=self.now_ms(),
+            fields={"block_number": state.block_number},
+        )
+        counts.confirmed += 1
+        log.info("custody transfer confirmed", transfer=t.id, kind=t.kind, txid=t.txid)
 
     async def _fail(self, t: CustodyTransfer, from_statuses: tuple[str, ...], reason: str) -> None:
         await self.store.transition(

@@ -310,15 +310,10 @@ class UtxoSweeps:
             counts.signed += 1
             t = await s._get(t.id)
         if t.status == "signed":
-            assert t.raw_tx is not None
-            refused = await chain.broadcast(t.raw_tx)
-            if refused is not None:
-                await s._fail(t, ("signed",), f"broadcast refused: {refused}")
-                counts.failed += 1
+            sent = await s._broadcast(chain, t, counts)
+            if sent is None:
                 return
-            await s.store.transition(t.id, ("signed",), "broadcast", at_ms=s.now_ms())
-            counts.broadcast += 1
-            t = await s._get(t.id)
+            t = sent
         if t.status == "broadcast":
             assert t.txid is not None and t.raw_tx is not None
             state = await chain.state(t.txid)
@@ -333,12 +328,4 @@ class UtxoSweeps:
             if state.state != "succeeded" or state.confirmations < depth:
                 counts.waiting += 1
                 return
-            await s.store.transition(
-                t.id,
-                ("broadcast",),
-                "confirmed",
-                at_ms=s.now_ms(),
-                fields={"block_number": state.block_number},
-            )
-            counts.confirmed += 1
-            log.info("custody transfer confirmed", transfer=t.id, kind=t.kind, txid=t.txid)
+            await s._confirmed(t, state, counts)
