@@ -160,6 +160,34 @@ class SweepSigner:
         digest = self._codec.digest(tx)
         sig = signer(digest)
         signed: SignedTx = self._codec.assemble(tx, sig.r, sig.s, sig.recovery_id)
+        return await self._store_signed(
+            tid,
+            t.kind,
+            t.network,
+            signed,
+            sender=terms.sender or "",
+            to=terms.to,
+            contract=terms.contract or "",
+            value=terms.value,
+            digest=digest.hex(),
+        )
+
+    async def _store_signed(
+        self,
+        tid: int,
+        kind: str,
+        network: str,
+        signed: SignedTx,
+        *,
+        sender: str,
+        to: str,
+        contract: str,
+        value: int,
+        digest: str,
+    ) -> dict[str, Any]:
+        """``signing`` -> ``signed`` with the signed bytes (compare-and-set: a transfer
+        changed meanwhile is refused ``not_signable``), audited ``signer.swept``; the
+        reply to the sweeper."""
         stored = await self._store.transition(
             tid,
             ("signing",),
@@ -175,17 +203,17 @@ class SweepSigner:
             "signer.swept",
             details={
                 "transfer": tid,
-                "kind": t.kind,
-                "network": t.network,
-                "from": terms.sender or "",
-                "to": terms.to,
-                "contract": terms.contract or "",
-                "value": str(terms.value),
+                "kind": kind,
+                "network": network,
+                "from": sender,
+                "to": to,
+                "contract": contract,
+                "value": str(value),
                 "txid": signed.txid,
-                "digest": digest.hex(),
+                "digest": digest,
             },
         )
-        log.info("custody transfer signed", transfer=tid, kind=t.kind, txid=signed.txid)
+        log.info("custody transfer signed", transfer=tid, kind=kind, txid=signed.txid)
         return {"transfer_id": tid, "raw": signed.raw, "txid": signed.txid}
 
     async def _sign_utxo(
@@ -212,33 +240,17 @@ class SweepSigner:
             sig = sign(digest)
             signatures.append((sig.r, sig.s, public_key))
         signed = codec.assemble_witnesses(tx, signatures)
-        stored = await self._store.transition(
+        return await self._store_signed(
             tid,
-            ("signing",),
-            "signed",
-            at_ms=self._now_ms(),
-            fields={"raw_tx": signed.raw, "txid": signed.txid},
+            kind,
+            network,
+            signed,
+            sender=",".join(sorted({i.address for i in terms.inputs})),
+            to=",".join(a for a, _ in terms.outputs),
+            contract="",
+            value=sum(v for _, v in terms.outputs),
+            digest=",".join(d.hex() for d in digests),
         )
-        if not stored:
-            raise await self._refuse(
-                409, "not_signable", "the transfer changed while signing", transfer=tid
-            )
-        await self._audit.record(
-            "signer.swept",
-            details={
-                "transfer": tid,
-                "kind": kind,
-                "network": network,
-                "from": ",".join(sorted({i.address for i in terms.inputs})),
-                "to": ",".join(a for a, _ in terms.outputs),
-                "contract": "",
-                "value": str(sum(v for _, v in terms.outputs)),
-                "txid": signed.txid,
-                "digest": ",".join(d.hex() for d in digests),
-            },
-        )
-        log.info("custody transfer signed", transfer=tid, kind=kind, txid=signed.txid)
-        return {"transfer_id": tid, "raw": signed.raw, "txid": signed.txid}
 
     async def _check_utxo(
         self, kind: str, network: str, terms: UtxoPayoutTerms
