@@ -1,6 +1,6 @@
-"""Fixtures of the signer's tests: one SoftHSM2 token per test session, and a logged-in
-custody per test. SoftHSM2 missing fails the tests with the fix (``make test``
-installs it)."""
+"""Fixtures of the signer's tests: one SoftHSM2 token per test session, a logged-in
+custody per test, and the Bitcoin node simulator for the Bitcoin tests. SoftHSM2 missing
+fails the tests with the fix (``make test`` installs it)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.bitcoind_sim import BitcoindSim
 from tests.support.softhsm import SoftToken, init_token, softhsm_missing
 from tradewind.adapters.hsm.pkcs11_custody import Pkcs11Custody
 
@@ -26,3 +27,10 @@ def softhsm_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftToke
 def custody(softhsm_token: SoftToken) -> Iterator[Pkcs11Custody]:
     with softhsm_token.open() as c:
         yield c
+
+
+@pytest.fixture
+def sim() -> Iterator[BitcoindSim]:
+    """The Bitcoin node simulator over HTTP (the Bitcoin payout and sweep tests)."""
+    with BitcoindSim().running() as node:
+        yield node

@@ -6,37 +6,33 @@ refused), and the signer then starts, names its P2WPKH hot wallet and serves
 
 from __future__ import annotations
 
-import os
-import subprocess
-import time
 import uuid
 from pathlib import Path
 
-import httpx
-
-from tests.integration.hsm.test_signer_process import (
-    SECRET,
-    TRADEWIND,
+from tests.support.signer_process import (
+    assert_sweeps_need_a_signed_request,
     free_port,
+    run,
+    start,
     stop,
     wait_listening,
+    write_config,
 )
 from tests.support.softhsm import SoftToken
 from tradewind.services.funding.deposit_keys import account_xpub, new_account_key
 from tradewind.services.funding.networks import parse_networks
-from tradewind.services.funding.signer import SIGNATURE_HEADER, signed_request
 
 COLD = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
 ASSET = {"decimals": 8, "confirmations": 2, "min_deposit": "0.0001", "withdrawal_fee": "0.0001"}
 
 
 def config(tmp: Path, token: SoftToken, port: int, xpub: str, label: str) -> Path:
-    path = tmp / "signer.toml"
-    path.write_text(
+    return write_config(
+        tmp,
+        token,
+        port,
+        f'bitcoin = "hot-btc-sweeps-{port}"',
         f"""
-data_dir = "{tmp / "data"}"
-log_level = "warning"
-
 [funding.networks.bitcoin]
 chain = "regtest"
 xpub = "{xpub}"
@@ -47,13 +43,6 @@ confirmations = 2
 min_deposit = "0.0001"
 withdrawal_fee = "0.0001"
 
-[funding.signer]
-library = "{token.library}"
-token_label = "{token.label}"
-secret = "{SECRET}"
-port = {port}
-keys = {{ bitcoin = "hot-btc-sweeps-{port}" }}
-
 [funding.sweeps.bitcoin]
 deposit_key = "{label}"
 cold_address = "{COLD}"
@@ -62,15 +51,7 @@ cold_address = "{COLD}"
 min_sweep = "0.001"
 hot_ceiling = "2"
 hot_target = "1"
-"""
-    )
-    return path
-
-
-def run(args: list[str], token: SoftToken, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SOFTHSM2_CONF": str(token.conf), "TRADEWIND_SIGNER_PIN": token.pin}
-    return subprocess.run(
-        [TRADEWIND, *args], input=stdin, capture_output=True, text=True, env=env, timeout=60
+""",
     )
 
 
@@ -102,41 +83,9 @@ def test_the_signer_needs_the_sealed_bitcoin_deposit_key_and_serves_sweeps(
     assert sealed.returncode == 0, sealed.stderr
     assert xpub in sealed.stdout
 
-    env = {
-        **os.environ,
-        "SOFTHSM2_CONF": str(softhsm_token.conf),
-        "TRADEWIND_SIGNER_PIN": softhsm_token.pin,
-    }
-    proc = subprocess.Popen(
-        [TRADEWIND, "signer", "--config", str(conf)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
+    proc, _hot = start(conf, softhsm_token, "bitcoin", "bcrt1q")  # a P2WPKH hot wallet
     try:
-        assert proc.stdout is not None
-        seen = []
-        for line in proc.stdout:
-            seen.append(line)
-            if line.startswith("hot wallet on bitcoin: "):
-                assert line.split(": ")[1].strip().startswith("bcrt1q")
-                break
-        else:
-            raise AssertionError("".join(seen))
         wait_listening(port)
-        payload = {
-            "op": "sweep",
-            "transfer_id": 999,
-            "network": "bitcoin",
-            "tx": {},
-            "ts": int(time.time() * 1000),
-        }
-        body, sig = signed_request(SECRET, payload)
-        url = f"http://127.0.0.1:{port}/v1/sweep"
-        r = httpx.post(url, content=body, headers={SIGNATURE_HEADER: "0" * 64})
-        assert (r.status_code, r.json()["code"]) == (401, "forged_request")
-        r = httpx.post(url, content=body, headers={SIGNATURE_HEADER: sig})
-        assert (r.status_code, r.json()["code"]) == (409, "not_signable")
+        assert_sweeps_need_a_signed_request(port, "bitcoin")
     finally:
         stop(proc)

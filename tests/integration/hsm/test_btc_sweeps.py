@@ -25,21 +25,18 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
-import sqlalchemy as sa
 from embit.transaction import Transaction
 
-from tests.integration.hsm.test_sweeps import RunnerBus
 from tests.integration.test_projectors import runner_for
 from tests.support.bitcoind_sim import BitcoindSim, RpcFailure, SimWallet
+from tests.support.custody_rig import Clock, Killed, RunnerBus, SweepRig, settle
 from tests.support.softhsm import SoftToken
 from tradewind.adapters.chain.bitcoin_tx import BitcoinTxCodec, script_of
 from tradewind.adapters.chain.bitcoind_payout import BitcoindPayoutChain
@@ -48,12 +45,12 @@ from tradewind.adapters.chain.bitcoind_sweeps import BitcoindSweepChain
 from tradewind.adapters.chain.evm_tx import EvmTxCodec
 from tradewind.adapters.hsm.pkcs11_custody import Pkcs11Custody
 from tradewind.adapters.signer_http import HttpSignerClient
-from tradewind.adapters.sql import Database, SqlUserRepository
+from tradewind.adapters.sql import Database
 from tradewind.adapters.sql.audit import SqlAuditStore
 from tradewind.adapters.sql.chain_watch import SqlWatcherStore
 from tradewind.adapters.sql.deposit_addresses import SqlDepositAddressStore
 from tradewind.adapters.sql.network_fees import SqlNetworkFeeStore
-from tradewind.adapters.sql.sweeps import CustodyTransferRow, SqlSweepStore
+from tradewind.adapters.sql.sweeps import SqlSweepStore
 from tradewind.adapters.sql.withdrawals import SqlWithdrawalStore
 from tradewind.core.commands import AddAsset, Deposit
 from tradewind.gateways.signer_api import create_signer_app
@@ -71,7 +68,6 @@ from tradewind.services.funding.deposit_keys import (
 from tradewind.services.funding.derivation import AddressDeriver
 from tradewind.services.funding.network_fees import NetworkFeeBooker
 from tradewind.services.funding.networks import parse_networks
-from tradewind.services.funding.ports import StoredDepositAddress
 from tradewind.services.funding.signer import SignerService
 from tradewind.services.funding.sweep_config import parse_sweep_settings
 from tradewind.services.funding.sweep_ports import CustodyTransfer, NewTransfer
@@ -93,19 +89,12 @@ ASSET = {
 }
 
 
-class Killed(BaseException):
-    """The process killed at this point."""
+class Rig(SweepRig):
+    network = "bitcoin"
+    email_prefix = "b"
+    settle_steps = 8
+    secret = SECRET
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.offset_ms = 0
-
-    def now_ms(self) -> int:
-        return time.time_ns() // 1_000_000 + self.offset_ms
-
-
-class Rig:
     def __init__(self, sim: BitcoindSim, db: Database, custody: Pkcs11Custody) -> None:
         self.sim = sim
         self.db = db
@@ -182,11 +171,6 @@ class Rig:
         self.chain = BitcoindSweepChain(BitcoindPayoutChain(self.node, fallback_fee_rate=RATE))
         self.block = 0
 
-    def client(self) -> HttpSignerClient:
-        return HttpSignerClient(
-            "http://signer", SECRET, self.clock.now_ms, transport=httpx.ASGITransport(app=self.app)
-        )
-
     def sweeper(self, chain: object | None = None, signer: object | None = None) -> Sweeper:
         return Sweeper(
             catalog=self.catalog,
@@ -197,17 +181,6 @@ class Rig:
             signer=signer or self.client(),  # type: ignore[arg-type]
             now_ms=self.clock.now_ms,
         )
-
-    async def deposit_address(self) -> tuple[int, str]:
-        added = await SqlUserRepository(self.db).add(
-            email=f"b{time.monotonic_ns()}@example.com", password_hash="x", created_at_ms=1
-        )
-        assert added is not None
-        d = self.deriver.derive(added.id)
-        await self.addresses.put_if_absent(
-            StoredDepositAddress(added.id, "bitcoin", d.address, d.path, 0)
-        )
-        return added.id, d.address
 
     async def deposit(self, *paid: tuple[int, str, int]) -> str:
         """One payment from the faucet to (user, address, satoshi)..., mined two deep and
@@ -233,24 +206,8 @@ class Rig:
     def coins(self, address: str) -> list[int]:
         return sorted(c.value for _, c in self.sim.coins_of(script_of(address)))
 
-    async def all_transfers(self) -> list[CustodyTransfer]:
-        async with self.db.read() as session:
-            ids = list(
-                await session.scalars(
-                    sa.select(CustodyTransferRow.id).order_by(CustodyTransferRow.id)
-                )
-            )
-        found = [await self.store.get(i) for i in ids]
-        return [t for t in found if t is not None]
-
     async def swept_audits(self) -> int:
         return len([e for e in await self.audit.recent() if e.action == "signer.swept"])
-
-
-@pytest.fixture
-def sim() -> Iterator[BitcoindSim]:
-    with BitcoindSim().running() as node:
-        yield node
 
 
 @pytest_asyncio.fixture
@@ -259,15 +216,6 @@ async def rig(sim: BitcoindSim, db: Database, softhsm_token: SoftToken) -> Async
         r = Rig(sim, db, custody)
         yield r
         await r.node.aclose()
-
-
-async def settle(rig: Rig, sweeper: Sweeper, steps: int = 8) -> None:
-    for _ in range(steps):
-        await sweeper.step()
-        if not await rig.store.unfinished("bitcoin"):
-            return
-        rig.mine(1)
-    raise AssertionError(f"still unfinished: {await rig.store.unfinished('bitcoin')}")
 
 
 def tx_of(t: CustodyTransfer) -> dict[str, Any]:

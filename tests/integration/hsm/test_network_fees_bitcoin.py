@@ -14,52 +14,37 @@ and the row. ``run_reconcile`` then finds custody exactly equal to what the core
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
-from tests.integration.hsm.test_withdrawal_bitcoin import CATALOG, COIN, FEE, Rig, request, run
+from tests.integration.hsm.test_withdrawal_bitcoin import (
+    CATALOG,
+    COIN,
+    FEE,
+    FUNDING,
+    Rig,
+    request,
+    run,
+    running_rig,
+)
 from tests.integration.test_projectors import runner_for
 from tests.support.bitcoind_sim import BitcoindSim
+from tests.support.custody_rig import Killed, RunnerBus
 from tests.support.softhsm import SoftToken
 from tradewind.adapters.sql import Database
 from tradewind.adapters.sql.alerts import SqlAlertStore
 from tradewind.adapters.sql.network_fees import SqlNetworkFeeStore
-from tradewind.core.commands import AddAsset
 from tradewind.core.invariants import check_invariants
-from tradewind.journal.recovery import JournaledCore
 from tradewind.runtime.config import load_settings
 from tradewind.runtime.reconcile import run_reconcile
-from tradewind.runtime.sequencer import CoreRunner
 from tradewind.services.alerts import AlertService
 from tradewind.services.funding.network_fees import NetworkFeeBooker
 from tradewind.services.funding.withdrawals import FEE_ACCOUNT
 
 async_test = pytest.mark.asyncio
-FUNDING = {  # test_withdrawal_bitcoin's CATALOG, as the config file would say it
-    "networks": {
-        "bitcoin": {
-            "chain": "regtest",
-            "assets": {
-                "BTC": {
-                    "decimals": 8,
-                    "confirmations": 2,
-                    "min_deposit": "0.0001",
-                    "withdrawal_fee": "0.0001",
-                    "min_withdrawal": "0.001",
-                    "auto_approve_below": "0.5",
-                    "two_person_above": "5",
-                }
-            },
-        }
-    }
-}
-
-
-class Killed(BaseException):
-    """The process killed at this point."""
 
 
 class DiesBeforeBooked(SqlNetworkFeeStore):
@@ -67,39 +52,13 @@ class DiesBeforeBooked(SqlNetworkFeeStore):
         raise Killed("killed between the core's booking and the row")
 
 
-class Bus:
-    def __init__(self, runner: CoreRunner) -> None:
-        self.runner = runner
-
-    @property
-    def available(self) -> bool:
-        return self.runner.running
-
-    async def submit(self, cmd: object) -> object:
-        return await self.runner.submit(cmd)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def sim() -> Iterator[BitcoindSim]:
-    with BitcoindSim().running() as node:
-        yield node
-
-
 @pytest_asyncio.fixture
 async def rig(
     sim: BitcoindSim, db: Database, tmp_path: Path, softhsm_token: SoftToken
 ) -> AsyncIterator[Rig]:
-    runner = CoreRunner(JournaledCore(tmp_path / "core"), clock_ms=lambda: 1_000)
-    runner.start()
-    await runner.submit(AddAsset(asset="BTC", decimals=8))
-    try:
-        with softhsm_token.open() as custody:
-            r = Rig(sim, db, runner, custody)
-            yield r
-            await r.node.aclose()
-        assert check_invariants(runner.jcore.core) == []
-    finally:
-        await runner.stop()
+    async with running_rig(sim, db, tmp_path / "core", softhsm_token) as r:
+        yield r
+        assert check_invariants(r.runner.jcore.core) == []
 
 
 def booker(rig: Rig, store: SqlNetworkFeeStore | None = None) -> NetworkFeeBooker:
@@ -107,7 +66,7 @@ def booker(rig: Rig, store: SqlNetworkFeeStore | None = None) -> NetworkFeeBooke
         catalog=CATALOG,
         store=store or SqlNetworkFeeStore(rig.db),
         readers={"bitcoin": rig.chain},
-        bus=Bus(rig.runner),  # type: ignore[arg-type]
+        bus=RunnerBus(rig.runner),
         now_ms=rig.clock.now_ms,
         alerts=AlertService(SqlAlertStore(rig.db), rig.audit, rig.clock),
     )

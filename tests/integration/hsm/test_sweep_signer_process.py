@@ -6,36 +6,31 @@ account is refused: tests/unit/test_sweep_config.py); then the signer serves
 
 from __future__ import annotations
 
-import os
-import subprocess
-import time
 import uuid
 from pathlib import Path
 
-import httpx
-
-from tests.integration.hsm.test_signer_process import (
-    SECRET,
-    TRADEWIND,
+from tests.support.signer_process import (
+    assert_sweeps_need_a_signed_request,
     free_port,
+    run,
     start,
     stop,
     wait_listening,
+    write_config,
 )
 from tests.support.softhsm import SoftToken
 from tradewind.services.funding.deposit_keys import account_xpub, new_account_key
-from tradewind.services.funding.signer import SIGNATURE_HEADER, signed_request
 
 COLD = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 
 
 def config(tmp: Path, token: SoftToken, port: int, xpub: str, label: str) -> Path:
-    path = tmp / "signer.toml"
-    path.write_text(
+    return write_config(
+        tmp,
+        token,
+        port,
+        f'ethereum = "hot-sweeps-{port}"',
         f"""
-data_dir = "{tmp / "data"}"
-log_level = "warning"
-
 [funding.networks.ethereum]
 chain_id = 1337
 xpub = "{xpub}"
@@ -47,28 +42,13 @@ confirmations = 2
 min_deposit = "0.001"
 withdrawal_fee = "0.002"
 
-[funding.signer]
-library = "{token.library}"
-token_label = "{token.label}"
-secret = "{SECRET}"
-port = {port}
-keys = {{ ethereum = "hot-sweeps-{port}" }}
-
 [funding.sweeps.ethereum]
 deposit_key = "{label}"
 cold_address = "{COLD}"
 
 [funding.sweeps.ethereum.assets.ETH]
 min_sweep = "0.01"
-"""
-    )
-    return path
-
-
-def run(args: list[str], token: SoftToken, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SOFTHSM2_CONF": str(token.conf), "TRADEWIND_SIGNER_PIN": token.pin}
-    return subprocess.run(
-        [TRADEWIND, *args], input=stdin, capture_output=True, text=True, env=env, timeout=60
+""",
     )
 
 
@@ -93,18 +73,6 @@ def test_the_signer_needs_the_sealed_deposit_key_and_serves_sweeps(
     proc, _hot = start(conf, softhsm_token)
     try:
         wait_listening(port)
-        url = f"http://127.0.0.1:{port}/v1/sweep"
-        payload = {
-            "op": "sweep",
-            "transfer_id": 999,
-            "network": "ethereum",
-            "tx": {},
-            "ts": int(time.time() * 1000),
-        }
-        body, sig = signed_request(SECRET, payload)
-        r = httpx.post(url, content=body, headers={SIGNATURE_HEADER: "0" * 64})
-        assert (r.status_code, r.json()["code"]) == (401, "forged_request")
-        r = httpx.post(url, content=body, headers={SIGNATURE_HEADER: sig})
-        assert (r.status_code, r.json()["code"]) == (409, "not_signable")
+        assert_sweeps_need_a_signed_request(port, "ethereum")
     finally:
         stop(proc)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,30 +22,29 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
-import sqlalchemy as sa
 import web3
 from eth_utils.address import to_checksum_address
 from web3.types import Wei
 
+from tests.support.custody_rig import Clock, Killed, RunnerBus, SweepRig, settle
 from tests.support.softhsm import SoftToken
 from tradewind.adapters.chain.evm_sweeps import Web3SweepChain
 from tradewind.adapters.chain.evm_tx import EvmTxCodec
 from tradewind.adapters.chain.web3_reader import Web3ChainReader
 from tradewind.adapters.hsm.pkcs11_custody import Pkcs11Custody
-from tradewind.adapters.signer_http import HttpSignerClient
-from tradewind.adapters.sql import Database, SqlUserRepository
+from tradewind.adapters.sql import Database
 from tradewind.adapters.sql.alerts import SqlAlertStore
 from tradewind.adapters.sql.audit import SqlAuditStore
 from tradewind.adapters.sql.chain_watch import SqlWatcherStore
 from tradewind.adapters.sql.deposit_addresses import SqlDepositAddressStore
-from tradewind.adapters.sql.sweeps import CustodyTransferRow, SqlSweepStore
+from tradewind.adapters.sql.sweeps import SqlSweepStore
 from tradewind.adapters.sql.withdrawals import SqlWithdrawalStore
-from tradewind.core.commands import AddAsset, AnyCommand
+from tradewind.core.commands import AddAsset
 from tradewind.gateways.signer_api import create_signer_app
 from tradewind.journal.recovery import JournaledCore
 from tradewind.runtime.config import load_settings
 from tradewind.runtime.reconcile import custody
-from tradewind.runtime.sequencer import Applied, CoreRunner
+from tradewind.runtime.sequencer import CoreRunner
 from tradewind.services.alerts import AlertService
 from tradewind.services.audit import AuditLog
 from tradewind.services.funding.chain_ports import ChainDeposit, WatchedBlock
@@ -57,10 +55,9 @@ from tradewind.services.funding.deposit_keys import (
 )
 from tradewind.services.funding.derivation import AddressDeriver
 from tradewind.services.funding.networks import parse_networks
-from tradewind.services.funding.ports import StoredDepositAddress
 from tradewind.services.funding.signer import SIGNATURE_HEADER, SignerService, signed_request
 from tradewind.services.funding.sweep_config import parse_sweep_settings
-from tradewind.services.funding.sweep_ports import CustodyTransfer, NewTransfer, TransferKind
+from tradewind.services.funding.sweep_ports import NewTransfer, TransferKind
 from tradewind.services.funding.sweep_signer import SweepSigner
 from tradewind.services.funding.sweeps import Sweeper
 from tradewind.services.funding.watcher import ChainWatcher
@@ -72,15 +69,6 @@ DEV_TOKEN = Path(__file__).parents[2] / "support" / "contracts" / "DevToken.json
 COLD = to_checksum_address("0x" + "c0" * 20)
 
 
-class Killed(BaseException):
-    """The process killed at this point."""
-
-
-class Clock:
-    def now_ms(self) -> int:
-        return time.time_ns() // 1_000_000
-
-
 def deploy_token(w3: web3.Web3) -> str:
     built = json.loads(DEV_TOKEN.read_text())
     factory = w3.eth.contract(abi=built["abi"], bytecode=built["bytecode"])
@@ -90,7 +78,12 @@ def deploy_token(w3: web3.Web3) -> str:
     return str(address)
 
 
-class Rig:
+class Rig(SweepRig):
+    network = "ethereum"
+    email_prefix = "s"
+    settle_steps = 12
+    secret = SECRET
+
     def __init__(self, w3: web3.Web3, db: Database, custody: Pkcs11Custody) -> None:
         self.w3 = w3
         self.db = db
@@ -178,11 +171,6 @@ class Rig:
         self.watcher = SqlWatcherStore(db)
         self.block = 0
 
-    def client(self) -> HttpSignerClient:
-        return HttpSignerClient(
-            "http://signer", SECRET, self.clock.now_ms, transport=httpx.ASGITransport(app=self.app)
-        )
-
     def sweeper(self, chain: object | None = None) -> Sweeper:
         return Sweeper(
             catalog=self.catalog,
@@ -194,19 +182,6 @@ class Rig:
             now_ms=self.clock.now_ms,
             alerts=AlertService(SqlAlertStore(self.db), self.audit, self.clock),
         )
-
-    async def deposit_address(self) -> tuple[int, str]:
-        """A new user and their deposit address."""
-        added = await SqlUserRepository(self.db).add(
-            email=f"s{time.monotonic_ns()}@example.com", password_hash="x", created_at_ms=1
-        )
-        assert added is not None
-        user = added.id
-        d = self.deriver.derive(user)
-        await self.addresses.put_if_absent(
-            StoredDepositAddress(user, "ethereum", d.address, d.path, 0)
-        )
-        return user, d.address
 
     async def credited(self, user: int, asset: str, chain_amount: int) -> None:
         """The watcher's record of a credited deposit (the core's credit is not needed:
@@ -242,16 +217,6 @@ class Rig:
     def mine(self, n: int = 1) -> None:
         self.w3.provider.ethereum_tester.mine_blocks(n)  # type: ignore[attr-defined]
 
-    async def all_transfers(self) -> list[CustodyTransfer]:
-        async with self.db.read() as session:
-            ids = list(
-                await session.scalars(
-                    sa.select(CustodyTransferRow.id).order_by(CustodyTransferRow.id)
-                )
-            )
-        found = [await self.store.get(i) for i in ids]
-        return [t for t in found if t is not None]
-
 
 @pytest.fixture
 def w3() -> web3.Web3:
@@ -262,16 +227,6 @@ def w3() -> web3.Web3:
 async def rig(w3: web3.Web3, db: Database, softhsm_token: SoftToken) -> AsyncIterator[Rig]:
     with softhsm_token.open() as custody:
         yield Rig(w3, db, custody)
-
-
-async def settle(rig: Rig, sweeper: Sweeper, steps: int = 12) -> None:
-    """Step and mine until nothing is unfinished."""
-    for _ in range(steps):
-        await sweeper.step()
-        if not await rig.store.unfinished("ethereum"):
-            return
-        rig.mine(1)
-    raise AssertionError(f"still unfinished: {await rig.store.unfinished('ethereum')}")
 
 
 @async_test
@@ -631,20 +586,6 @@ async def test_a_token_sweep_killed_at_any_external_call_ends_with_one_top_up_an
     ]
     assert rig.sent(rig.hot) == 1 and rig.sent(address) == 1  # one top-up, one sweep
     assert rig.tokens(rig.hot) == 30 * 10**6 and rig.tokens(address) == 0
-
-
-class RunnerBus:
-    """The embedded core runner as the watcher's command bus."""
-
-    def __init__(self, runner: CoreRunner) -> None:
-        self.runner = runner
-
-    @property
-    def available(self) -> bool:
-        return self.runner.running
-
-    async def submit(self, cmd: AnyCommand) -> Applied:
-        return await self.runner.submit(cmd)
 
 
 @async_test

@@ -23,7 +23,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Collection, Iterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ import pytest
 import pytest_asyncio
 
 from tests.support.bitcoind_sim import BitcoindSim, SimWallet
+from tests.support.custody_rig import Clock, Killed, RunnerBus
 from tests.support.softhsm import SoftToken
 from tradewind.adapters.aml_list import ListScreening
 from tradewind.adapters.chain.bitcoin_tx import BitcoinTxCodec
@@ -76,35 +78,25 @@ async_test = pytest.mark.asyncio
 SECRET = "b" * 40
 COIN = 10**8
 FEE = 10_000  # the withdrawal fee: 0.0001 BTC
-CATALOG = parse_networks(
-    {
-        "networks": {
-            "bitcoin": {
-                "chain": "regtest",
-                "assets": {
-                    "BTC": {
-                        "decimals": 8,
-                        "confirmations": 2,
-                        "min_deposit": "0.0001",
-                        "withdrawal_fee": "0.0001",
-                        "min_withdrawal": "0.001",
-                        "auto_approve_below": "0.5",
-                        "two_person_above": "5",
-                    }
-                },
-            }
+FUNDING = {  # as the config file would say it
+    "networks": {
+        "bitcoin": {
+            "chain": "regtest",
+            "assets": {
+                "BTC": {
+                    "decimals": 8,
+                    "confirmations": 2,
+                    "min_deposit": "0.0001",
+                    "withdrawal_fee": "0.0001",
+                    "min_withdrawal": "0.001",
+                    "auto_approve_below": "0.5",
+                    "two_person_above": "5",
+                }
+            },
         }
     }
-)
-
-
-class Killed(BaseException):
-    """The processor killed at this point."""
-
-
-class Clock:
-    def now_ms(self) -> int:
-        return time.time_ns() // 1_000_000
+}
+CATALOG = parse_networks(FUNDING)
 
 
 class NoSecondFactor:
@@ -113,18 +105,6 @@ class NoSecondFactor:
 
     async def require(self, user_id: int, code: str | None) -> None:
         return None
-
-
-class Bus:
-    def __init__(self, runner: CoreRunner) -> None:
-        self.runner = runner
-
-    @property
-    def available(self) -> bool:
-        return self.runner.running
-
-    async def submit(self, cmd: Any) -> Any:
-        return await self.runner.submit(cmd)
 
 
 class FlakySigner:
@@ -206,11 +186,11 @@ class Rig:
         return sum(c.value for _, c in self.sim.coins_of(script))
 
     def service(self, catalog: NetworkCatalog = CATALOG) -> WithdrawalService:
-        bus = Bus(self.runner)
+        bus = RunnerBus(self.runner)
         return WithdrawalService(
             catalog=catalog,
             store=self.store,
-            bus=bus,  # type: ignore[arg-type]
+            bus=bus,
             two_factor=NoSecondFactor(),
             kyc=KycService(
                 store=SqlKycStore(self.db),
@@ -221,7 +201,7 @@ class Rig:
             ),
             admin=AdminService(
                 store=SqlAdminStore(self.db),
-                bus=bus,  # type: ignore[arg-type]
+                bus=bus,
                 audit=self.audit,
                 clock=self.clock,
             ),
@@ -278,27 +258,30 @@ class Rig:
         return sorted((op[0], c.value) for op, c in self.sim.coins_of(self.dest.script))
 
 
-@pytest.fixture
-def sim() -> Iterator[BitcoindSim]:
-    with BitcoindSim().running() as node:
-        yield node
+@asynccontextmanager
+async def running_rig(
+    sim: BitcoindSim, db: Database, core_dir: Path, token: SoftToken
+) -> AsyncIterator[Rig]:
+    """The rig over a journaled core in ``core_dir`` (BTC added), stopped after."""
+    runner = CoreRunner(JournaledCore(core_dir), clock_ms=lambda: 1_000)
+    runner.start()
+    await runner.submit(AddAsset(asset="BTC", decimals=8))
+    try:
+        with token.open() as custody:
+            r = Rig(sim, db, runner, custody)
+            yield r
+            await r.node.aclose()
+    finally:
+        await runner.stop()
 
 
 @pytest_asyncio.fixture
 async def rig(
     sim: BitcoindSim, db: Database, tmp_path: Path, softhsm_token: SoftToken
 ) -> AsyncIterator[Rig]:
-    runner = CoreRunner(JournaledCore(tmp_path / "core"), clock_ms=lambda: 1_000)
-    runner.start()
-    await runner.submit(AddAsset(asset="BTC", decimals=8))
-    try:
-        with softhsm_token.open() as custody:
-            r = Rig(sim, db, runner, custody)
-            yield r
-            await r.node.aclose()
-        check_invariants(runner.jcore.core)
-    finally:
-        await runner.stop()
+    async with running_rig(sim, db, tmp_path / "core", softhsm_token) as r:
+        yield r
+        check_invariants(r.runner.jcore.core)
 
 
 def request(amount: str, address: str) -> WithdrawalRequest:
