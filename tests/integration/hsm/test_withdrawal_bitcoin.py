@@ -281,7 +281,7 @@ async def rig(
 ) -> AsyncIterator[Rig]:
     async with running_rig(sim, db, tmp_path / "core", softhsm_token) as r:
         yield r
-        check_invariants(r.runner.jcore.core)
+        assert check_invariants(r.runner.jcore.core) == []
 
 
 def request(amount: str, address: str) -> WithdrawalRequest:
