@@ -30,7 +30,7 @@ import httpx
 import pytest
 
 from tests.support.cleanup import delete_amqp, delete_redis_prefix
-from tests.support.distributed import CLI, Process, base_env
+from tests.support.distributed import CLI, Process, base_env, stop_all
 from tests.support.mail import verify_email
 from tests.support.server import free_port
 from tradewind.services.accounts import sign_request
@@ -163,16 +163,20 @@ class Deployment:
         ]
 
     def start(self) -> None:
-        self.projector.start(lambda: self.projector.printed("Tradewind projector running"))
-        self.core.start(lambda: self.core.printed("Tradewind core running"))
+        # the core needs no database and the projector no core: both start at once (the
+        # projector follows the core's stream whenever it comes); the APIs read the
+        # schema the projector migrates, so they start after it
+        self.projector.spawn()
+        self.core.spawn()
+        self.projector.wait(lambda: self.projector.printed("Tradewind projector running"))
+        self.core.wait(lambda: self.core.printed("Tradewind core running"))
         for api in self.apis:
             api.spawn()  # both start at once
         for api, url in zip(self.apis, self.urls, strict=True):
             api.wait(lambda url=url: ready(url))  # type: ignore[misc]
 
-    def stop(self) -> None:
-        for p in (*self.apis, self.core, self.projector):
-            p.stop()
+    def stop(self, *more: Process) -> None:
+        stop_all([*more, *self.apis, self.core, self.projector])
 
     def cleanup(self) -> None:
         asyncio.run(self._cleanup())

@@ -39,9 +39,7 @@ def deployment(tmp_path: Path, pg_url: str, redis_url: str, amqp_url: str) -> It
     try:
         yield d
     finally:
-        for bot in d.bots:  # type: ignore[attr-defined]
-            bot.stop()
-        d.stop()
+        d.stop(*d.bots)  # type: ignore[attr-defined]
         d.cleanup()
 
 

@@ -61,9 +61,8 @@ class StandbyDeployment(Deployment):
         super().start()
         self.standby.start(lambda: self.standby.printed("standing by"))
 
-    def stop(self) -> None:
-        self.standby.stop()
-        super().stop()
+    def stop(self, *more: Process) -> None:
+        super().stop(self.standby, *more)
 
     def journal_seqs(self) -> list[int]:
         return [seq for _, seq, _ in read_journal(self.core_dir / "journal.twj")]

@@ -49,8 +49,7 @@ def deployment(
     try:
         yield d
     finally:
-        d.watcher.stop()  # type: ignore[attr-defined]
-        d.stop()
+        d.stop(d.watcher)  # type: ignore[attr-defined]
         d.cleanup()
 
 

@@ -114,9 +114,7 @@ def deployment(
     try:
         yield d
     finally:
-        d.payouts.stop()  # type: ignore[attr-defined]
-        d.signer.stop()  # type: ignore[attr-defined]
-        d.stop()
+        d.stop(d.payouts, d.signer)  # type: ignore[attr-defined]
         d.cleanup()
 
 
