@@ -761,8 +761,9 @@ class BitcoindSim:
     def start(self, host: str = "127.0.0.1", port: int = 0) -> BitcoindSim:
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
+        # a short poll: stop()'s shutdown waits for the loop's next poll (0.5 s by default)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="bitcoind-sim", daemon=True
+            target=self._server.serve_forever, args=(0.02,), name="bitcoind-sim", daemon=True
         )
         self._thread.start()
         return self

@@ -15,6 +15,7 @@ from tradewind.adapters.signer_http import HttpSignerClient
 from tradewind.adapters.sql import Database, SqlUserRepository
 from tradewind.adapters.sql.deposit_addresses import SqlDepositAddressStore
 from tradewind.adapters.sql.sweeps import CustodyTransferRow, SqlSweepStore
+from tradewind.adapters.sql.sweeps import _transfer as row_to_transfer
 from tradewind.core.commands import AnyCommand
 from tradewind.runtime.sequencer import Applied, CoreRunner
 from tradewind.services.funding.derivation import AddressDeriver
@@ -89,14 +90,13 @@ class SweepRig:
         return added.id, d.address
 
     async def all_transfers(self) -> list[CustodyTransfer]:
+        """Every custody transfer, oldest first, as the store reads one (one query, not
+        one per row: the kill-point tests read them after each of dozens of sweeps)."""
         async with self.db.read() as session:
-            ids = list(
-                await session.scalars(
-                    sa.select(CustodyTransferRow.id).order_by(CustodyTransferRow.id)
-                )
+            rows = await session.scalars(
+                sa.select(CustodyTransferRow).order_by(CustodyTransferRow.id)
             )
-        found = [await self.store.get(i) for i in ids]
-        return [t for t in found if t is not None]
+            return [row_to_transfer(row) for row in rows]
 
 
 async def settle(rig: SweepRig, sweeper: Sweeper) -> None:

@@ -17,6 +17,7 @@ import json
 import secrets
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -67,6 +68,7 @@ async_test = pytest.mark.asyncio
 SECRET = "s" * 40
 DEV_TOKEN = Path(__file__).parents[2] / "support" / "contracts" / "DevToken.json"
 COLD = to_checksum_address("0x" + "c0" * 20)
+TOKEN_TRANSFER_GAS = 100_000  # DevToken's transfer uses about 52,000
 
 
 def deploy_token(w3: web3.Web3) -> str:
@@ -78,23 +80,48 @@ def deploy_token(w3: web3.Web3) -> str:
     return str(address)
 
 
+@dataclass(frozen=True)
+class Keys:
+    xprv: str
+    deposit_label: str
+    hot_label: str
+
+
+def new_keys(custody: Pkcs11Custody) -> Keys:
+    """A new deposit account key sealed in the token, and a new hot key's label."""
+    made = Keys(new_account_key(), f"dep-{uuid.uuid4().hex[:12]}", f"hot-{uuid.uuid4().hex[:12]}")
+    custody.put_secret(made.deposit_label, made.xprv.encode())
+    return made
+
+
 class Rig(SweepRig):
     network = "ethereum"
     email_prefix = "s"
     settle_steps = 12
     secret = SECRET
 
-    def __init__(self, w3: web3.Web3, db: Database, custody: Pkcs11Custody) -> None:
+    def __init__(
+        self,
+        w3: web3.Web3,
+        db: Database,
+        custody: Pkcs11Custody,
+        contract: str | None = None,
+        keys: Keys | None = None,
+    ) -> None:
+        """On ``w3`` with the token at ``contract`` and the module's ``keys``; without
+        them (test_network_fees_evm.py), the token is deployed and new keys made."""
         self.w3 = w3
         self.db = db
         self.clock = Clock()
         self.chain_id = int(w3.eth.chain_id)
-        self.contract = deploy_token(w3)
+        self.contract = contract or deploy_token(w3)
+        if keys is None:
+            keys = new_keys(custody)
         self.token = w3.eth.contract(
             address=to_checksum_address(self.contract),
             abi=json.loads(DEV_TOKEN.read_text())["abi"],
         )
-        xprv = new_account_key()
+        xprv = keys.xprv
         funding = {
             "networks": {
                 "ethereum": {
@@ -120,7 +147,7 @@ class Rig(SweepRig):
             },
             "sweeps": {
                 "ethereum": {
-                    "deposit_key": f"dep-{uuid.uuid4().hex[:12]}",
+                    "deposit_key": keys.deposit_label,
                     "cold_address": COLD.lower(),
                     "assets": {
                         "ETH": {"min_sweep": "0.01", "hot_ceiling": "5", "hot_target": "2"},
@@ -137,9 +164,8 @@ class Rig(SweepRig):
         self.net = net
         self.deriver = AddressDeriver(net)
         label = self.settings.networks["ethereum"].deposit_key
-        custody.put_secret(label, xprv.encode())
         self.audit = AuditLog(SqlAuditStore(db), self.clock)
-        hot_keys = {"ethereum": f"hot-{uuid.uuid4().hex[:12]}"}
+        hot_keys = {"ethereum": keys.hot_label}  # made by the first test's ensure_keys
         self.withdrawal_store = SqlWithdrawalStore(db)
         signer = SignerService(
             store=self.withdrawal_store,
@@ -195,14 +221,20 @@ class Rig(SweepRig):
         await self.watcher.finish("ethereum", txid, -1, "credited", seq=1)
 
     def pay(self, to: str, wei: int = 0, tokens: int = 0) -> None:
+        # the gas given, not estimated (eth-tester's estimate is a binary search of
+        # executions, most of a payment's time): a transfer to an account, a token transfer
         eth = self.w3.eth
         if wei:
             eth.wait_for_transaction_receipt(
-                eth.send_transaction({"from": eth.accounts[0], "to": to, "value": Wei(wei)})
+                eth.send_transaction(
+                    {"from": eth.accounts[0], "to": to, "value": Wei(wei), "gas": 21_000}
+                )
             )
         if tokens:
             eth.wait_for_transaction_receipt(
-                self.token.functions.transfer(to, tokens).transact({"from": eth.accounts[0]})
+                self.token.functions.transfer(to, tokens).transact(
+                    {"from": eth.accounts[0], "gas": TOKEN_TRANSFER_GAS}
+                )
             )
 
     def eth(self, who: str) -> int:
@@ -218,15 +250,46 @@ class Rig(SweepRig):
         self.w3.provider.ethereum_tester.mine_blocks(n)  # type: ignore[attr-defined]
 
 
+@pytest.fixture(scope="module")
+def chain() -> tuple[web3.Web3, str, int]:
+    """One chain per module with the token deployed, and its snapshot there."""
+    w3 = web3.Web3(web3.EthereumTesterProvider())
+    tester = w3.provider.ethereum_tester  # type: ignore[attr-defined]
+    # eth-tester's ten fixed accounts, checksummed (ten keccaks) once, not at each
+    # eth_accounts: web3's tester middleware asks for them for every call without "from"
+    accounts = tuple(tester.get_accounts())
+    tester.get_accounts = lambda: list(accounts)
+    contract = deploy_token(w3)
+    return w3, contract, tester.take_snapshot()
+
+
 @pytest.fixture
-def w3() -> web3.Web3:
-    return web3.Web3(web3.EthereumTesterProvider())
+def w3(chain: tuple[web3.Web3, str, int]) -> web3.Web3:
+    """The module's chain back at its snapshot: as new, with only the token deployed
+    (no account of a test has a balance, a nonce or a transaction left from another)."""
+    w3, _contract, snapshot = chain
+    w3.provider.ethereum_tester.revert_to_snapshot(snapshot)  # type: ignore[attr-defined]
+    return w3
+
+
+@pytest.fixture(scope="module")
+def keys(softhsm_token: SoftToken) -> Keys:
+    """The deposit account key (sealed in the token) and the hot key's label, one per
+    module: with the chain reverted per test, its addresses start each test unused."""
+    with softhsm_token.open() as custody:
+        return new_keys(custody)
 
 
 @pytest_asyncio.fixture
-async def rig(w3: web3.Web3, db: Database, softhsm_token: SoftToken) -> AsyncIterator[Rig]:
+async def rig(
+    w3: web3.Web3,
+    chain: tuple[web3.Web3, str, int],
+    keys: Keys,
+    db: Database,
+    softhsm_token: SoftToken,
+) -> AsyncIterator[Rig]:
     with softhsm_token.open() as custody:
-        yield Rig(w3, db, custody)
+        yield Rig(w3, db, custody, chain[1], keys)
 
 
 @async_test
