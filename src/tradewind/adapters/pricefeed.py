@@ -16,11 +16,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
-import httpx
 import structlog
 
 from tradewind.services.margin_feed import FeedPrice, PriceFeed
+
+if TYPE_CHECKING:
+    import httpx
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +50,8 @@ class HttpPriceFeed:
         timeout_s: float = 1.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        import httpx  # here: only a configured HTTP feed needs it (start-up time)
+
         self._url = url
         self._field = field.split(".")
         self._now_ms = now_ms
@@ -54,6 +59,8 @@ class HttpPriceFeed:
         self.name = url
 
     async def price(self, symbol: str) -> FeedPrice | None:
+        import httpx
+
         url = self._url.replace("{symbol}", symbol)
         try:
             r = await self._client.get(url)

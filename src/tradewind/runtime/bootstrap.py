@@ -45,11 +45,10 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 import structlog
-from fastapi import FastAPI
 
 from tradewind.adapters.local import InMemoryReplayCache, SystemClock
 from tradewind.adapters.secretbox import ENV_VAR as SECRET_KEY_VAR
@@ -66,21 +65,12 @@ from tradewind.adapters.sql.projections import SqlProjectionStore
 from tradewind.core.commands import AnyCommand
 from tradewind.core.engine import Core
 from tradewind.core.events import Event, Trade
-from tradewind.gateways.metrics import Metrics
-from tradewind.gateways.rest.app import RestContext, create_app
-from tradewind.gateways.rest.withdrawals import install_withdrawals
-from tradewind.gateways.rest.ws import DecimalFormatter, install_ws
-from tradewind.gateways.ws.hub import Hub
 from tradewind.journal.recovery import JournaledCore
 from tradewind.runtime import sequencer
 from tradewind.runtime.config import ConfigError, Settings
-from tradewind.runtime.deposit_history import deposit_history_routes
-from tradewind.runtime.fiat import build_fiat
 from tradewind.runtime.funding import build_funding
-from tradewind.runtime.identity import build_identity
 from tradewind.runtime.keycache import CachedApiKeyRepository
 from tradewind.runtime.margin import MarginWiring, core_feeder
-from tradewind.runtime.protection import build_protection
 from tradewind.runtime.watcher import embedded_watchers
 from tradewind.runtime.withdrawals import PayoutLoop, build_processor, build_withdrawals
 from tradewind.services.catalog import CoreCatalog, ProjectedBalances
@@ -100,6 +90,16 @@ from tradewind.services.projectors.margin import MarginProjector
 from tradewind.services.projectors.ports import Batch
 from tradewind.services.projectors.writer_thread import WriterThread
 from tradewind.services.trading import CoreTimeout, CoreUnavailable, InvalidCommand, TradingService
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from tradewind.gateways.metrics import Metrics
+
+# The HTTP side (FastAPI, the REST and WebSocket gateways, the modules that install
+# their routes) is imported by the classes that serve HTTP (EmbeddedExchange,
+# ApiReplica), not here: the core and projector processes never import it, which
+# shortens their start by the REST app's import (docs/performance.md#start-up).
 
 log = structlog.get_logger(__name__)
 
@@ -235,6 +235,15 @@ class EmbeddedExchange:
         clock: Clock | None = None,
         manage_lifecycle: bool = True,
     ) -> None:
+        from tradewind.gateways.metrics import Metrics
+        from tradewind.gateways.rest.app import RestContext, create_app
+        from tradewind.gateways.rest.ws import DecimalFormatter
+        from tradewind.gateways.ws.hub import Hub
+        from tradewind.runtime.deposit_history import deposit_history_routes
+        from tradewind.runtime.fiat import build_fiat
+        from tradewind.runtime.identity import build_identity
+        from tradewind.runtime.protection import build_protection
+
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.data_dir = settings.data_dir.resolve()
@@ -406,6 +415,8 @@ class EmbeddedExchange:
         self.market_data.apply(seq, ts, events)
 
     def _install_ws(self, app: FastAPI) -> None:
+        from tradewind.gateways.rest.ws import install_ws
+
         install_ws(app, self.hub, self.accounts, self.clock.now_ms)
 
     def _install_protection(self, app: FastAPI) -> None:
@@ -413,6 +424,8 @@ class EmbeddedExchange:
 
     def _install_withdrawals(self, app: FastAPI) -> None:
         if self.withdrawals is not None:
+            from tradewind.gateways.rest.withdrawals import install_withdrawals
+
             install_withdrawals(app, self.withdrawals, self.protection.admin)
 
     def _wallets_of(self, user: int) -> list[int]:
@@ -982,6 +995,14 @@ class ApiReplica:
         from tradewind.adapters.redis.marketdata import RedisMarketDataReader
         from tradewind.adapters.redis.state import RedisReplayCache, RedisWriteMarks
         from tradewind.adapters.sql.progress import ProjectionProgress
+        from tradewind.gateways.metrics import Metrics
+        from tradewind.gateways.rest.app import RestContext, create_app
+        from tradewind.gateways.rest.ws import DecimalFormatter
+        from tradewind.gateways.ws.hub import Hub
+        from tradewind.runtime.deposit_history import deposit_history_routes
+        from tradewind.runtime.fiat import build_fiat
+        from tradewind.runtime.identity import build_identity
+        from tradewind.runtime.protection import build_protection
         from tradewind.services.margin_mirror import MirroredMarginState
 
         _require(settings, "amqp_url", "redis_url", "secret_key")
@@ -1123,6 +1144,8 @@ class ApiReplica:
         return None if m is None else (m.base, m.quote)
 
     def _install_ws(self, app: FastAPI) -> None:
+        from tradewind.gateways.rest.ws import install_ws
+
         install_ws(app, self.hub, self.accounts, self.clock.now_ms)
 
     def _install_protection(self, app: FastAPI) -> None:
@@ -1130,6 +1153,8 @@ class ApiReplica:
 
     def _install_withdrawals(self, app: FastAPI) -> None:
         if self.withdrawals is not None:
+            from tradewind.gateways.rest.withdrawals import install_withdrawals
+
             install_withdrawals(app, self.withdrawals, self.protection.admin)
 
     def _on_batch(self, seq: int, ts: int, events: list[Event]) -> None:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
-from fastapi import FastAPI
 
 from tradewind.adapters.pricefeed import build_feeds
 from tradewind.adapters.sql import Database, SqlUserRepository
@@ -37,11 +36,6 @@ from tradewind.core.commands import (
 )
 from tradewind.core.engine import Core
 from tradewind.core.events import Event
-from tradewind.gateways.rest.margin import install_margin_admin_routes, install_margin_routes
-from tradewind.gateways.rest.units import format_minor
-from tradewind.gateways.ws.format import Formatter
-from tradewind.gateways.ws.hub import Hub
-from tradewind.gateways.ws.margin import MarginChannel
 from tradewind.runtime.config import Settings
 from tradewind.services.admin import AdminService
 from tradewind.services.audit import AuditLog
@@ -62,7 +56,15 @@ from tradewind.services.projectors.margin import MarginProjector
 from tradewind.services.trading import AppliedCommand, CommandBus, TradingService
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from tradewind.gateways.ws.format import Formatter
+    from tradewind.gateways.ws.hub import Hub
+    from tradewind.gateways.ws.margin import MarginChannel
     from tradewind.runtime.bootstrap import EmbeddedExchange
+
+# The gateways (FastAPI, the REST app) are imported where MarginWiring uses them: the
+# core process needs only core_feeder, and importing the REST app costs it start-up time.
 
 log = structlog.get_logger(__name__)
 
@@ -178,6 +180,8 @@ class MarginWiring:
         self.catalog = catalog
         self.channel: MarginChannel | None = None
         if hub is not None and formatter is not None:
+            from tradewind.gateways.ws.margin import MarginChannel
+
             owner = self.state.owner if core is not None or mirror is not None else None
             prefetch = None if mirror is None else mirror.prepare_many
             self.channel = MarginChannel(hub, self.state, formatter, owner, prefetch)
@@ -200,10 +204,17 @@ class MarginWiring:
         self._tasks: list[asyncio.Task[None]] = []
 
     def _amount(self, asset: str, minor: int) -> str:
+        from tradewind.gateways.rest.units import format_minor
+
         info = self.catalog.asset(asset)
         return format_minor(minor, 0 if info is None else info.decimals)
 
     def install(self, app: FastAPI) -> None:
+        from tradewind.gateways.rest.margin import (
+            install_margin_admin_routes,
+            install_margin_routes,
+        )
+
         install_margin_routes(app, self.service, self.trading, self.catalog)
         if self.admin is not None:
             install_margin_admin_routes(app, self.service, self.catalog, self.admin, self.audit)

@@ -17,28 +17,39 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-import uvicorn
 
 from tradewind.journal.journal import JournalError
 from tradewind.journal.snapshot import SnapshotError
 from tradewind.runtime.config import ConfigError, Settings
 
+if TYPE_CHECKING:
+    import uvicorn
+
 log = structlog.get_logger(__name__)
 
+# uvicorn is imported by the processes that serve HTTP (serve, api), not by the core's
+# and the projector's, which use only _run (docs/performance.md#start-up).
 
-class _Server(uvicorn.Server):
-    """uvicorn re-raises SIGINT/SIGTERM once it has stopped serving, which would end the
-    process before the exchange is stopped; here the signal only stops the server and
-    ``_serve`` stops the exchange, then the process exits normally."""
 
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        super().handle_exit(sig, frame)
-        captured = getattr(self, "_captured_signals", None)
-        if isinstance(captured, list):
-            captured.clear()
+def _server(config: uvicorn.Config) -> uvicorn.Server:
+    """A uvicorn server whose SIGINT/SIGTERM only stops serving (see ``_Server``)."""
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        """uvicorn re-raises SIGINT/SIGTERM once it has stopped serving, which would
+        end the process before the exchange is stopped; here the signal only stops the
+        server and ``_serve`` stops the exchange, then the process exits normally."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            captured = getattr(self, "_captured_signals", None)
+            if isinstance(captured, list):
+                captured.clear()
+
+    return _Server(config)
 
 
 def _freeze_startup_heap() -> None:
@@ -52,6 +63,8 @@ def _freeze_startup_heap() -> None:
 
 
 async def _serve(settings: Settings) -> None:
+    import uvicorn
+
     from tradewind.runtime.bootstrap import build_embedded
 
     exchange = build_embedded(settings, manage_lifecycle=False)
@@ -70,7 +83,7 @@ async def _serve(settings: Settings) -> None:
             http=_http_protocol(),
             ws=_ws_protocol(),
         )
-        server = _Server(config)
+        server = _server(config)
         print(
             f"Tradewind is running at {settings.url}  (API docs: {settings.url}/docs)", flush=True
         )
@@ -85,6 +98,8 @@ def run_server(settings: Settings) -> int:
 
 
 async def _serve_api(settings: Settings) -> None:
+    import uvicorn
+
     from tradewind.runtime.bootstrap import ApiReplica
 
     replica = ApiReplica(settings, manage_lifecycle=False)
@@ -103,7 +118,7 @@ async def _serve_api(settings: Settings) -> None:
             ws=_ws_protocol(),
         )
         print(f"Tradewind API replica at {settings.url}", flush=True)
-        await _Server(config).serve()
+        await _server(config).serve()
     finally:
         await replica.stop()
 

@@ -21,7 +21,6 @@ import re
 import secrets
 
 import pyotp
-import segno
 
 ISSUER = "Tradewind"
 STEP_SECONDS = 30
@@ -47,6 +46,8 @@ def provisioning_uri(secret: str, account: str) -> str:
 
 def qr_svg(uri: str) -> str:
     """The URI as a QR code, an inline SVG document (no network, no image files)."""
+    import segno  # here: imported only when a QR code is drawn (start-up time)
+
     return str(segno.make(uri, error="m").svg_inline(scale=4))
 
 

@@ -22,7 +22,6 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import aiosmtplib
 import structlog
 
 from tradewind.adapters.sql.outbox import OutboxMail, SqlOutbox
@@ -87,6 +86,8 @@ class SmtpSender:
         self._timeout = timeout_s
 
     async def send(self, mail: OutboxMail) -> None:
+        import aiosmtplib  # here: only a process with SMTP configured needs it
+
         s = self._settings
         await aiosmtplib.send(
             to_message(mail, s.sender),
@@ -141,6 +142,8 @@ class OutboxDeliverer:
 
     async def deliver_once(self) -> int:
         """Send what is pending now; returns how many were sent."""
+        import aiosmtplib
+
         sent = 0
         now = self._now_ms()
         for mail in await self._outbox.claim(now, self._lease_ms, self._batch):

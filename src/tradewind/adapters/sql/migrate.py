@@ -18,14 +18,16 @@ import asyncio
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING
 
 from tradewind.adapters.sql.engine import create_engine, normalise_url
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.engine import Connection
+
+# alembic is imported in the functions that use it: a process that does not migrate
+# (the core) does not pay for its import
 
 SCRIPT_LOCATION = "tradewind.adapters.sql:migrations"
 
@@ -35,6 +37,8 @@ MIGRATION_LOCK_KEY = 0x7457_6D69_6772  # "tWmigr": the advisory lock migrations 
 
 def alembic_config(database_url: str | None = None) -> Config:
     """An Alembic ``Config`` pointing at the packaged migrations (no alembic.ini needed)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
     config.set_main_option("version_path_separator", "os")
@@ -46,6 +50,8 @@ def alembic_config(database_url: str | None = None) -> Config:
 
 def head_revision() -> str:
     """The newest revision the package ships."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:
         raise RuntimeError("no migrations found")
@@ -76,16 +82,22 @@ async def _with_connection(database_url: str, action: Callable[[Config], None]) 
 
 async def upgrade_async(database_url: str, revision: str = "head") -> None:
     """Bring the database at ``database_url`` up to ``revision`` (default: newest)."""
+    from alembic import command
+
     await _with_connection(database_url, lambda config: command.upgrade(config, revision))
 
 
 async def downgrade_async(database_url: str, revision: str) -> None:
     """Step the schema back to ``revision`` (``"base"`` drops every table)."""
+    from alembic import command
+
     await _with_connection(database_url, lambda config: command.downgrade(config, revision))
 
 
 async def current_revision_async(database_url: str) -> str | None:
     """The revision the database is at; ``None`` for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
     engine = create_engine(database_url, pool=False)
     try:
         async with engine.connect() as connection:
@@ -115,6 +127,8 @@ def new_revision(database_url: str, message: str, *, autogenerate: bool = True) 
     ``database_url`` must point at a database upgraded to head: autogenerate compares
     it with the models. Review the script and keep it runnable on both databases.
     """
+    from alembic import command
+
     versions = Path(__file__).resolve().parent / "migrations" / "versions"
     next_id = f"{len(list(versions.glob('v[0-9][0-9][0-9][0-9]_*.py'))) + 1:04d}"
 

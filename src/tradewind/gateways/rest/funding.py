@@ -16,7 +16,6 @@ Invariants:
 
 from typing import Annotated, Any
 
-import segno
 from fastapi import FastAPI, Query
 from starlette.responses import Response
 
@@ -36,6 +35,8 @@ NetworkParam = Annotated[
 
 def qr_svg(text: str) -> str:
     """An inline SVG QR code of ``text`` (error correction M, like the 2FA QR code)."""
+    import segno  # here: imported only when a QR code is drawn (start-up time)
+
     return str(segno.make(text, error="m").svg_inline(scale=4))
 
 

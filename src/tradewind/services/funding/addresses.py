@@ -22,8 +22,6 @@ from __future__ import annotations
 import hashlib
 from typing import ClassVar, Protocol
 
-from Crypto.Hash import keccak
-
 from tradewind.services.errors import ServiceError
 
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -80,6 +78,8 @@ class NetworkLike(Protocol):
 
 
 def keccak256(data: bytes) -> bytes:
+    from Crypto.Hash import keccak  # here: pycryptodome's cffi set-up costs start-up time
+
     return keccak.new(digest_bits=256, data=data).digest()
 
 
