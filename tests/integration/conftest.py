@@ -6,6 +6,8 @@
 - ``pg_migrated_url``: a database at the newest schema, shared by the tests of one
   session (one per xdist worker) and emptied before each test (ids are not reset);
 - ``sqlite_url``: a fresh SQLite file in the test's tmp dir (``sqlite+aiosqlite://``);
+- ``sqlite_migrated_url``: a SQLite file at the newest schema in the test's tmp dir, a
+  copy of one migrated once per session (the SQLite side of ``database_url``);
 - ``redis_url``, ``amqp_url``: a reachable Redis / RabbitMQ (shared: use unique key,
   queue and exchange names per test).
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -178,10 +181,28 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'tradewind.db'}"
 
 
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to the newest schema once per session (per xdist worker)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "tradewind.db"
+    run_coroutine(upgrade_async(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture
+def sqlite_migrated_url(tmp_path: Path, _sqlite_template: Path) -> str:
+    """A SQLite file of this test's own at the newest schema: a copy of the template,
+    not a migration per test."""
+    path = tmp_path / "tradewind.db"
+    shutil.copyfile(_sqlite_template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest) -> str:
-    """Each test twice: on a fresh SQLite file and on an emptied PostgreSQL database."""
-    fixture = "sqlite_url" if request.param == "sqlite" else "pg_migrated_url"
+    """Each test twice: on its own SQLite file and on an emptied PostgreSQL database, both
+    at the newest schema."""
+    fixture = "sqlite_migrated_url" if request.param == "sqlite" else "pg_migrated_url"
     return str(request.getfixturevalue(fixture))
 
 
