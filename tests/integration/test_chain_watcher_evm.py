@@ -86,12 +86,6 @@ class RunnerBus:
         return applied
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest) -> str:
-    fixture = "sqlite_url" if request.param == "sqlite" else "pg_migrated_url"
-    return str(request.getfixturevalue(fixture))
-
-
 @pytest_asyncio.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
     await upgrade_async(database_url)

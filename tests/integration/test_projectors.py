@@ -303,12 +303,6 @@ async def open_database(url: str) -> Database:
     return Database.from_url(url)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest) -> str:
-    fixture = "sqlite_url" if request.param == "sqlite" else "pg_migrated_url"
-    return str(request.getfixturevalue(fixture))
-
-
 @pytest_asyncio.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
     database = await open_database(database_url)
