@@ -73,15 +73,6 @@ def sql_repos(db: Database) -> Repos:
     return Repos(users, sessions, api_keys, db)
 
 
-@pytest_asyncio.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = await open_database(database_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
-
-
 @pytest_asyncio.fixture(params=["memory", "sqlite", "postgresql"])
 async def repos(request: pytest.FixtureRequest) -> AsyncIterator[Repos]:
     if request.param == "memory":
