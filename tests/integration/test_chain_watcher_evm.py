@@ -26,7 +26,6 @@ from tradewind.adapters.chain.web3_reader import Web3ChainReader
 from tradewind.adapters.sql import Database, SqlUserRepository
 from tradewind.adapters.sql.chain_watch import ChainBlockRow, ChainDepositRow, SqlWatcherStore
 from tradewind.adapters.sql.deposit_addresses import SqlDepositAddressStore
-from tradewind.adapters.sql.migrate import upgrade_async
 from tradewind.core.commands import AddAsset, AnyCommand
 from tradewind.journal.recovery import JournaledCore, recover
 from tradewind.runtime.sequencer import Applied, CoreRunner
@@ -84,22 +83,6 @@ class RunnerBus:
         if self.crash_after_apply:
             raise KeyboardInterrupt("killed after the core applied the credit")
         return applied
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest) -> str:
-    fixture = "sqlite_url" if request.param == "sqlite" else "pg_migrated_url"
-    return str(request.getfixturevalue(fixture))
-
-
-@pytest_asyncio.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    await upgrade_async(database_url)
-    database = Database.from_url(database_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 class Exchange:

@@ -33,7 +33,6 @@ from typing import Any
 
 import msgspec
 import pytest
-import pytest_asyncio
 import sqlalchemy as sa
 
 from tradewind.adapters.sql import Database, upgrade_async
@@ -301,21 +300,6 @@ def chunks(batches: Sequence[Batch], rng: random.Random, most: int = 60) -> Iter
 async def open_database(url: str) -> Database:
     await upgrade_async(url)
     return Database.from_url(url)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest) -> str:
-    fixture = "sqlite_url" if request.param == "sqlite" else "pg_migrated_url"
-    return str(request.getfixturevalue(fixture))
-
-
-@pytest_asyncio.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = await open_database(database_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 @asynccontextmanager

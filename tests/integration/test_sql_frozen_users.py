@@ -3,25 +3,10 @@ pages through the frozen accounts by id, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-import pytest_asyncio
 
-from tradewind.adapters.sql import Database, SqlUserRepository, upgrade_async
+from tradewind.adapters.sql import Database, SqlUserRepository
 from tradewind.adapters.sql.admin import SqlAdminStore
-
-
-@pytest_asyncio.fixture(params=["sqlite", "postgresql"])
-async def db(request: pytest.FixtureRequest) -> AsyncIterator[Database]:
-    fixture = "sqlite_url" if request.param == "sqlite" else "pg_migrated_url"
-    url = str(request.getfixturevalue(fixture))
-    await upgrade_async(url)
-    database = Database.from_url(url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 @pytest.mark.asyncio

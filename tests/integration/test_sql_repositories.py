@@ -73,21 +73,6 @@ def sql_repos(db: Database) -> Repos:
     return Repos(users, sessions, api_keys, db)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest) -> str:
-    fixture = "sqlite_url" if request.param == "sqlite" else "pg_migrated_url"
-    return str(request.getfixturevalue(fixture))
-
-
-@pytest_asyncio.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = await open_database(database_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
-
-
 @pytest_asyncio.fixture(params=["memory", "sqlite", "postgresql"])
 async def repos(request: pytest.FixtureRequest) -> AsyncIterator[Repos]:
     if request.param == "memory":

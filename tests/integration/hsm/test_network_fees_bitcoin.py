@@ -14,13 +14,12 @@ and the row. ``run_reconcile`` then finds custody exactly equal to what the core
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
-from tests.integration.hsm.test_withdrawal_bitcoin import (
+from tests.integration.test_projectors import runner_for
+from tests.support.bitcoin_payout_rig import (
     CATALOG,
     COIN,
     FEE,
@@ -28,16 +27,11 @@ from tests.integration.hsm.test_withdrawal_bitcoin import (
     Rig,
     request,
     run,
-    running_rig,
 )
-from tests.integration.test_projectors import runner_for
-from tests.support.bitcoind_sim import BitcoindSim
 from tests.support.custody_rig import Killed, RunnerBus
-from tests.support.softhsm import SoftToken
 from tradewind.adapters.sql import Database
 from tradewind.adapters.sql.alerts import SqlAlertStore
 from tradewind.adapters.sql.network_fees import SqlNetworkFeeStore
-from tradewind.core.invariants import check_invariants
 from tradewind.runtime.config import load_settings
 from tradewind.runtime.reconcile import run_reconcile
 from tradewind.services.alerts import AlertService
@@ -50,15 +44,6 @@ async_test = pytest.mark.asyncio
 class DiesBeforeBooked(SqlNetworkFeeStore):
     async def booked(self, source: str, source_id: int, seq: int | None, at_ms: int) -> bool:
         raise Killed("killed between the core's booking and the row")
-
-
-@pytest_asyncio.fixture
-async def rig(
-    sim: BitcoindSim, db: Database, tmp_path: Path, softhsm_token: SoftToken
-) -> AsyncIterator[Rig]:
-    async with running_rig(sim, db, tmp_path / "core", softhsm_token) as r:
-        yield r
-        assert check_invariants(r.runner.jcore.core) == []
 
 
 def booker(rig: Rig, store: SqlNetworkFeeStore | None = None) -> NetworkFeeBooker:

@@ -49,7 +49,7 @@ from tradewind.runtime.reconcile import run_reconcile
 from tradewind.runtime.sequencer import CoreRunner
 from tradewind.services.admin import AdminService
 from tradewind.services.alerts import AlertService
-from tradewind.services.funding.network_fees import ALERT_KIND, NetworkFeeBooker
+from tradewind.services.funding.network_fees import ALERT_KIND, NetworkFeeBooker, Source
 from tradewind.services.funding.networks import parse_networks
 from tradewind.services.funding.payouts import PayoutProcessor
 from tradewind.services.funding.watcher import ChainWatcher
@@ -246,7 +246,7 @@ async def test_payout_sweep_and_top_up_fees_are_booked_once_and_reconcile_clean(
         await booker(rig, bus).step()
         await booker(rig, bus).step()
         rows = {(f.source, f.source_id): f for f in await store.all()}
-        txids = {("custody", t.id): str(t.txid) for t in transfers}
+        txids: dict[tuple[Source, int], str] = {("custody", t.id): str(t.txid) for t in transfers}
         txids[("withdrawal", w.id)] = paid.txid
         assert set(rows) == set(txids)
         for key, txid in txids.items():

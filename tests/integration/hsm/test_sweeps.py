@@ -19,6 +19,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -122,7 +123,7 @@ class Rig(SweepRig):
             abi=json.loads(DEV_TOKEN.read_text())["abi"],
         )
         xprv = keys.xprv
-        funding = {
+        funding: dict[str, Any] = {  # as tomllib reads the config file
             "networks": {
                 "ethereum": {
                     "chain_id": self.chain_id,
