@@ -34,11 +34,19 @@ and sends its next request when the previous one has been answered):
 - CPU seconds of the server process (all threads, /proc) and of the load generator over
   each counted window, so ``server_cpu_us_per_request`` is comparable across runs even
   when other processes share the cores.
+- Distributed mode (``--mode distributed|both``; ``both``, the default, when PostgreSQL,
+  Redis and RabbitMQ answer, else embedded only): ``tradewind projector``, ``tradewind
+  core`` and ``--replicas`` (2) ``tradewind api`` processes on a fresh database, Redis key
+  prefix and AMQP prefix, all removed afterwards; worker ``i`` (and subscriber ``i``) on
+  replica ``i % N``, users onboarded through the replica their worker uses; the same runs,
+  results in ``tradewind_distributed``. Server CPU is the sum over the Tradewind processes;
+  the service daemons' CPU (postgres, redis-server, beam.smp) is given separately.
 - ``--profile``: one more 32-connection run of Tradewind under ``py-spy record``; the
   samples are classified (HTTP stack, signature, SQL, core runner, publish path...) into
   ``profile`` and the raw collapsed stacks kept (``--profile-out``).
 
-Run: ``.venv/bin/python bench/api.py [--quick] [--runs N] [--duration S] [--profile]``,
+Run: ``.venv/bin/python bench/api.py [--quick] [--runs N] [--duration S] [--profile]
+[--mode embedded|distributed|both] [--replicas N]``,
 or ``.venv/bin/python bench/run.py --api``. Needs aiohttp (and py-spy for --profile).
 """
 
@@ -46,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import collections
 import contextlib
 import datetime as dt
@@ -53,6 +62,7 @@ import json
 import os
 import random
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -65,6 +75,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
@@ -143,6 +154,34 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+SERVICE_COMMS = {"postgres": "postgresql", "redis-server": "redis", "beam.smp": "rabbitmq"}
+"""The service daemons' process names (/proc/PID/comm) and the service each belongs to."""
+
+
+def services_cpu_seconds() -> dict[str, float]:
+    """CPU seconds of the service daemons by service: every process whose comm is in
+    ``SERVICE_COMMS``, user + system plus its reaped children's (a PostgreSQL backend
+    that exits moves its time into the postmaster's), so the difference of two readings
+    covers processes that came or went in between. Shared daemons: other clients' work
+    counts too."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = dict.fromkeys(SERVICE_COMMS.values(), 0.0)
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as f:
+                head, _, tail = f.read().rpartition(")")
+        except OSError:
+            continue
+        service = SERVICE_COMMS.get(head.partition("(")[2])
+        if service is None:
+            continue
+        fields = tail.split()
+        out[service] += sum(int(x) for x in fields[11:15]) / tick
+    return out
+
+
 def _cents(c: int) -> str:
     return f"{c // 100}.{c % 100:02d}"
 
@@ -192,6 +231,10 @@ class ServerProcess:
         return self.proc.pid
 
     def start(self) -> None:
+        self.spawn()
+        self.wait(self.answers_ready)
+
+    def spawn(self) -> None:
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
                 [a.replace("{port}", str(self.port)) for a in self.argv],
@@ -203,24 +246,40 @@ class ServerProcess:
                 stderr=out,
                 cwd=self.root,
             )
+
+    def wait(self, ready: Callable[[], bool]) -> None:
+        """Until ``ready()`` holds; an error if the process exits or takes too long."""
+        assert self.proc is not None
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited: {self.log_tail()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as s:
-                    s.sendall(f"GET {self.ready_path} HTTP/1.0\r\n\r\n".encode())
-                    if s.recv(64).split(b" ")[1:2] == [b"200"]:
-                        return
-            except (OSError, IndexError):
-                pass
+            with contextlib.suppress(OSError, IndexError):
+                if ready():
+                    return
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"{self.name} not ready after {START_TIMEOUT_S} s: {self.log_tail()}")
 
-    def log_tail(self) -> str:
+    def get(self, path: str) -> tuple[int, bytes]:
+        """A plain HTTP/1.0 GET on the server: (status, body)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2.0) as s:
+            s.sendall(f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        return int(head.split(b" ")[1]), body
+
+    def answers_ready(self) -> bool:
+        return self.get(self.ready_path)[0] == 200
+
+    def printed(self, text: str) -> bool:
+        return text in self.log_tail(1_000_000)
+
+    def log_tail(self, n: int = 2000) -> str:
         try:
-            return self.log_path.read_text(errors="replace")[-2000:]
+            return self.log_path.read_text(errors="replace")[-n:]
         except OSError:
             return ""
 
@@ -275,6 +334,197 @@ def anchor_server(root: Path) -> ServerProcess:
         ready_path="/healthz",
         root=root,
     )
+
+
+PG_URL = os.environ.get(
+    "TRADEWIND_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("TRADEWIND_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+AMQP_URL = os.environ.get("TRADEWIND_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+SERVICE_TIMEOUT_S = 3.0
+
+
+async def services_problem(pg_url: str, redis_url: str, amqp_url: str) -> str | None:
+    """Why distributed mode cannot run here (a service that does not answer), or None."""
+    import aio_pika
+    import asyncpg  # type: ignore[import-untyped]
+    from redis.asyncio import Redis
+
+    async def pg() -> None:
+        conn = await asyncpg.connect(pg_url, timeout=SERVICE_TIMEOUT_S)
+        await conn.close()
+
+    async def redis() -> None:
+        r = Redis.from_url(redis_url, socket_connect_timeout=SERVICE_TIMEOUT_S)
+        try:
+            await r.ping()
+        finally:
+            await r.aclose()
+
+    async def amqp() -> None:
+        conn = await aio_pika.connect(amqp_url, timeout=SERVICE_TIMEOUT_S)
+        await conn.close()
+
+    for name, url, check in (
+        ("PostgreSQL", pg_url, pg),
+        ("Redis", redis_url, redis),
+        ("RabbitMQ", amqp_url, amqp),
+    ):
+        try:
+            await asyncio.wait_for(check(), SERVICE_TIMEOUT_S + 1)
+        except Exception as exc:
+            where = urlsplit(url)
+            return f"{name} not reachable at {where.hostname}:{where.port}: {exc!r}"
+    return None
+
+
+class Deployment:
+    """Distributed mode as real processes (as tests/e2e/test_distributed.py runs it):
+    ``tradewind projector``, ``tradewind core`` and ``replicas`` x ``tradewind api`` on a
+    fresh PostgreSQL database, a fresh Redis key prefix and a fresh AMQP name prefix; all
+    of it removed on exit."""
+
+    def __init__(
+        self, root: Path, pg_url: str, redis_url: str, amqp_url: str, replicas: int
+    ) -> None:
+        token = secrets.token_hex(4)
+        self.root = root
+        self.prefix = f"twbench{token}"
+        self.database = f"tradewind_bench_{token}"
+        self.pg_url = pg_url
+        self.redis_url = redis_url
+        self.amqp_url = amqp_url
+        db_url = urlsplit(pg_url)._replace(scheme="postgresql+asyncpg", path=f"/{self.database}")
+        settings = {
+            "database_url": db_url.geturl(),
+            "redis_url": redis_url,
+            "redis_prefix": self.prefix,
+            "amqp_url": amqp_url,
+            "amqp_prefix": self.prefix,
+            "secret_key": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+            "demo": "1",
+            "demo_bot": "0",
+            # measures throughput, not the rate limiter (docs/security.md)
+            "rate_limits": "off",
+            "host": "127.0.0.1",
+        }
+        env = {f"TRADEWIND_{k.upper()}": v for k, v in settings.items()}
+        unset = tuple(k for k in os.environ if k.startswith("TRADEWIND_"))
+        code = "from tradewind.runtime.cli import main; main()"
+
+        def process(name: str, *command: str) -> ServerProcess:
+            return ServerProcess(
+                name=name,
+                argv=[sys.executable, "-c", code, *command],
+                env={**env, "TRADEWIND_DATA_DIR": str(root / name)},
+                unset_env=unset,
+                ready_path="/readyz",
+                root=root,
+            )
+
+        self.projector = process("projector", "projector")
+        self.core = process("core", "core")
+        self.apis = [process(f"api{i}", "api", "--port", "{port}") for i in range(replicas)]
+
+    @property
+    def processes(self) -> list[ServerProcess]:
+        return [self.core, self.projector, *self.apis]
+
+    @property
+    def urls(self) -> list[str]:
+        return [a.url for a in self.apis]
+
+    async def _pg(self, sql: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.pg_url, timeout=SERVICE_TIMEOUT_S)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    @staticmethod
+    def _core_up(api: ServerProcess) -> bool:
+        status, body = api.get("/metrics")
+        match = re.search(rb"^tradewind_core_up ([0-9.]+)$", body, re.M)
+        return status == 200 and match is not None and float(match.group(1)) == 1.0
+
+    async def __aenter__(self) -> Deployment:
+        self.root.mkdir(parents=True, exist_ok=True)
+        await self._pg(f'CREATE DATABASE "{self.database}"')
+        try:
+            # as the e2e test: the core and the projector start at once, the APIs (which
+            # read the schema the projector migrates) after both are running
+            self.projector.spawn()
+            self.core.spawn()
+            self.projector.wait(lambda: self.projector.printed("Tradewind projector running"))
+            self.core.wait(lambda: self.core.printed("Tradewind core running"))
+            for api in self.apis:
+                api.spawn()
+            for api in self.apis:
+                api.wait(lambda api=api: api.answers_ready() and self._core_up(api))  # type: ignore[misc]
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is not None:
+            for p in self.processes:
+                log(f"{p.name} log tail:\n{p.log_tail()}")
+        self.stop()
+        await self.cleanup()
+
+    def stop(self) -> None:
+        """SIGTERM to every process at once, then wait for each (SIGKILL after 20 s)."""
+        running = [p for p in self.processes if p.proc is not None and p.proc.poll() is None]
+        for p in running:
+            assert p.proc is not None
+            p.proc.terminate()
+        deadline = time.monotonic() + 20
+        for p in running:
+            assert p.proc is not None
+            try:
+                p.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.proc.kill()
+                p.proc.wait()
+        for p in self.processes:
+            p.proc = None
+
+    async def cleanup(self) -> None:
+        """Delete the Redis keys and AMQP queues and exchanges under the prefix (as
+        tests/support/cleanup.py does), and drop the database."""
+        import aio_pika
+        from redis.asyncio import Redis
+
+        p = self.prefix
+        try:
+            redis = Redis.from_url(self.redis_url)
+            try:
+                keys = [k async for k in redis.scan_iter(match=f"{p}:*", count=1000)]
+                if keys:
+                    await redis.delete(*keys)
+            finally:
+                await redis.aclose()
+        except Exception as exc:
+            log(f"cleanup: Redis keys {p}:* not deleted: {exc!r}")
+        try:
+            connection = await aio_pika.connect(self.amqp_url)
+            try:
+                for queue in (f"{p}.commands", f"{p}.replay", f"{p}.projector"):
+                    with contextlib.suppress(Exception):
+                        channel = await connection.channel()
+                        await channel.queue_delete(queue)
+                for exchange in (f"{p}.events", f"{p}.status"):
+                    with contextlib.suppress(Exception):
+                        channel = await connection.channel()
+                        await channel.exchange_delete(exchange)
+            finally:
+                await connection.close()
+        except Exception as exc:
+            log(f"cleanup: AMQP names {p}.* not deleted: {exc!r}")
+        await self._pg(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
 
 
 def anchor_problem() -> str | None:
@@ -338,6 +588,9 @@ class User:
 
 class Driver(Protocol):
     name: str
+    urls: list[str]
+    """The server's base URLs; worker ``i``'s connection goes to ``urls[i % len(urls)]``
+    (its requests use paths relative to its session's base URL)."""
     users: list[User]
     error_samples: dict[str, str]
     """The first answer of each refused kind of request (method and status)."""
@@ -362,8 +615,8 @@ class TradewindDriver:
 
     name = "tradewind"
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, urls: list[str]) -> None:
+        self.urls = urls
         self.users: list[User] = []
         self.error_samples: dict[str, str] = {}
 
@@ -383,7 +636,7 @@ class TradewindDriver:
         }
         if body:
             headers["Content-Type"] = "application/json"
-        async with http.request(method, self.url + target, data=body, headers=headers) as r:
+        async with http.request(method, target, data=body, headers=headers) as r:
             data = await r.read()
         if r.status >= 300:
             self.error_samples.setdefault(
@@ -413,10 +666,13 @@ class TradewindDriver:
         await self._signed(http, user, "DELETE", f"/api/v1/orders?symbol={SYMBOL}", b"")
 
     async def onboard(self, n: int) -> None:
-        """Register ``n`` users, each with an API key and funds from the faucet."""
-        async with aiohttp.ClientSession(self.url) as http:
+        """Register ``n`` users, each with an API key and funds from the faucet; user
+        ``i`` through ``urls[i % len(urls)]``, the replica its worker will use."""
+        sessions = [aiohttp.ClientSession(url) for url in self.urls]
+        try:
 
             async def one(i: int) -> User:
+                http = sessions[i % len(sessions)]
                 email = f"bench-{i}@example.com"
                 creds = {"email": email, "password": PASSWORD}
                 async with http.post("/api/v1/auth/register", json=creds) as r:
@@ -441,13 +697,17 @@ class TradewindDriver:
                             assert r.status == 200, await r.text()
                 return user
 
-            sem = asyncio.Semaphore(1)  # the server refuses parallel password checks (busy)
+            # a server refuses parallel password checks (busy): one at a time per server
+            sems = [asyncio.Semaphore(1) for _ in sessions]
 
             async def limited(i: int) -> User:
-                async with sem:
+                async with sems[i % len(sems)]:
                     return await one(i)
 
             self.users = list(await asyncio.gather(*(limited(i) for i in range(n))))
+        finally:
+            for http in sessions:
+                await http.close()
 
 
 class AnchorDriver:
@@ -456,7 +716,7 @@ class AnchorDriver:
     name = "anchor"
 
     def __init__(self, url: str, n: int) -> None:
-        self.url = url
+        self.urls = [url]
         self.users = [User(i + 1) for i in range(n)]
         self.error_samples: dict[str, str] = {}
 
@@ -472,7 +732,7 @@ class AnchorDriver:
         }
         body = json.dumps(order).encode()
         async with http.post(
-            f"{self.url}/markets/{SYMBOL}/orders",
+            f"/markets/{SYMBOL}/orders",
             data=body,
             headers={"Content-Type": "application/json"},
         ) as r:
@@ -484,9 +744,7 @@ class AnchorDriver:
         return r.status, (out["order_id"] if out["status"] in ANCHOR_OPEN else None)
 
     async def cancel(self, http: aiohttp.ClientSession, user: User, order_id: int) -> int:
-        async with http.delete(
-            f"{self.url}/markets/{SYMBOL}/orders/{order_id}?account={user.id}"
-        ) as r:
+        async with http.delete(f"/markets/{SYMBOL}/orders/{order_id}?account={user.id}") as r:
             data = await r.read()
             if r.status != 200:
                 self.error_samples.setdefault(f"DELETE {r.status}", data[:300].decode())
@@ -570,36 +828,47 @@ async def _worker(
 
 async def run_load(
     driver: Driver,
-    server_pid: int,
+    server_pids: dict[str, int],
     connections: int,
     warmup_s: float,
     duration_s: float,
     seed: int,
     on_window_start: Callable[[], Awaitable[None]] | None = None,
+    services: bool = False,
 ) -> dict[str, Any]:
     """One closed-loop run: ``connections`` workers, each with one keep-alive connection
-    and its own user; counts the requests started and answered within the window."""
+    (worker ``i`` to ``driver.urls[i % len(driver.urls)]``) and its own user; counts the
+    requests started and answered within the window. The server's CPU is the sum over
+    ``server_pids``; ``services``: the service daemons' CPU is measured too."""
     sessions = [
         aiohttp.ClientSession(
+            driver.urls[i % len(driver.urls)],
             connector=aiohttp.TCPConnector(limit=1, force_close=False),
             timeout=aiohttp.ClientTimeout(total=30),
         )
-        for _ in range(connections)
+        for i in range(connections)
     ]
     driver.error_samples.clear()
     now = time.perf_counter_ns()
     window = Window(now + int(warmup_s * 1e9), now + int((warmup_s + duration_s) * 1e9))
     stats = [WorkerStats() for _ in range(connections)]
     marks: dict[str, float] = {}
+    svc: list[dict[str, float]] = []
 
     async def meter() -> None:
         await asyncio.sleep(max(0.0, (window.start_ns - time.perf_counter_ns()) / 1e9))
-        marks["server_cpu0"] = cpu_seconds(server_pid)
+        for name, pid in server_pids.items():
+            marks[f"cpu0:{name}"] = cpu_seconds(pid)
+        if services:
+            svc.append(services_cpu_seconds())
         marks["client_cpu0"] = time.process_time()
         if on_window_start is not None:
             await on_window_start()
         await asyncio.sleep(max(0.0, (window.end_ns - time.perf_counter_ns()) / 1e9))
-        marks["server_cpu1"] = cpu_seconds(server_pid)
+        for name, pid in server_pids.items():
+            marks[f"cpu1:{name}"] = cpu_seconds(pid)
+        if services:
+            svc.append(services_cpu_seconds())
         marks["client_cpu1"] = time.process_time()
 
     try:
@@ -636,9 +905,12 @@ async def run_load(
         statuses.update(st.statuses)
     n = len(lat_all)
     placements = len(by_kind["place_rest"]) + len(by_kind["place_cross"])
-    server_cpu = marks["server_cpu1"] - marks["server_cpu0"]
+    by_process = {
+        name: round(marks[f"cpu1:{name}"] - marks[f"cpu0:{name}"], 3) for name in server_pids
+    }
+    server_cpu = sum(by_process.values())
     ok = sum(v for k, v in statuses.items() if k.rsplit(":", 1)[1] in ("200", "201"))
-    return {
+    out: dict[str, Any] = {
         "connections": connections,
         "duration_s": duration_s,
         "requests": n,
@@ -654,11 +926,20 @@ async def run_load(
         "server_cpu_us_per_request": round(server_cpu * 1e6 / n, 1) if n else None,
         "loadgen_cpu_s": round(marks["client_cpu1"] - marks["client_cpu0"], 3),
     }
+    if len(server_pids) > 1:
+        out["server_cpu_s_by_process"] = by_process
+    if services:
+        by_service = {k: round(svc[1][k] - svc[0][k], 3) for k in svc[0]}
+        total = sum(by_service.values())
+        out["services_cpu_s"] = round(total, 3)
+        out["services_cpu_s_by_service"] = by_service
+        out["services_cpu_us_per_request"] = round(total * 1e6 / n, 1) if n else None
+    return out
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians over runs of the figures that matter."""
-    return {
+    out = {
         "runs": len(runs),
         "requests_per_sec": _median([r["requests_per_sec"] for r in runs]),
         "placements_per_sec": _median([r["placements_per_sec"] for r in runs]),
@@ -667,6 +948,11 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "server_cpu_us_per_request": _median([r["server_cpu_us_per_request"] or 0.0 for r in runs]),
         "requests_per_sec_runs": [r["requests_per_sec"] for r in runs],
     }
+    if runs and "services_cpu_us_per_request" in runs[0]:
+        out["services_cpu_us_per_request"] = _median(
+            [r["services_cpu_us_per_request"] or 0.0 for r in runs]
+        )
+    return out
 
 
 # ---------------------------------------------------------------- WebSocket subscribers
@@ -691,9 +977,11 @@ class _AnchorMessage(msgspec.Struct):
     ts: int | None = None
 
 
-async def ws_child(url: str, kind: str, n: int) -> dict[str, Any]:
-    """``n`` subscribers to trades + book of SYMBOL; says ``ready`` on stdout, measures
-    for the duration the parent sends (``go <seconds>``), then returns the counts."""
+async def ws_child(urls: str, kind: str, n: int) -> dict[str, Any]:
+    """``n`` subscribers to trades + book of SYMBOL, subscriber ``i`` on the ``i % N``-th
+    of the N comma-separated ``urls``; says ``ready`` on stdout, measures for the duration
+    the parent sends (``go <seconds>``), then returns the counts."""
+    servers = urls.split(",")
     decode_tw = msgspec.json.Decoder(_TwMessage).decode
     decode_anchor = msgspec.json.Decoder(_AnchorMessage).decode
     state = {"measuring": False}
@@ -716,6 +1004,7 @@ async def ws_child(url: str, kind: str, n: int) -> dict[str, Any]:
     async def subscriber(i: int) -> None:
         nonlocal ready
         path = "/ws" if kind == "tradewind" else f"/markets/{SYMBOL}/ws"
+        url = servers[i % len(servers)]
         async with http.ws_connect(url + path, max_msg_size=0, autoping=True) as ws:
             if kind == "tradewind":
                 for cid, channel in enumerate(("trades", "book")):
@@ -826,21 +1115,23 @@ async def ws_child(url: str, kind: str, n: int) -> dict[str, Any]:
 
 async def run_fanout(
     driver: Driver,
-    server: ServerProcess,
+    server_pids: dict[str, int],
     connections: int,
     warmup_s: float,
     duration_s: float,
     seed: int,
     subscribers: int,
     on_window_start: Callable[[], Awaitable[None]] | None = None,
+    services: bool = False,
 ) -> dict[str, Any]:
-    """``subscribers`` WebSocket clients in a child process during a load run."""
-    ws_url = server.url.replace("http://", "ws://")
+    """``subscribers`` WebSocket clients in a child process during a load run, spread
+    over the driver's servers like the load's workers."""
+    ws_urls = ",".join(u.replace("http://", "ws://") for u in driver.urls)
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         __file__,
         "--ws-child",
-        ws_url,
+        ws_urls,
         driver.name,
         str(subscribers),
         stdin=asyncio.subprocess.PIPE,
@@ -860,7 +1151,14 @@ async def run_fanout(
                 await on_window_start()
 
         load = await run_load(
-            driver, server.pid, connections, warmup_s, duration_s, seed, on_window_start=go
+            driver,
+            server_pids,
+            connections,
+            warmup_s,
+            duration_s,
+            seed,
+            on_window_start=go,
+            services=services,
         )
         out, _ = await asyncio.wait_for(child.communicate(), 60)
         if child.returncode != 0:
@@ -1026,7 +1324,7 @@ async def run_profile(
     if subscribers:
         fan = await run_fanout(
             driver,
-            server,
+            {server.name: server.pid},
             MAX_CONNECTIONS,
             warmup_s,
             duration_s,
@@ -1038,7 +1336,7 @@ async def run_profile(
     else:
         load = await run_load(
             driver,
-            server.pid,
+            {server.name: server.pid},
             MAX_CONNECTIONS,
             warmup_s,
             duration_s,
@@ -1078,7 +1376,104 @@ def servers(root: Path, with_anchor: bool) -> Iterator[dict[str, ServerProcess]]
             s.stop()
 
 
-async def bench(args: argparse.Namespace, root: Path, report: dict[str, Any]) -> None:
+@dataclass
+class Target:
+    """One exchange under test: how to drive it and which processes are its server."""
+
+    driver: Driver
+    pids: dict[str, int]
+    services: bool = False
+    """Also meter the service daemons (PostgreSQL, Redis, RabbitMQ) during its runs."""
+
+
+async def measure(
+    args: argparse.Namespace, targets: dict[str, Target], report: dict[str, Any]
+) -> None:
+    """The 1- and 32-connection runs (targets in turn, ``--runs`` times) and the WebSocket
+    fan-out; each target's results into ``report[name]``."""
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+        name: {"1": [], str(MAX_CONNECTIONS): []} for name in targets
+    }
+    for rep in range(args.runs):
+        for conns in (1, MAX_CONNECTIONS):
+            for name, t in targets.items():
+                r = await run_load(
+                    t.driver,
+                    t.pids,
+                    conns,
+                    args.warmup,
+                    args.duration,
+                    seed=rep + 1,
+                    services=t.services,
+                )
+                runs[name][str(conns)].append(r)
+                lat = r["latency_ms"]
+                svc = (
+                    f"  services {r['services_cpu_us_per_request']} CPU µs/req"
+                    if t.services
+                    else ""
+                )
+                log(
+                    f"  run {rep + 1}/{args.runs} {name:<9} {conns:>2} conn: "
+                    f"{r['requests_per_sec']:>7,.0f} req/s  p50 {lat['p50']:.2f} ms  "
+                    f"p99 {lat['p99']:.2f} ms  server {r['server_cpu_us_per_request']} "
+                    f"CPU µs/req{svc}  ok {r['ok_share']:.1%}"
+                )
+    for name in targets:
+        report.setdefault(name, {}).update(
+            {
+                f"connections_{c}": {"summary": summarize(rs), "runs": rs}
+                for c, rs in runs[name].items()
+            }
+        )
+
+    if args.no_ws:
+        return
+    for name, t in targets.items():
+        fan: list[dict[str, Any]] = []
+        for rep in range(args.runs):
+            r = await run_fanout(
+                t.driver,
+                t.pids,
+                MAX_CONNECTIONS,
+                args.warmup,
+                args.duration,
+                seed=100 + rep,
+                subscribers=WS_SUBSCRIBERS,
+                services=t.services,
+            )
+            fan.append(r)
+            ws, load = r["ws"], r["load"]
+            log(
+                f"  ws run {rep + 1}/{args.runs} {name:<9}: "
+                f"{ws['messages_per_sec']:>9,.0f} msg/s ({ws['updates_per_sec']:,.0f} "
+                f"updates/s) to {ws['subscribers']} subscribers, "
+                f"lag p50 {ws['lag_ms']['p50']} p99 {ws['lag_ms']['p99']} "
+                f"ms, closed {ws['closed_during_run']}, gaps {ws['book_gaps']}; "
+                f"orders {load['requests_per_sec']:,.0f}/s"
+            )
+        summary = {
+            "subscribers": WS_SUBSCRIBERS,
+            "connections": MAX_CONNECTIONS,
+            "messages_per_sec": _median([f["ws"]["messages_per_sec"] for f in fan]),
+            "updates_per_sec": _median([f["ws"].get("updates_per_sec", 0.0) for f in fan]),
+            "lag_p50_ms": _median([f["ws"]["lag_ms"]["p50"] or 0.0 for f in fan]),
+            "lag_p99_ms": _median([f["ws"]["lag_ms"]["p99"] or 0.0 for f in fan]),
+            "orders_per_sec_during": _median([f["load"]["requests_per_sec"] for f in fan]),
+            "closed_during_run": sum(f["ws"]["closed_during_run"] for f in fan),
+            "book_gaps": sum(f["ws"]["book_gaps"] for f in fan),
+        }
+        if t.services:
+            summary["server_cpu_us_per_request"] = _median(
+                [f["load"]["server_cpu_us_per_request"] or 0.0 for f in fan]
+            )
+            summary["services_cpu_us_per_request"] = _median(
+                [f["load"]["services_cpu_us_per_request"] or 0.0 for f in fan]
+            )
+        report.setdefault(name, {})["ws_fanout"] = {"summary": summary, "runs": fan}
+
+
+async def bench_embedded(args: argparse.Namespace, root: Path, report: dict[str, Any]) -> None:
     problem = None if args.no_anchor else anchor_problem()
     if problem:
         log(f"anchor skipped: {problem}")
@@ -1087,79 +1482,15 @@ async def bench(args: argparse.Namespace, root: Path, report: dict[str, Any]) ->
         tw = srv["tradewind"]
         log(f"tradewind up at {tw.url} (pid {tw.pid}); onboarding {MAX_CONNECTIONS} users")
         t = time.perf_counter()
-        twd = TradewindDriver(tw.url)
+        twd = TradewindDriver([tw.url])
         await twd.onboard(MAX_CONNECTIONS)
         log(f"  users registered, keyed and funded in {time.perf_counter() - t:.1f} s")
-        drivers: dict[str, tuple[Driver, ServerProcess]] = {"tradewind": (twd, tw)}
+        targets = {"tradewind": Target(twd, {"tradewind": tw.pid})}
         if "anchor" in srv:
             an = srv["anchor"]
             log(f"anchor up at {an.url} (pid {an.pid})")
-            drivers["anchor"] = (AnchorDriver(an.url, MAX_CONNECTIONS), an)
-
-        runs: dict[str, dict[str, list[dict[str, Any]]]] = {
-            name: {"1": [], str(MAX_CONNECTIONS): []} for name in drivers
-        }
-        for rep in range(args.runs):
-            for conns in (1, MAX_CONNECTIONS):
-                for name, (driver, server) in drivers.items():
-                    r = await run_load(
-                        driver, server.pid, conns, args.warmup, args.duration, seed=rep + 1
-                    )
-                    runs[name][str(conns)].append(r)
-                    lat = r["latency_ms"]
-                    log(
-                        f"  run {rep + 1}/{args.runs} {name:<9} {conns:>2} conn: "
-                        f"{r['requests_per_sec']:>7,.0f} req/s  p50 {lat['p50']:.2f} ms  "
-                        f"p99 {lat['p99']:.2f} ms  server {r['server_cpu_us_per_request']} "
-                        f"CPU µs/req  ok {r['ok_share']:.1%}"
-                    )
-        for name in drivers:
-            report[name] = {
-                f"connections_{c}": {"summary": summarize(rs), "runs": rs}
-                for c, rs in runs[name].items()
-            }
-
-        if not args.no_ws:
-            for name, (driver, server) in drivers.items():
-                fan: list[dict[str, Any]] = []
-                for rep in range(args.runs):
-                    r = await run_fanout(
-                        driver,
-                        server,
-                        MAX_CONNECTIONS,
-                        args.warmup,
-                        args.duration,
-                        seed=100 + rep,
-                        subscribers=WS_SUBSCRIBERS,
-                    )
-                    fan.append(r)
-                    ws, load = r["ws"], r["load"]
-                    log(
-                        f"  ws run {rep + 1}/{args.runs} {name:<9}: "
-                        f"{ws['messages_per_sec']:>9,.0f} msg/s ({ws['updates_per_sec']:,.0f} "
-                        f"updates/s) to {ws['subscribers']} subscribers, "
-                        f"lag p50 {ws['lag_ms']['p50']} p99 {ws['lag_ms']['p99']} "
-                        f"ms, closed {ws['closed_during_run']}, gaps {ws['book_gaps']}; "
-                        f"orders {load['requests_per_sec']:,.0f}/s"
-                    )
-                report.setdefault(name, {})["ws_fanout"] = {
-                    "summary": {
-                        "subscribers": WS_SUBSCRIBERS,
-                        "connections": MAX_CONNECTIONS,
-                        "messages_per_sec": _median([f["ws"]["messages_per_sec"] for f in fan]),
-                        "updates_per_sec": _median(
-                            [f["ws"].get("updates_per_sec", 0.0) for f in fan]
-                        ),
-                        "lag_p50_ms": _median([f["ws"]["lag_ms"]["p50"] or 0.0 for f in fan]),
-                        "lag_p99_ms": _median([f["ws"]["lag_ms"]["p99"] or 0.0 for f in fan]),
-                        "orders_per_sec_during": _median(
-                            [f["load"]["requests_per_sec"] for f in fan]
-                        ),
-                        "closed_during_run": sum(f["ws"]["closed_during_run"] for f in fan),
-                        "book_gaps": sum(f["ws"]["book_gaps"] for f in fan),
-                    },
-                    "runs": fan,
-                }
+            targets["anchor"] = Target(AnchorDriver(an.url, MAX_CONNECTIONS), {"anchor": an.pid})
+        await measure(args, targets, report)
 
         if args.profile:
             log("profiling tradewind under 32-connection load (py-spy)")
@@ -1187,6 +1518,44 @@ async def bench(args: argparse.Namespace, root: Path, report: dict[str, Any]) ->
                     _median([r["load"]["server_cpu_us_per_request"] or 0.0 for r in ws_runs]),
                 )
                 _log_profile(report["profile_ws"])
+
+
+async def bench_distributed(args: argparse.Namespace, root: Path, report: dict[str, Any]) -> None:
+    dep = Deployment(
+        root / "distributed", args.pg_url, args.redis_url, args.amqp_url, args.replicas
+    )
+    async with dep:
+        pids = {p.name: p.pid for p in dep.processes}
+        log(
+            f"tradewind distributed up: {', '.join(f'{n} pid {p}' for n, p in pids.items())}; "
+            f"replicas at {', '.join(dep.urls)}; onboarding {MAX_CONNECTIONS} users"
+        )
+        t = time.perf_counter()
+        twd = TradewindDriver(dep.urls)
+        await twd.onboard(MAX_CONNECTIONS)
+        log(f"  users registered, keyed and funded in {time.perf_counter() - t:.1f} s")
+        report["tradewind_distributed"] = {"replicas": args.replicas}
+        await measure(args, {"tradewind_distributed": Target(twd, pids, services=True)}, report)
+    if args.profile:
+        report["tradewind_distributed"]["profile_skipped"] = "--profile profiles embedded only"
+
+
+async def bench(args: argparse.Namespace, root: Path, report: dict[str, Any]) -> None:
+    mode = args.mode
+    if mode in (None, "distributed", "both"):
+        problem = await services_problem(args.pg_url, args.redis_url, args.amqp_url)
+        if problem is not None:
+            if mode is not None:
+                raise SystemExit(f"--mode {mode}: distributed mode needs the services: {problem}")
+            log(f"distributed mode skipped: {problem}")
+            report["distributed_skipped"] = problem
+            mode = "embedded"
+        mode = mode or "both"
+    report["settings"]["mode"] = mode
+    if mode in ("embedded", "both"):
+        await bench_embedded(args, root, report)
+    if mode in ("distributed", "both"):
+        await bench_distributed(args, root, report)
 
 
 def _log_profile(prof: dict[str, Any]) -> None:
@@ -1222,14 +1591,16 @@ def _dirty_files() -> list[str] | None:
 
 def _summary(report: dict[str, Any]) -> list[str]:
     rows = []
-    for name in ("tradewind", "anchor"):
+    for name in ("tradewind", "tradewind_distributed", "anchor"):
         for c in ("1", str(MAX_CONNECTIONS)):
             s = report.get(name, {}).get(f"connections_{c}", {}).get("summary")
             if s:
+                svc = s.get("services_cpu_us_per_request")
                 rows.append(
                     f"{name:<9} {c:>2} conn  {s['requests_per_sec']:>8,.0f} req/s  "
                     f"p50 {s['p50_ms']:.2f} ms  p99 {s['p99_ms']:.2f} ms  "
                     f"server {s['server_cpu_us_per_request']:.0f} CPU µs/req"
+                    + (f"  services {svc:.0f} CPU µs/req" if svc is not None else "")
                 )
         ws = report.get(name, {}).get("ws_fanout", {}).get("summary")
         if ws:
@@ -1248,6 +1619,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, help="runs per configuration (default 3)")
     ap.add_argument("--duration", type=float, help="counted seconds per run (default 10)")
     ap.add_argument("--warmup", type=float, default=2.0, help="uncounted seconds first")
+    ap.add_argument(
+        "--mode",
+        choices=("embedded", "distributed", "both"),
+        help="which Tradewind to measure (default: both if PostgreSQL, Redis and RabbitMQ "
+        "answer, else embedded)",
+    )
+    ap.add_argument("--replicas", type=int, default=2, help="API replicas in distributed mode")
+    ap.add_argument("--pg-url", default=PG_URL, help="PostgreSQL admin URL (distributed)")
+    ap.add_argument("--redis-url", default=REDIS_URL, help="Redis URL (distributed)")
+    ap.add_argument("--amqp-url", default=AMQP_URL, help="RabbitMQ URL (distributed)")
     ap.add_argument("--no-anchor", action="store_true")
     ap.add_argument("--no-ws", action="store_true")
     ap.add_argument("--profile", action="store_true", help="py-spy the 32-connection load")
@@ -1318,6 +1699,13 @@ def main(argv: list[str] | None = None) -> int:
             "server_cpu_us_per_request: CPU time of the server process (all threads) over the "
             "window divided by the requests answered; other load on the machine does not "
             "stretch it the way it stretches wall-clock throughput.",
+            "tradewind_distributed: tradewind projector, core and 'replicas' x tradewind api "
+            "as processes on a fresh PostgreSQL database, Redis key prefix and AMQP prefix "
+            "(demo, no bot, rate limits off); worker i and WebSocket subscriber i use replica "
+            "i % replicas. server_cpu_us_per_request sums all tradewind processes "
+            "(server_cpu_s_by_process per run); services_cpu_us_per_request is the CPU of "
+            "the postgres, redis-server and beam.smp processes (with their reaped children) "
+            "over the same window, which other clients of those shared daemons add to.",
             "WebSocket lag: receive wall time minus the event's ts (Tradewind: ms, stamped "
             "when the command is sequenced, before its fsync; anchor: trades only, ns).",
             "profile: py-spy in blocking mode (it slows the server; its own rate is not a "
