@@ -1301,7 +1301,10 @@ class ProjectorProcess:
                 OrdersProjector(self.store),
                 TradesProjector(self.store),
                 MarginProjector(SqlMarginStore(self.db)),
-            ]
+            ],
+            # one transaction per chunk for the four (ADR 0041): a command's projection
+            # was four BEGIN/COMMITs, the projector's main cost per command
+            transaction=self.db.one_transaction,
         )
         self.names = AmqpNames(settings.amqp_prefix)
         self.link = AmqpLink(settings.amqp_url, name=f"tradewind-projector-{self.instance}")
