@@ -73,8 +73,11 @@ def create_engine(
     if not pool:
         kwargs["poolclass"] = NullPool
     if target.get_backend_name() == "postgresql":
-        if pool:
-            kwargs["pool_pre_ping"] = True
+        # no pool_pre_ping (ADR 0041): on asyncpg it is BEGIN, a query and ROLLBACK
+        # before every transaction. A connection the server dropped fails its next
+        # statement instead; SQLAlchemy then discards it and every pooled connection
+        # older than the failure, so a server restart costs one failed transaction
+        # per process, which the callers retry or answer as any database error.
         return _create_async_engine(target, **kwargs)
 
     if pool:
