@@ -580,6 +580,52 @@ async def test_crash_before_commit_and_one_projector_behind(db: Database, tmp_pa
     await assert_projections_match_core(db, s)
 
 
+@pytest.mark.asyncio
+async def test_one_shared_transaction_per_chunk_and_one_by_one_after_a_failure(
+    db: Database, tmp_path: Path
+) -> None:
+    """With ``transaction=db.one_transaction`` (the projector process), the projectors
+    of a chunk commit together, once; when one fails, nothing of the shared attempt is
+    left and the chunk is applied one transaction per projector, as without it."""
+    s = session(11, 1_000)
+    expected = await reference_dump(tmp_path, s)
+    batches = s.batches
+    crashing = CrashingStore(SqlProjectionStore(db), set())
+    runner = ProjectorRunner(
+        [LedgerProjector(crashing), OrdersProjector(crashing), TradesProjector(crashing)],
+        transaction=db.one_transaction,
+    )
+    commits = 0
+
+    def count(_conn: Any) -> None:
+        nonlocal commits
+        commits += 1
+
+    sa.event.listen(db.engine.sync_engine, "commit", count)
+    try:
+        await runner.apply_batches(batches[:300])
+        assert commits == 1
+    finally:
+        sa.event.remove(db.engine.sync_engine, "commit", count)
+    before = await dump(db)
+
+    # the ledger dies before its commit: the shared attempt leaves nothing, then the
+    # others commit on their own and the ledger stays behind
+    crashing.crash = {"ledger"}
+    with pytest.raises(Crash):
+        await runner.apply_batches(batches[300:500])
+    assert runner.shared_failures == 1
+    crashing.crash = set()
+    assert await runner.offsets() == {"ledger": 300, "orders": 500, "trades": 500}
+    assert len((await dump(db))["ledger_entries"]) == len(before["ledger_entries"])
+    with pytest.raises(SeqGap):
+        await runner.apply_batches(batches[500:510])
+    assert await runner.offsets() == {"ledger": 300, "orders": 510, "trades": 510}
+    assert await runner.catch_up(batches) == batches[-1].seq
+    assert await dump(db) == expected
+    await assert_projections_match_core(db, s)
+
+
 def write_journal(data_dir: Path, commands: Sequence[AnyCommand], snapshot_every: int) -> Core:
     jcore = JournaledCore(data_dir, snapshot_every=snapshot_every)
     try:

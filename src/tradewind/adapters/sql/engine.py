@@ -10,13 +10,17 @@ Invariants:
   the driver's implicit mode, so a projector's rows and its offset commit together;
 - :meth:`Database.write` starts ``BEGIN IMMEDIATE`` on SQLite: a writer takes the write
   lock before it reads, so it waits (``busy_timeout``) instead of failing with
-  ``SQLITE_BUSY`` when another connection wrote between its read and its write.
+  ``SQLITE_BUSY`` when another connection wrote between its read and its write;
+- inside :meth:`Database.one_transaction`, every :meth:`Database.write` of the same
+  database in the same task joins that one transaction (it neither begins nor commits
+  its own): it commits once at the end, or nothing does.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any, cast
 
 from sqlalchemy import event
@@ -27,6 +31,9 @@ from sqlalchemy.pool import NullPool
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 _BEGIN_OPTION = "tradewind_sqlite_begin"
+_SHARED: ContextVar[tuple[Database, AsyncSession] | None] = ContextVar(
+    "tradewind_shared_write", default=None
+)
 
 
 def normalise_url(url: str | URL) -> URL:
@@ -66,8 +73,11 @@ def create_engine(
     if not pool:
         kwargs["poolclass"] = NullPool
     if target.get_backend_name() == "postgresql":
-        if pool:
-            kwargs["pool_pre_ping"] = True
+        # no pool_pre_ping (ADR 0041): on asyncpg it is BEGIN, a query and ROLLBACK
+        # before every transaction. A connection the server dropped fails its next
+        # statement instead; SQLAlchemy then discards it and every pooled connection
+        # older than the failure, so a server restart costs one failed transaction
+        # per process, which the callers retry or answer as any database error.
         return _create_async_engine(target, **kwargs)
 
     if pool:
@@ -130,9 +140,31 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """A read-write transaction, committed on normal exit and rolled back on error."""
+        """A read-write transaction, committed on normal exit and rolled back on error;
+        inside :meth:`one_transaction`, that transaction instead."""
+        shared = _SHARED.get()
+        if shared is not None and shared[0] is self:
+            yield shared[1]
+            return
         async with self._write() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def one_transaction(self) -> AsyncIterator[None]:
+        """Make every :meth:`write` inside part of one transaction, committed on normal
+        exit and rolled back on error: several writers pay one ``BEGIN``/``COMMIT`` and
+        one connection checkout. One session: the writers inside must run one after
+        the other (a task started inside would share it too)."""
+        shared = _SHARED.get()
+        if shared is not None and shared[0] is self:
+            yield
+            return
+        async with self.write() as session:
+            token = _SHARED.set((self, session))
+            try:
+                yield
+            finally:
+                _SHARED.reset(token)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

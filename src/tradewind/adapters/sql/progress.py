@@ -7,7 +7,11 @@ Invariants:
 - :attr:`ProjectionProgress.applied_seq` never goes back and is never ahead of what a
   read in a new transaction will see (it is read from committed offsets);
 - one poller per process, only while there are waiters, at most every ``poll_s``; a
-  waiter never waits longer than its own timeout (the caller's ``wait_for`` deadline).
+  waiter never waits longer than its own timeout (the caller's ``wait_for`` deadline);
+- while :attr:`ProjectionProgress.listening` (PostgreSQL: the projector's transaction
+  sends ``NOTIFY`` :data:`PROJECTED_CHANNEL`, delivered at its commit, ADR 0041), the
+  poller reads the offsets when :meth:`ProjectionProgress.nudge` says they moved, and
+  otherwise only every ``listen_poll_s`` (a lost notification costs that much delay).
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 
 log = logging.getLogger(__name__)
 
+PROJECTED_CHANNEL = "tradewind_projected"
+"""The PostgreSQL ``NOTIFY`` channel of projector commits (channels are per database)."""
+
 
 class ProjectionProgress:
     """The ``applied_seq`` / ``wait_for`` watermark ``ProjectedHistory`` needs."""
@@ -29,10 +36,15 @@ class ProjectionProgress:
         names: Collection[str] = ("ledger", "orders", "trades"),
         *,
         poll_s: float = 0.005,
+        listen_poll_s: float = 0.1,
     ) -> None:
         self._offsets = offsets
         self.names = tuple(names)
         self.poll_s = poll_s
+        self.listen_poll_s = listen_poll_s
+        self.listening = False
+        """Set while something calls :meth:`nudge` at each projector commit."""
+        self._nudged = asyncio.Event()
         self._seq = 0
         self._waiters = 0
         self._changed = asyncio.Event()
@@ -66,14 +78,23 @@ class ProjectionProgress:
         finally:
             self._waiters -= 1
 
+    def nudge(self) -> None:
+        """The stored offsets moved (a projector committed): read them again now."""
+        self._nudged.set()
+
     async def _poll(self) -> None:
         while self._waiters > 0:
+            self._nudged.clear()  # before the read: a commit after it is not missed
             try:
                 await self.refresh()
             except Exception as exc:
                 log.warning("projector offsets not readable: %s", exc)
                 await asyncio.sleep(0.1)
-            await asyncio.sleep(self.poll_s)
+            if not self.listening:
+                await asyncio.sleep(self.poll_s)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._nudged.wait(), self.listen_poll_s)
 
     async def stop(self) -> None:
         task, self._task = self._task, None

@@ -20,14 +20,23 @@ Invariants:
 - with a ``writer`` (:class:`~tradewind.services.projectors.writer_thread.WriterThread`),
   the projectors' reads and writes run on that thread, one chunk at a time, and the
   offsets they reach are recorded (and waiters woken) back on the caller's loop; the
-  projectors and their store must then be used through this runner only.
+  projectors and their store must then be used through this runner only;
+- with a ``transaction`` (e.g. :meth:`~tradewind.adapters.sql.engine.Database.one_transaction`,
+  distributed mode), a chunk is first applied by every projector in that one
+  transaction (one ``BEGIN``/``COMMIT`` for all, not one each); if any projector fails
+  there, nothing of it is committed and the chunk is applied again one transaction per
+  projector, so a failing projector still does not hold back the others. Each offset
+  still commits with its rows. Only for projectors whose caches are tagged with the
+  offset they reflect (:mod:`~tradewind.services.projectors.base`): a lazy margin
+  offset, advanced in memory, would outlive a rolled-back shared transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from itertools import islice
 from pathlib import Path
 
@@ -130,6 +139,7 @@ class ProjectorRunner:
         retry_max_s: float = 10.0,
         linger_s: float = DEFAULT_LINGER_S,
         writer: WriterThread | None = None,
+        transaction: Callable[[], AbstractAsyncContextManager[object]] | None = None,
     ) -> None:
         names = [p.name for p in projectors]
         if len(set(names)) != len(names):
@@ -143,6 +153,9 @@ class ProjectorRunner:
         self.retry_max_s = retry_max_s
         self.linger_s = linger_s
         self.writer = writer
+        self.transaction = transaction
+        self.shared_failures = 0
+        """Chunks whose shared transaction failed and were applied one by one."""
         self._waiters = 0
         self._wake = asyncio.Event()
         self._applied: dict[str, int] = {}
@@ -200,6 +213,17 @@ class ProjectorRunner:
         self, batches: Sequence[Batch]
     ) -> tuple[dict[str, int], BaseException | None]:
         """Each projector's new offset and the first failure (on the writer if any)."""
+        if self.transaction is not None:
+            shared: dict[str, int] = {}
+            try:
+                async with self.transaction():
+                    for p in self.projectors:
+                        shared[p.name] = await p.apply(batches)
+            except Exception as e:
+                self.shared_failures += 1
+                log.warning("shared projector transaction failed, one by one", error=repr(e))
+            else:
+                return shared, None
         reached: dict[str, int] = {}
         first: BaseException | None = None
         for p in self.projectors:
