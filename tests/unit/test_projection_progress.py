@@ -52,3 +52,28 @@ async def test_listening_still_polls_slowly_and_polls_fast_when_not() -> None:
     offsets.seq = 4
     await asyncio.wait_for(waiter, 1.0)
     await progress.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_payload_with_offsets_is_taken_without_a_read() -> None:
+    offsets = Offsets()
+    progress = ProjectionProgress(offsets, poll_s=0.001, listen_poll_s=30.0)
+    progress.listening = True
+    progress.nudge('{"ledger": 2, "orders": 2, "trades": 2, "margin": 1}')
+    assert progress.applied_seq == 2
+    await asyncio.wait_for(progress.wait_for(2), 1.0)
+    waiter = asyncio.create_task(progress.wait_for(3))
+    await asyncio.sleep(0.05)
+    assert offsets.reads == 0  # fed by payloads: no read before waiting
+    progress.nudge('{"ledger": 3, "orders": 3, "trades": 2}')  # trades behind: not yet
+    await asyncio.sleep(0.01)
+    assert not waiter.done()
+    progress.nudge('{"ledger": 3, "orders": 3, "trades": 3}')
+    await asyncio.wait_for(waiter, 1.0)
+    assert offsets.reads == 0
+    progress.nudge("not json")  # unreadable: read the offsets instead
+    progress.listening = False  # not listening: commits may go unannounced
+    offsets.seq = 4
+    await asyncio.wait_for(progress.wait_for(4), 1.0)
+    assert offsets.reads >= 1
+    await progress.stop()

@@ -1145,9 +1145,12 @@ class ApiReplica:
         dsn = url.render_as_string(hide_password=False)
         progress = (self.progress, self.margin_progress)
 
-        def nudge(*_: object) -> None:
+        def nudge(
+            _conn: object = None, _pid: object = None, _ch: object = None, payload: object = None
+        ) -> None:
+            text = payload if isinstance(payload, str) else None
             for p in progress:
-                p.nudge()
+                p.nudge(text)
 
         while True:
             conn = None
@@ -1386,10 +1389,11 @@ class ProjectorProcess:
         async with self.db.one_transaction():
             yield
             if self.db.dialect == "postgresql":
-                from tradewind.adapters.sql.progress import PROJECTED_CHANNEL
+                from tradewind.adapters.sql.progress import NOTIFY_OFFSETS_SQL
 
+                # the payload is the offsets this transaction stores (ADR 0043)
                 async with self.db.write() as session:
-                    await session.execute(sa.text(f"NOTIFY {PROJECTED_CHANNEL}"))
+                    await session.execute(sa.text(NOTIFY_OFFSETS_SQL))
 
     async def _offset(self) -> int:
         return min((await self.runner.offsets()).values(), default=0)
