@@ -412,6 +412,25 @@ def test_distributed_exchange_keeps_acknowledged_state_across_a_core_kill(
     )
     assert more["status"] == "filled" and more["id"] > max(acknowledged | acknowledged_burst)
 
+    # a key revoked on one replica stops working on the other, which had it in memory
+    # (ADR 0045: the revocation's NOTIFY drops it there)
+    bob.ok("GET", "/api/v1/balances", via=1)
+    token = (
+        bob.http[0]
+        .post("/api/v1/auth/login", json={"email": "bob@example.com", "password": PASSWORD})
+        .json()["token"]
+    )
+    r = bob.http[0].delete(
+        f"/api/v1/api-keys/{bob.key_id}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert r.status_code == 204, r.text
+    refused = eventually(
+        lambda: bob.signed("GET", "/api/v1/balances", via=1).status_code,
+        lambda status: status == 401,
+        timeout_s=2.0,
+    )
+    assert refused == 401
+
     d.core.stop()
     verify = subprocess.run(
         [sys.executable, "-c", CLI, "verify", str(d.core_dir)],

@@ -141,3 +141,35 @@ async def test_sole_writer_reads_again_when_a_freeze_races_the_first_read() -> N
     with pytest.raises(AccountFrozen):
         await admin.check_order(7)
     assert store.reads == 2
+
+
+@pytest.mark.asyncio
+async def test_listened_frozen_flags_are_exact_and_only_while_listening() -> None:
+    """ADR 0045: an API replica on PostgreSQL keeps frozen flags in a cache dropped by
+    the NOTIFY of every freeze; while not listening each order reads SQL."""
+    from tradewind.runtime.authcache import AuthInvalidations
+
+    clock, store = FakeClock(), Store()
+    auth = AuthInvalidations()
+    admin = AdminService(
+        store=store,  # type: ignore[arg-type]
+        bus=Bus(),  # type: ignore[arg-type]
+        audit=AuditLog(MemoryAuditStore(), clock),
+        clock=clock,
+        listened_frozen=auth.frozen,
+    )
+    for _ in range(5):
+        await admin.check_order(7)
+    assert store.reads == 5  # not listening: SQL every time, not the 1 s cache
+    auth.listening = True
+    for _ in range(50):
+        await admin.check_order(7)
+    assert store.reads == 6
+    store.frozen.add(7)  # frozen by another replica...
+    await admin.check_order(7)
+    auth.notified("user:7")  # ...whose NOTIFY arrives
+    with pytest.raises(AccountFrozen):
+        await admin.check_order(7)
+    officer = Actor(1, "compliance")
+    await admin.unfreeze(officer, 7, "cleared")  # here: at once, before the NOTIFY
+    await admin.check_order(7)

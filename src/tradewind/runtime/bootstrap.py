@@ -67,6 +67,7 @@ from tradewind.core.engine import Core
 from tradewind.core.events import Event, Trade
 from tradewind.journal.recovery import JournaledCore
 from tradewind.runtime import sequencer
+from tradewind.runtime.authcache import AuthInvalidations, ListenedApiKeyRepository
 from tradewind.runtime.config import ConfigError, Settings
 from tradewind.runtime.funding import build_funding
 from tradewind.runtime.keycache import CachedApiKeyRepository
@@ -78,7 +79,7 @@ from tradewind.services.history import ProjectedHistory
 from tradewind.services.marketdata import MarketData
 from tradewind.services.marketmaker import MarketMaker
 from tradewind.services.open_orders import OpenOrderIndex
-from tradewind.services.ports import Clock
+from tradewind.services.ports import ApiKeyRepository, Clock
 from tradewind.services.projectors import (
     LedgerProjector,
     OrdersProjector,
@@ -969,6 +970,11 @@ class CoreProcess:
                 log.exception("market-data clock failed")
 
 
+_LISTEN_PING_S = 5.0
+"""How often an API replica checks its ``LISTEN`` connection is alive (ADR 0045)."""
+_LISTEN_PING_TIMEOUT_S = 2.0
+
+
 class ApiReplica:
     """``tradewind api``: one stateless API replica (REST + WebSocket) of a distributed
     deployment. :attr:`app` is the ASGI app; ``start()``/``stop()`` or its lifespan."""
@@ -1014,10 +1020,17 @@ class ApiReplica:
         self.db = Database.from_url(settings.resolved_database_url)
         self.redis = Redis.from_url(settings.redis_url)
         prefix = settings.redis_prefix
+        # API keys and frozen flags in memory, kept exact by the NOTIFY every writer
+        # sends (ADR 0045); PostgreSQL only (the LISTEN connection), else SQL each time
+        self.auth_cache: AuthInvalidations | None = None
+        api_keys: ApiKeyRepository = SqlApiKeyRepository(self.db)
+        if self.db.dialect == "postgresql":
+            self.auth_cache = AuthInvalidations()
+            api_keys = ListenedApiKeyRepository(api_keys, self.auth_cache.keys)
         self.identity = build_identity(
             settings,
             self.db,
-            api_keys=SqlApiKeyRepository(self.db),
+            api_keys=api_keys,
             replay_cache=RedisReplayCache(self.redis, prefix=prefix),
             secret_box=AesGcmSecretBox(
                 load_master_keys(None, {SECRET_KEY_VAR: settings.secret_key or ""})
@@ -1042,7 +1055,12 @@ class ApiReplica:
         )
         self.marks = RedisWriteMarks(self.redis, prefix=prefix)
         self.protection = build_protection(
-            settings, self.db, self.bus, self.clock, redis=self.redis
+            settings,
+            self.db,
+            self.bus,
+            self.clock,
+            redis=self.redis,
+            listened_frozen=None if self.auth_cache is None else self.auth_cache.frozen,
         )
         # withdrawals (docs/funding.md): the workflow on every API process; payouts
         # only where [funding.withdrawals] names a signer and nodes
@@ -1135,11 +1153,22 @@ class ApiReplica:
     async def _listen_projected(self) -> None:
         """``LISTEN`` to the projector's commits (ADR 0041): read-your-writes waits read
         the offsets once per commit instead of polling them every 5 ms; back to polling
-        while the listening connection is down."""
+        while the listening connection is down. On the same connection, ``LISTEN`` to
+        API-key and freeze changes (ADR 0045): the auth caches serve only while it is
+        up, and a ping every ``_LISTEN_PING_S`` notices a connection that died silently."""
         import asyncpg  # type: ignore[import-untyped]
         from sqlalchemy.engine import make_url
 
+        from tradewind.adapters.sql.auth_notify import AUTH_CHANNEL
         from tradewind.adapters.sql.progress import PROJECTED_CHANNEL
+
+        auth = self.auth_cache
+
+        def invalidate(
+            _conn: object = None, _pid: object = None, _ch: object = None, payload: object = None
+        ) -> None:
+            if auth is not None:
+                auth.notified(payload if isinstance(payload, str) else None)
 
         url = make_url(self.settings.resolved_database_url).set(drivername="postgresql")
         dsn = url.render_as_string(hide_password=False)
@@ -1159,15 +1188,24 @@ class ApiReplica:
                 lost = asyncio.Event()
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(PROJECTED_CHANNEL, nudge)
+                if auth is not None:
+                    await conn.add_listener(AUTH_CHANNEL, invalidate)
+                    auth.listening = True  # forgets all: changes before were not heard
                 for p in progress:
                     p.listening = True
                 nudge()  # commits before the LISTEN were not announced
-                await lost.wait()
+                while not lost.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(lost.wait(), _LISTEN_PING_S)
+                        break
+                    await conn.fetchval("SELECT 1", timeout=_LISTEN_PING_TIMEOUT_S)
             except asyncio.CancelledError:
                 raise
             except Exception as e:
                 log.warning("projector commits not followed", error=repr(e))
             finally:
+                if auth is not None:
+                    auth.listening = False  # not served from memory until listening again
                 for p in progress:
                     p.listening = False
                 if conn is not None:

@@ -14,7 +14,8 @@ Invariants:
 - records are immutable (frozen), so a cached record cannot be changed by its reader.
 
 Not for distributed mode: there several API processes share the table and a revocation
-on one would not reach the others' caches.
+on one would not reach the others' caches; the replicas use runtime/authcache.py, kept
+exact by PostgreSQL ``NOTIFY`` (ADR 0045).
 """
 
 from __future__ import annotations

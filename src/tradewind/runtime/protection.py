@@ -30,7 +30,7 @@ from tradewind.gateways.rest.admin_fees import install_admin_fees
 from tradewind.gateways.rest.kyc import install_kyc
 from tradewind.gateways.rest.security import SecurityOptions, install_security
 from tradewind.runtime.config import Settings
-from tradewind.services.admin import AdminService
+from tradewind.services.admin import AdminService, ListenedFrozen
 from tradewind.services.alerts import AlertService
 from tradewind.services.audit import AuditLog
 from tradewind.services.catalog import MarketCatalog
@@ -92,9 +92,11 @@ def build_protection(
     redis: Redis | None = None,
     reset_second_factor: Callable[[int], Awaitable[object]] | None = None,
     sole_writer: bool = False,
+    listened_frozen: ListenedFrozen | None = None,
 ) -> Protection:
     """``sole_writer``: this process is the only one that freezes accounts (embedded
-    mode), so the order guard keeps the frozen set exact in memory."""
+    mode), so the order guard keeps the frozen set exact in memory. ``listened_frozen``:
+    frozen flags kept exact by ``NOTIFY`` (an API replica on PostgreSQL, ADR 0045)."""
     store: BucketStore
     if redis is not None:
         from tradewind.adapters.redis.ratelimit import RedisBuckets
@@ -112,6 +114,7 @@ def build_protection(
         # approved 2FA resets clear the TOTP secret and the recovery codes
         reset_second_factor=reset_second_factor or SqlUserRepository(db).disable_totp,
         sole_writer=sole_writer,
+        listened_frozen=listened_frozen,
     )
     origins = tuple(o.strip() for o in settings.cors_origins.split(",") if o.strip())
     security = SecurityOptions(limiter=limiter, cors_origins=origins, hsts=settings.hsts)

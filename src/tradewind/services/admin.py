@@ -207,6 +207,15 @@ class AdminStore(Protocol):
         ...
 
 
+class ListenedFrozen(Protocol):
+    """Frozen flags kept exact by notifications of every freeze and unfreeze
+    (runtime/authcache.py ``ListenedCache``)."""
+
+    async def get(self, key: int, load: Callable[[], Awaitable[bool]]) -> bool: ...
+
+    def forget(self, key: int) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Actor:
     """Who is acting, as the gateway authenticated them (role looked up server-side)."""
@@ -244,8 +253,13 @@ class AdminService:
         reset_second_factor: Callable[[int], Awaitable[object]] | None = None,
         frozen_cache_ms: int = 1000,
         sole_writer: bool = False,
+        listened_frozen: ListenedFrozen | None = None,
     ) -> None:
         self._store = store
+        # listened_frozen (distributed mode on PostgreSQL, ADR 0045): frozen flags kept
+        # exact by the NOTIFY every freeze/unfreeze sends; while it is not listening it
+        # serves nothing and every check reads SQL
+        self._listened = listened_frozen
         # user -> (frozen, valid until): the order path must not pay a SQL read per order;
         # freezes made by this process update it at once, other processes' within the TTL
         self._frozen: dict[int, tuple[bool, int]] = {}
@@ -352,6 +366,8 @@ class AdminService:
         )
         self._freeze_epoch += 1
         self._frozen.pop(user_id, None)
+        if self._listened is not None:
+            self._listened.forget(user_id)
         if self._frozen_set is not None:
             self._frozen_set.add(user_id)
         applied = await self._bus.submit(Freeze(user=user_id))
@@ -377,6 +393,8 @@ class AdminService:
         was = await self._store.unfreeze(user_id)
         self._freeze_epoch += 1
         self._frozen.pop(user_id, None)
+        if self._listened is not None:
+            self._listened.forget(user_id)
         if self._frozen_set is not None:
             self._frozen_set.discard(user_id)
         applied = await self._bus.submit(Unfreeze(user=user_id))
@@ -430,6 +448,9 @@ class AdminService:
             if frozen_set is None:
                 frozen_set = await self._all_frozen()
             return user in frozen_set
+        if self._listened is not None:
+            store = self._store
+            return await self._listened.get(user, lambda: store.is_frozen(user))
         now = self._clock.now_ms()
         cached = self._frozen.get(user)
         if cached is not None and now < cached[1]:

@@ -6,7 +6,10 @@ Invariants:
   the row, so the table lists exactly the staff;
 - an approval leaves ``pending`` once, by a conditional ``UPDATE ... WHERE status =
   'pending'`` (two approvers racing: one wins, the other is told it is not pending);
-- the ``users`` table is only read here (its owner is the accounts adapter).
+- the ``users`` table is only read here (its owner is the accounts adapter);
+- a freeze or unfreeze that changes the flag sends ``NOTIFY tradewind_auth
+  'user:<id>'`` in its transaction on PostgreSQL, so every API replica's frozen cache
+  drops the account when it commits (adapters/sql/auth_notify.py, ADR 0045).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from tradewind.adapters.sql.auth_notify import notify_auth, user_payload
 from tradewind.adapters.sql.base import Base
 from tradewind.adapters.sql.engine import Database, rowcount
 from tradewind.adapters.sql.types import ID, user_key
@@ -155,6 +159,7 @@ class SqlAdminStore:
                     )
                 )
                 await session.flush()
+                await notify_auth(session, user_payload(user_id))
         except IntegrityError:
             return False  # a concurrent freeze won
         return True
@@ -164,7 +169,10 @@ class SqlAdminStore:
             result = await session.execute(
                 sa.delete(AccountFreezeRow).where(AccountFreezeRow.user_id == user_id)
             )
-            return rowcount(result) > 0
+            removed = rowcount(result) > 0
+            if removed:
+                await notify_auth(session, user_payload(user_id))
+            return removed
 
     async def is_frozen(self, user_id: int) -> bool:
         async with self._db.read() as session:

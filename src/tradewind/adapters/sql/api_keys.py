@@ -4,7 +4,9 @@ Invariant: the HMAC secret is stored only sealed (AES-GCM under the master key, 
 the key id; see docs/adr/0005-api-key-secrets.md); an Ed25519 key stores only its public
 key (``key_type = 'ed25519'``, ``secret_sealed`` empty); a revoked key keeps its row (for
 audit) with ``revoked_at_ms`` set and is never valid again; an expired one
-(``expires_at_ms``) stays too, and the service refuses it.
+(``expires_at_ms``) stays too, and the service refuses it; a key's other columns never
+change after it is added. A revocation sends ``NOTIFY tradewind_auth 'key:<key_id>'`` in
+its transaction on PostgreSQL (adapters/sql/auth_notify.py, ADR 0045).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from tradewind.adapters.sql.auth_notify import key_payload, notify_auth
 from tradewind.adapters.sql.base import Base
 from tradewind.adapters.sql.engine import Database, rowcount
 from tradewind.adapters.sql.types import ID
@@ -143,4 +146,7 @@ class SqlApiKeyRepository:
                 )
                 .values(revoked_at_ms=revoked_at_ms)
             )
-            return rowcount(result) > 0
+            revoked = rowcount(result) > 0
+            if revoked:  # delivered at commit: every replica drops its cached key
+                await notify_auth(session, key_payload(key_id))
+            return revoked
