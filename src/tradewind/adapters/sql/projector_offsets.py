@@ -22,7 +22,7 @@ from contextvars import ContextVar
 from typing import cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -41,6 +41,20 @@ class ProjectorOffsetRow(Base):
 
 class OffsetWentBackwards(Exception):
     """A projector tried to store an offset at or before the stored one."""
+
+
+_UPSERT_PG = sa.text(
+    "WITH stored AS ("
+    " INSERT INTO projector_offsets AS o (name, last_seq, updated_ts)"
+    " SELECT * FROM unnest(CAST(:names AS varchar[]), CAST(:seqs AS bigint[]),"
+    " CAST(:tss AS bigint[]))"
+    " ON CONFLICT (name) DO UPDATE"
+    " SET last_seq = excluded.last_seq, updated_ts = excluded.updated_ts"
+    " WHERE o.last_seq < excluded.last_seq"
+    " RETURNING 1"
+    ") SELECT count(*) FROM stored"
+)
+"""Store several offsets, each only if it moves forward; answers how many it stored."""
 
 
 class SharedOffsets:
@@ -72,20 +86,31 @@ class SharedOffsets:
         raise :class:`OffsetWentBackwards` if a row refused (the caller rolls back)."""
         if not self._advanced:
             return
-        table = cast(sa.Table, ProjectorOffsetRow.__table__)
-        postgres = self.session.get_bind().dialect.name == "postgresql"
-        insert = (postgresql.insert if postgres else sqlite.insert)(table)
-        statement = insert.values(
-            [
-                {"name": name, "last_seq": seq, "updated_ts": ts}
-                for name, (seq, ts) in sorted(self._advanced.items())
-            ]
-        ).on_conflict_do_update(
-            index_elements=[table.c.name],
-            set_={"last_seq": insert.excluded.last_seq, "updated_ts": insert.excluded.updated_ts},
-            where=table.c.last_seq < insert.excluded.last_seq,
-        )
-        written = rowcount(await self.session.execute(statement))
+        rows = sorted(self._advanced.items())
+        if self.session.get_bind().dialect.name == "postgresql":
+            # one statement text whatever the number of rows: compiled and prepared once
+            written = await self.session.scalar(  # count(*): never None
+                _UPSERT_PG,
+                {
+                    "names": [name for name, _ in rows],
+                    "seqs": [seq for _, (seq, _) in rows],
+                    "tss": [ts for _, (_, ts) in rows],
+                },
+            )
+        else:
+            table = cast(sa.Table, ProjectorOffsetRow.__table__)
+            insert = sqlite.insert(table)
+            statement = insert.values(
+                [{"name": name, "last_seq": seq, "updated_ts": ts} for name, (seq, ts) in rows]
+            ).on_conflict_do_update(
+                index_elements=[table.c.name],
+                set_={
+                    "last_seq": insert.excluded.last_seq,
+                    "updated_ts": insert.excluded.updated_ts,
+                },
+                where=table.c.last_seq < insert.excluded.last_seq,
+            )
+            written = rowcount(await self.session.execute(statement))
         if written != len(self._advanced):
             stored = await _read(self.session, self._advanced, for_update=False)
             behind = {
