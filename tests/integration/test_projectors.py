@@ -28,6 +28,7 @@ import random
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,12 @@ from tradewind.adapters.sql.projections import (
     SqlProjectionStore,
     sql_projectors,
 )
-from tradewind.adapters.sql.projector_offsets import ProjectorOffsetRow
+from tradewind.adapters.sql.projector_offsets import (
+    OffsetWentBackwards,
+    ProjectorOffsetRow,
+    advance_offset,
+    shared_projection_transaction,
+)
 from tradewind.adapters.sql.trades import TradeRow
 from tradewind.core.commands import AnyCommand
 from tradewind.core.engine import Core
@@ -593,20 +599,29 @@ async def test_one_shared_transaction_per_chunk_and_one_by_one_after_a_failure(
     crashing = CrashingStore(SqlProjectionStore(db), set())
     runner = ProjectorRunner(
         [LedgerProjector(crashing), OrdersProjector(crashing), TradesProjector(crashing)],
-        transaction=db.one_transaction,
+        transaction=lambda: shared_projection_transaction(db, NAMES),
     )
     commits = 0
+    offset_statements: list[str] = []
 
     def count(_conn: Any) -> None:
         nonlocal commits
         commits += 1
 
+    def statement(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        if "projector_offsets" in sql:
+            offset_statements.append("write" if "INSERT" in sql else sql.split()[0].upper())
+
     sa.event.listen(db.engine.sync_engine, "commit", count)
+    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", statement)
     try:
         await runner.apply_batches(batches[:300])
         assert commits == 1
+        # the three offsets: read with one SELECT, stored with one upsert (ADR 0044)
+        assert offset_statements == ["SELECT", "write"]
     finally:
         sa.event.remove(db.engine.sync_engine, "commit", count)
+        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", statement)
     before = await dump(db)
 
     # the ledger dies before its commit: the shared attempt leaves nothing, then the
@@ -624,6 +639,78 @@ async def test_one_shared_transaction_per_chunk_and_one_by_one_after_a_failure(
     assert await runner.catch_up(batches) == batches[-1].seq
     assert await dump(db) == expected
     await assert_projections_match_core(db, s)
+
+
+NAMES = ("ledger", "orders", "trades")
+
+
+@pytest.mark.asyncio
+async def test_shared_offsets_refuse_to_go_backwards_and_roll_everything_back(
+    db: Database, tmp_path: Path
+) -> None:
+    """In the shared transaction an offset still only moves forward: moving one back
+    (in memory, or against a row changed behind the shared read) raises
+    ``OffsetWentBackwards`` and nothing of the transaction is committed."""
+    s = session(12, 300)
+    runner = ProjectorRunner(
+        sql_projectors(db), transaction=lambda: shared_projection_transaction(db, NAMES)
+    )
+    await runner.apply_batches(s.batches[:100])
+    before = await dump(db)
+
+    async def project_then(tamper: str) -> None:
+        async with shared_projection_transaction(db, NAMES), db.write() as session:
+            for p in runner.projectors:
+                await p.apply(s.batches[100:200])
+            if tamper == "memory":
+                await advance_offset(session, "orders", 150, TS0)
+            else:  # another writer's row, ahead of what the shared read saw
+                await session.execute(
+                    sa.update(ProjectorOffsetRow)
+                    .where(ProjectorOffsetRow.name == "trades")
+                    .values(last_seq=10_000)
+                )
+
+    for tamper in ("memory", "row"):
+        with pytest.raises(OffsetWentBackwards):
+            await project_then(tamper)
+        assert await dump(db) == before
+        assert await SqlProjectionStore(db).offsets() == dict.fromkeys(NAMES, 100)
+    # a fresh runner (no caches) goes on where the committed offsets are
+    fresh = ProjectorRunner(
+        sql_projectors(db), transaction=lambda: shared_projection_transaction(db, NAMES)
+    )
+    await fresh.apply_batches(s.batches[100:])
+    assert fresh.shared_failures == 0
+    assert await dump(db) == await reference_dump(tmp_path, s)
+
+
+@pytest.mark.asyncio
+async def test_two_processes_sharing_offsets_apply_each_chunk_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Two projector processes (two engines) feeding the same chunks at once: the shared
+    read of the offsets serialises them (``FOR UPDATE`` on PostgreSQL, ``BEGIN
+    IMMEDIATE`` on SQLite), so every event is applied once and no transaction fails."""
+    s = session(13, 600)
+    first, second = await open_database(database_url), await open_database(database_url)
+    try:
+        runners = [
+            ProjectorRunner(
+                sql_projectors(d), transaction=partial(shared_projection_transaction, d, NAMES)
+            )
+            for d in (first, second)
+        ]
+        await runners[0].apply_batches(s.batches[:20])  # the offset rows exist
+        for start in range(20, len(s.batches), 100):
+            chunk = s.batches[start : start + 100]
+            await asyncio.gather(*(r.apply_batches(chunk) for r in runners))
+        assert [r.shared_failures for r in runners] == [0, 0]
+        assert await dump(first) == await reference_dump(tmp_path, s)
+        await assert_projections_match_core(first, s)
+    finally:
+        await first.dispose()
+        await second.dispose()
 
 
 def write_journal(data_dir: Path, commands: Sequence[AnyCommand], snapshot_every: int) -> Core:

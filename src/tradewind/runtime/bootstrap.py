@@ -1392,6 +1392,7 @@ class ProjectorProcess:
             # was four BEGIN/COMMITs, the projector's main cost per command
             transaction=self._projection_transaction,
         )
+        self._names = tuple(p.name for p in self.runner.projectors)
         self.names = AmqpNames(settings.amqp_prefix)
         self.link = AmqpLink(settings.amqp_url, name=f"tradewind-projector-{self.instance}")
         self.watch = CoreWatch(self.link, self.names, liveness_s=settings.core_liveness_ms / 1000)
@@ -1424,14 +1425,15 @@ class ProjectorProcess:
         """One transaction for the projectors of a chunk that, on PostgreSQL, tells the
         API replicas at its commit that the offsets moved (``NOTIFY`` is delivered
         only when the transaction commits, so never before the rows are visible)."""
-        async with self.db.one_transaction():
-            yield
-            if self.db.dialect == "postgresql":
-                from tradewind.adapters.sql.progress import NOTIFY_OFFSETS_SQL
+        from tradewind.adapters.sql.progress import NOTIFY_OFFSETS_SQL
+        from tradewind.adapters.sql.projector_offsets import shared_projection_transaction
 
-                # the payload is the offsets this transaction stores (ADR 0043)
-                async with self.db.write() as session:
-                    await session.execute(sa.text(NOTIFY_OFFSETS_SQL))
+        # the offsets of the four are read with one SELECT ... FOR UPDATE at the start
+        # and stored with one upsert at the end (ADR 0044); the NOTIFY's payload is the
+        # offsets this transaction stores (ADR 0043)
+        notify = NOTIFY_OFFSETS_SQL if self.db.dialect == "postgresql" else None
+        async with shared_projection_transaction(self.db, self._names, last=notify):
+            yield
 
     async def _offset(self) -> int:
         return min((await self.runner.offsets()).values(), default=0)

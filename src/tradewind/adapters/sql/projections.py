@@ -39,7 +39,11 @@ from tradewind.adapters.sql.engine import Database
 from tradewind.adapters.sql.fills import FillRow
 from tradewind.adapters.sql.ledger import LedgerEntryRow
 from tradewind.adapters.sql.orders import OrderRow
-from tradewind.adapters.sql.projector_offsets import ProjectorOffsetRow, advance_offset
+from tradewind.adapters.sql.projector_offsets import (
+    ProjectorOffsetRow,
+    advance_offset,
+    get_offset,
+)
 from tradewind.adapters.sql.trades import TradeRow
 from tradewind.adapters.sql.types import MinorUnits
 from tradewind.services.projectors.base import Projector
@@ -188,11 +192,7 @@ class SqlProjectionTx:
     # -- offset ---------------------------------------------------------------------
 
     async def offset(self) -> int:
-        query = sa.select(ProjectorOffsetRow.last_seq).where(ProjectorOffsetRow.name == self._name)
-        if self._postgres:
-            query = query.with_for_update()
-        value = await self._session.scalar(query)
-        return 0 if value is None else int(value)
+        return await get_offset(self._session, self._name, for_update=self._postgres)
 
     async def advance(self, seq: int, ts: int) -> None:
         await advance_offset(self._session, self._name, seq, ts)
