@@ -113,7 +113,7 @@ def main() -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report["median"], indent=2), report["load_average"])
+    print(json.dumps(report["median"], indent=2), report["machine"].get("load_average"))
     return 0
 
 
