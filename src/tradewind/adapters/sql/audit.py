@@ -3,8 +3,11 @@
 Invariants:
 - ``seq`` is the primary key, assigned as head + 1 inside the appending transaction
   (not by the database), and ``prev_hash`` is unique: two writers that read the same
-  head cannot both commit (on SQLite the write lock serialises them already; on
-  PostgreSQL the loser hits the key and retries with the new head);
+  head cannot both commit. Appenders queue rather than race: on SQLite the write lock
+  serialises them, on PostgreSQL a transaction-scoped advisory lock taken before the
+  head is read (:data:`APPEND_LOCK_KEY`); a loser of any race left (the key) retries
+  with the new head. Optimistic retries alone let one of 40 concurrent appenders lose
+  20 times in a row (CI, 2026-11-27);
 - the table refuses ``UPDATE`` (a trigger, created by migration 0004 on both
   databases): entries are never edited in place. Removing entries is detected by the
   chain (a gap, or a head that no longer matches the recorded one).
@@ -23,6 +26,8 @@ from tradewind.adapters.sql.engine import Database
 from tradewind.services.audit import GENESIS, AuditEntry
 
 APPEND_ATTEMPTS = 20
+APPEND_LOCK_KEY = 0x7477_6175_6469_74  # "twaudit": pg_advisory_xact_lock's key
+_APPEND_LOCK = sa.text("SELECT pg_advisory_xact_lock(:key)")
 
 
 class AuditRow(Base):
@@ -64,6 +69,8 @@ class SqlAuditStore:
         for attempt in range(APPEND_ATTEMPTS):
             try:
                 async with self._db.write() as session:
+                    if self._db.dialect == "postgresql":
+                        await session.execute(_APPEND_LOCK, {"key": APPEND_LOCK_KEY})
                     head = (
                         await session.execute(
                             sa.select(AuditRow.seq, AuditRow.hash)
