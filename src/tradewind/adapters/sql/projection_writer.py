@@ -44,7 +44,12 @@ from tradewind.adapters.sql.fills import FillRow
 from tradewind.adapters.sql.ledger import LedgerEntryRow
 from tradewind.adapters.sql.orders import OrderRow
 from tradewind.adapters.sql.projections import (
-    _ORDER_COLUMNS,
+    ENTRY_COLUMNS,
+    FILL_COLUMNS,
+    HOLD_COLUMNS,
+    ORDER_COLUMNS,
+    SYMBOL_COLUMNS,
+    TRADE_COLUMNS,
     LedgerHoldRow,
     ProjectorSymbolRow,
     _chunks,
@@ -117,48 +122,12 @@ class _Table:
         return dict(zip(self.columns, row, strict=True))
 
 
-_ENTRIES = _Table(
-    LedgerEntryRow,
-    ("seq", "event_index", "leg", "ts", "account", "bucket", "asset", "amount", "kind", "ref"),
-)
-_HOLDS = _Table(LedgerHoldRow, ("order_id", "account", "asset", "amount"))
-_SYMBOLS = _Table(ProjectorSymbolRow, ("symbol", "base", "quote", "tick_size", "lot_size"))
-_ORDERS = _Table(OrderRow, _ORDER_COLUMNS)
-_FILLS = _Table(
-    FillRow,
-    (
-        "seq",
-        "event_index",
-        "role",
-        "ts",
-        "order_id",
-        "user_id",
-        "symbol",
-        "side",
-        "price",
-        "qty",
-        "base_amount",
-        "quote_amount",
-        "fee",
-        "fee_asset",
-    ),
-)
-_TRADES = _Table(
-    TradeRow,
-    (
-        "seq",
-        "event_index",
-        "ts",
-        "symbol",
-        "price",
-        "qty",
-        "base_amount",
-        "quote_amount",
-        "taker_side",
-        "maker_order_id",
-        "taker_order_id",
-    ),
-)
+_ENTRIES = _Table(LedgerEntryRow, ENTRY_COLUMNS)
+_HOLDS = _Table(LedgerHoldRow, HOLD_COLUMNS)
+_SYMBOLS = _Table(ProjectorSymbolRow, SYMBOL_COLUMNS)
+_ORDERS = _Table(OrderRow, ORDER_COLUMNS)
+_FILLS = _Table(FillRow, FILL_COLUMNS)
+_TRADES = _Table(TradeRow, TRADE_COLUMNS)
 _OFFSETS = cast(sa.Table, ProjectorOffsetRow.__table__).name
 
 _PUT_HOLDS = _HOLDS.upsert("order_id")

@@ -86,7 +86,7 @@ class ProjectorSymbolRow(Base):
     lot_size: Mapped[int] = mapped_column(MinorUnits)
 
 
-_ORDER_COLUMNS = (
+ORDER_COLUMNS = (
     "id",
     "user_id",
     "symbol",
@@ -111,6 +111,26 @@ _ORDER_COLUMNS = (
     "updated_ts",
 )
 
+# The columns each store writes, named as the attributes of the value it writes them
+# from; the async store here and the writer thread's (projection_writer.py) share them.
+ENTRY_COLUMNS = (
+    "seq", "event_index", "leg", "ts", "account", "bucket", "asset", "amount", "kind", "ref",
+)  # fmt: skip
+HOLD_COLUMNS = ("order_id", "account", "asset", "amount")
+SYMBOL_COLUMNS = ("symbol", "base", "quote", "tick_size", "lot_size")
+FILL_COLUMNS = (
+    "seq", "event_index", "role", "ts", "order_id", "user_id", "symbol", "side", "price",
+    "qty", "base_amount", "quote_amount", "fee", "fee_asset",
+)  # fmt: skip
+TRADE_COLUMNS = (
+    "seq", "event_index", "ts", "symbol", "price", "qty", "base_amount", "quote_amount",
+    "taker_side", "maker_order_id", "taker_order_id",
+)  # fmt: skip
+
+
+def _rows(values: Iterable[object], columns: Sequence[str]) -> list[dict[str, Any]]:
+    return [{name: getattr(v, name) for name in columns} for v in values]
+
 
 def _table(entity: type[Base]) -> sa.Table:
     """The Core table of a mapped class: bulk writes go through Core ``executemany``,
@@ -125,7 +145,7 @@ def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
 
 
 def _order(row: OrderRow) -> OrderState:
-    return OrderState(**{name: getattr(row, name) for name in _ORDER_COLUMNS})
+    return OrderState(**{name: getattr(row, name) for name in ORDER_COLUMNS})
 
 
 def _fill(row: FillRow) -> FillRecord:
@@ -222,18 +242,11 @@ class SqlProjectionTx:
     async def add_symbols(self, symbols: Sequence[SymbolInfo]) -> None:
         if not symbols:
             return
-        rows = [
-            {
-                "symbol": s.symbol,
-                "base": s.base,
-                "quote": s.quote,
-                "tick_size": s.tick_size,
-                "lot_size": s.lot_size,
-            }
-            for s in symbols
-        ]
         insert = self._insert(_table(ProjectorSymbolRow))
-        await self._session.execute(insert.on_conflict_do_nothing(index_elements=["symbol"]), rows)
+        await self._session.execute(
+            insert.on_conflict_do_nothing(index_elements=["symbol"]),
+            _rows(symbols, SYMBOL_COLUMNS),
+        )
 
     # -- ledger ---------------------------------------------------------------------
 
@@ -242,12 +255,8 @@ class SqlProjectionTx:
         return [OrderHold(r.order_id, r.account, r.asset, r.amount) for r in rows]
 
     async def put_holds(self, holds: Sequence[OrderHold]) -> None:
-        rows = [
-            {"order_id": h.order_id, "account": h.account, "asset": h.asset, "amount": h.amount}
-            for h in holds
-        ]
-        columns = ("order_id", "account", "asset", "amount")
-        await self._upsert(_table(LedgerHoldRow), "order_id", columns, rows)
+        rows = _rows(holds, HOLD_COLUMNS)
+        await self._upsert(_table(LedgerHoldRow), "order_id", HOLD_COLUMNS, rows)
 
     async def drop_holds(self, order_ids: Collection[int]) -> None:
         for chunk in _chunks(order_ids):
@@ -256,24 +265,9 @@ class SqlProjectionTx:
             )
 
     async def add_entries(self, entries: Sequence[LedgerEntry]) -> None:
-        if not entries:
-            return
-        rows = [
-            {
-                "seq": e.seq,
-                "event_index": e.event_index,
-                "leg": e.leg,
-                "ts": e.ts,
-                "account": e.account,
-                "bucket": e.bucket,
-                "asset": e.asset,
-                "amount": e.amount,
-                "kind": e.kind,
-                "ref": e.ref,
-            }
-            for e in entries
-        ]
-        await self._session.execute(sa.insert(_table(LedgerEntryRow)), rows)
+        if entries:
+            rows = _rows(entries, ENTRY_COLUMNS)
+            await self._session.execute(sa.insert(_table(LedgerEntryRow)), rows)
 
     # -- orders and fills -----------------------------------------------------------
 
@@ -286,55 +280,19 @@ class SqlProjectionTx:
         return found
 
     async def put_orders(self, orders: Sequence[OrderState]) -> None:
-        rows = [{name: getattr(o, name) for name in _ORDER_COLUMNS} for o in orders]
-        await self._upsert(_table(OrderRow), "id", _ORDER_COLUMNS, rows)
+        rows = _rows(orders, ORDER_COLUMNS)
+        await self._upsert(_table(OrderRow), "id", ORDER_COLUMNS, rows)
 
     async def add_fills(self, fills: Sequence[FillRecord]) -> None:
-        if not fills:
-            return
-        rows = [
-            {
-                "seq": f.seq,
-                "event_index": f.event_index,
-                "role": f.role,
-                "ts": f.ts,
-                "order_id": f.order_id,
-                "user_id": f.user_id,
-                "symbol": f.symbol,
-                "side": f.side,
-                "price": f.price,
-                "qty": f.qty,
-                "base_amount": f.base_amount,
-                "quote_amount": f.quote_amount,
-                "fee": f.fee,
-                "fee_asset": f.fee_asset,
-            }
-            for f in fills
-        ]
-        await self._session.execute(sa.insert(_table(FillRow)), rows)
+        if fills:
+            await self._session.execute(sa.insert(_table(FillRow)), _rows(fills, FILL_COLUMNS))
 
     # -- trades ---------------------------------------------------------------------
 
     async def add_trades(self, trades: Sequence[TradeRecord]) -> None:
-        if not trades:
-            return
-        rows = [
-            {
-                "seq": t.seq,
-                "event_index": t.event_index,
-                "ts": t.ts,
-                "symbol": t.symbol,
-                "price": t.price,
-                "qty": t.qty,
-                "base_amount": t.base_amount,
-                "quote_amount": t.quote_amount,
-                "taker_side": t.taker_side,
-                "maker_order_id": t.maker_order_id,
-                "taker_order_id": t.taker_order_id,
-            }
-            for t in trades
-        ]
-        await self._session.execute(sa.insert(_table(TradeRow)), rows)
+        if trades:
+            rows = _rows(trades, TRADE_COLUMNS)
+            await self._session.execute(sa.insert(_table(TradeRow)), rows)
 
 
 class SqlProjectionStore:
