@@ -54,6 +54,13 @@ def is_sqlite(url: str | URL) -> bool:
 SQLITE_POOL_SIZE = 32
 """Connections kept open to a SQLite file: at least the API's expected concurrency."""
 
+POSTGRES_POOL_SIZE = 16
+"""Connections a process keeps open to PostgreSQL (opened as needed, never more than
+its concurrency asked for), plus as many again as overflow, closed after use. With
+SQLAlchemy's default (5 + 10) an API replica under 16 concurrent requests opened and
+closed a connection every few requests: a TCP handshake, authentication and a new
+server process each time (docs/performance.md, distributed mode)."""
+
 
 def create_engine(
     url: str | URL,
@@ -78,6 +85,9 @@ def create_engine(
         # statement instead; SQLAlchemy then discards it and every pooled connection
         # older than the failure, so a server restart costs one failed transaction
         # per process, which the callers retry or answer as any database error.
+        if pool:
+            kwargs["pool_size"] = POSTGRES_POOL_SIZE
+            kwargs["max_overflow"] = POSTGRES_POOL_SIZE
         return _create_async_engine(target, **kwargs)
 
     if pool:
