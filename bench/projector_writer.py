@@ -6,7 +6,11 @@ A generated stream (``generate_stream``) is applied to a core; its batches are f
 gathers at a few hundred commands/s), once through ``SqlProjectionStore`` (aiosqlite,
 greenlets) and once through ``ThreadProjectionStore`` on a ``WriterThread``, alternating,
 each on a fresh SQLite file; ``thread-full`` is the writer thread with
-``synchronous=FULL``, ``thread`` with the default ``NORMAL``. Reported per command: CPU
+``synchronous=FULL``, ``thread`` with the default ``NORMAL``. With ``--pg URL`` also the
+distributed projector's way on PostgreSQL (a fresh database each run, the projectors of
+a chunk in one shared transaction): ``pg-sqlalchemy`` with every write through
+SQLAlchemy, ``pg-raw`` with the row writes as SQL text on asyncpg (ADR 0046); their
+figures leave out the PostgreSQL server's own CPU. Reported per command: CPU
 of the calling (event-loop) thread, CPU of the whole process, and wall time. The
 event-loop figure is what the HTTP server loses to the projectors. Writes
 ``bench/results/projector_writer.json``.
@@ -17,15 +21,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy.engine import make_url
 
 from tradewind.adapters.sql import upgrade_async
 from tradewind.adapters.sql.engine import Database
 from tradewind.adapters.sql.projection_writer import ThreadProjectionStore
 from tradewind.adapters.sql.projections import SqlProjectionStore
+from tradewind.adapters.sql.projector_offsets import shared_projection_transaction
 from tradewind.core.engine import Core
 from tradewind.runtime.benchmark import machine_info
 from tradewind.runtime.streamgen import generate_stream
@@ -49,19 +61,52 @@ def batches(n: int) -> list[Batch]:
     return out
 
 
-async def one(kind: str, data: list[Batch], chunk: int, root: Path) -> dict[str, float]:
-    url = f"sqlite+aiosqlite:///{root / f'{kind}-{time.monotonic_ns()}.db'}"
+async def one(
+    kind: str, data: list[Batch], chunk: int, root: Path, pg: str | None = None
+) -> dict[str, float]:
+    if kind.startswith("pg"):
+        assert pg is not None
+        async with pg_database(pg) as url:
+            return await _one(kind, data, chunk, url)
+    return await _one(kind, data, chunk, f"sqlite+aiosqlite:///{root / f'{kind}.db'}")
+
+
+@asynccontextmanager
+async def pg_database(admin_url: str) -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for one run, dropped afterwards."""
+    name = f"tradewind_bench_pw_{os.getpid()}_{time.monotonic_ns()}"
+    admin = make_url(admin_url).set(drivername="postgresql")
+    conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+    try:
+        await conn.execute(f"CREATE DATABASE {name}")
+        try:
+            yield admin.set(drivername="postgresql+asyncpg", database=name).render_as_string(
+                hide_password=False
+            )
+        finally:
+            await conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    finally:
+        await conn.close()
+
+
+async def _one(kind: str, data: list[Batch], chunk: int, url: str) -> dict[str, float]:
     await upgrade_async(url)
     db = Database.from_url(url)
     writer: WriterThread | None = None
     store: Any
-    if kind.startswith("thread"):
+    transaction = None
+    if kind.startswith("pg"):
+        store = SqlProjectionStore(db, raw_postgres=kind == "pg-raw")
+        transaction = partial(shared_projection_transaction, db, ("ledger", "orders", "trades"))
+    elif kind.startswith("thread"):
         sync = "FULL" if kind == "thread-full" else "NORMAL"
         writer, store = WriterThread(), ThreadProjectionStore(url, synchronous=sync)
     else:
         store = SqlProjectionStore(db)
     runner = ProjectorRunner(
-        [LedgerProjector(store), OrdersProjector(store), TradesProjector(store)], writer=writer
+        [LedgerProjector(store), OrdersProjector(store), TradesProjector(store)],
+        writer=writer,
+        transaction=transaction,
     )
     await runner.offsets()
     t0, c0, p0 = time.perf_counter(), time.thread_time(), time.process_time()
@@ -85,11 +130,14 @@ async def one(kind: str, data: list[Batch], chunk: int, root: Path) -> dict[str,
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     data = batches(args.commands)
-    runs: dict[str, list[dict[str, float]]] = {"async": [], "thread-full": [], "thread": []}
+    kinds = ["async", "thread-full", "thread"] + (["pg-sqlalchemy", "pg-raw"] if args.pg else [])
+    runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(args.runs):
+        for i in range(args.runs):
             for kind in runs:
-                runs[kind].append(await one(kind, data, args.chunk, Path(tmp)))
+                root = Path(tmp) / f"{i}"
+                root.mkdir(exist_ok=True)
+                runs[kind].append(await one(kind, data, args.chunk, root, args.pg))
     return runs
 
 
@@ -98,13 +146,19 @@ def main() -> int:
     ap.add_argument("--commands", type=int, default=5000)
     ap.add_argument("--chunk", type=int, default=25)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--pg", metavar="URL", help="also on PostgreSQL (admin URL; fresh db each run)")
     ap.add_argument("--out", type=Path, default=RESULTS / "projector_writer.json")
     args = ap.parse_args()
     runs = asyncio.run(main_async(args))
-    report = {
+    report: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine_info(),
-        "settings": {"commands": args.commands, "chunk": args.chunk, "runs": args.runs},
+        "settings": {
+            "commands": args.commands,
+            "chunk": args.chunk,
+            "runs": args.runs,
+            "postgresql": bool(args.pg),
+        },
         "runs": runs,
         "median": {
             kind: {k: sorted(r[k] for r in rs)[len(rs) // 2] for k in rs[0]}

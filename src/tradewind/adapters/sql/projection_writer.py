@@ -29,16 +29,14 @@ Invariants:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
-from operator import attrgetter
-from typing import Any, cast
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import URL, make_url
 
-from tradewind.adapters.sql.base import Base
 from tradewind.adapters.sql.engine import SQLITE_BUSY_TIMEOUT_MS
 from tradewind.adapters.sql.fills import FillRow
 from tradewind.adapters.sql.ledger import LedgerEntryRow
@@ -55,6 +53,7 @@ from tradewind.adapters.sql.projections import (
     _chunks,
 )
 from tradewind.adapters.sql.projector_offsets import OffsetWentBackwards, ProjectorOffsetRow
+from tradewind.adapters.sql.sqltext import TableText
 from tradewind.adapters.sql.trades import TradeRow
 from tradewind.services.projectors.ports import (
     FillRecord,
@@ -67,67 +66,12 @@ from tradewind.services.projectors.ports import (
 
 _DIALECT = SQLiteDialect_pysqlite()
 
-Processor = Callable[[Any], Any]
-
-
-class _Table:
-    """One mapped table's columns as SQL text with ``?`` parameters, and the conversions
-    SQLAlchemy would apply to each column on SQLite (``None`` where it applies none)."""
-
-    def __init__(self, entity: type[Base], columns: Sequence[str]) -> None:
-        table = cast(sa.Table, entity.__table__)
-        self.name = table.name
-        self.columns = tuple(columns)
-        # each column's type as the SQLite dialect runs it (MinorUnits: decimal text)
-        types = [table.c[name].type.dialect_impl(_DIALECT) for name in self.columns]
-        self._get = attrgetter(*self.columns)
-        self._binds = [
-            (i, p) for i, t in enumerate(types) if (p := t.bind_processor(_DIALECT)) is not None
-        ]
-        self._results = [
-            (i, p)
-            for i, t in enumerate(types)
-            if (p := t.result_processor(_DIALECT, None)) is not None
-        ]
-        self.select = f"SELECT {', '.join(self.columns)} FROM {self.name}"
-        self.insert = (
-            f"INSERT INTO {self.name} ({', '.join(self.columns)}) "
-            f"VALUES ({', '.join('?' * len(self.columns))})"
-        )
-
-    def upsert(self, key: str) -> str:
-        """INSERT, or on a conflict of ``key`` overwrite every other column."""
-        sets = ", ".join(f"{c} = excluded.{c}" for c in self.columns if c != key)
-        return f"{self.insert} ON CONFLICT ({key}) DO UPDATE SET {sets}"
-
-    def params(self, objects: Iterable[object]) -> list[Sequence[Any]]:
-        """Each object's attributes of the same names as the columns, bound."""
-        get, binds = self._get, self._binds
-        if not binds:
-            return [get(o) for o in objects]
-        out: list[Sequence[Any]] = []
-        for o in objects:
-            row = list(get(o))
-            for i, proc in binds:
-                row[i] = proc(row[i])
-            out.append(row)
-        return out
-
-    def values(self, row: Sequence[Any]) -> dict[str, Any]:
-        """A fetched row as column name -> Python value."""
-        if self._results:
-            row = list(row)
-            for i, proc in self._results:
-                row[i] = proc(row[i])
-        return dict(zip(self.columns, row, strict=True))
-
-
-_ENTRIES = _Table(LedgerEntryRow, ENTRY_COLUMNS)
-_HOLDS = _Table(LedgerHoldRow, HOLD_COLUMNS)
-_SYMBOLS = _Table(ProjectorSymbolRow, SYMBOL_COLUMNS)
-_ORDERS = _Table(OrderRow, ORDER_COLUMNS)
-_FILLS = _Table(FillRow, FILL_COLUMNS)
-_TRADES = _Table(TradeRow, TRADE_COLUMNS)
+_ENTRIES = TableText(LedgerEntryRow, ENTRY_COLUMNS, _DIALECT)
+_HOLDS = TableText(LedgerHoldRow, HOLD_COLUMNS, _DIALECT)
+_SYMBOLS = TableText(ProjectorSymbolRow, SYMBOL_COLUMNS, _DIALECT)
+_ORDERS = TableText(OrderRow, ORDER_COLUMNS, _DIALECT)
+_FILLS = TableText(FillRow, FILL_COLUMNS, _DIALECT)
+_TRADES = TableText(TradeRow, TRADE_COLUMNS, _DIALECT)
 _OFFSETS = cast(sa.Table, ProjectorOffsetRow.__table__).name
 
 _PUT_HOLDS = _HOLDS.upsert("order_id")

@@ -19,7 +19,9 @@ Invariants:
 - amounts are :class:`~tradewind.adapters.sql.types.MinorUnits`, exact ``int`` both
   ways; on SQLite they are text and are summed in Python, never with SQL ``SUM``;
 - lists of ids in ``IN`` clauses are cut into chunks of :data:`IN_CHUNK`, below the
-  bind-parameter limits of SQLite and asyncpg.
+  bind-parameter limits of SQLite and asyncpg;
+- on PostgreSQL the row writes run as SQL text on the transaction's own asyncpg
+  connection (:class:`PgProjectionTx`, ADR 0046), never outside that transaction.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -44,6 +47,7 @@ from tradewind.adapters.sql.projector_offsets import (
     advance_offset,
     get_offset,
 )
+from tradewind.adapters.sql.sqltext import TableText
 from tradewind.adapters.sql.trades import TradeRow
 from tradewind.adapters.sql.types import MinorUnits
 from tradewind.services.projectors.base import Projector
@@ -295,16 +299,94 @@ class SqlProjectionTx:
             await self._session.execute(sa.insert(_table(TradeRow)), rows)
 
 
+_PG = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
+_PG_ENTRIES = TableText(LedgerEntryRow, ENTRY_COLUMNS, _PG, numbered=True)
+_PG_HOLDS = TableText(LedgerHoldRow, HOLD_COLUMNS, _PG, numbered=True)
+_PG_ORDERS = TableText(OrderRow, ORDER_COLUMNS, _PG, numbered=True)
+_PG_FILLS = TableText(FillRow, FILL_COLUMNS, _PG, numbered=True)
+_PG_TRADES = TableText(TradeRow, TRADE_COLUMNS, _PG, numbered=True)
+_PG_PUT_HOLDS = _PG_HOLDS.upsert("order_id")
+_PG_DROP_HOLDS = f"DELETE FROM {_PG_HOLDS.name} WHERE order_id = ANY($1::bigint[])"
+_PG_PUT_ORDERS = _PG_ORDERS.upsert("id")
+_PG_GET_ORDERS = f"{_PG_ORDERS.select} WHERE id = ANY($1::bigint[])"
+
+
+class PgProjectionTx(SqlProjectionTx):
+    """:class:`SqlProjectionTx` on PostgreSQL whose row writes (and the orders read) run
+    as SQL text built once on the transaction's own asyncpg connection (ADR 0046): the
+    projector process spent most of its CPU in SQLAlchemy's per-statement work. The
+    offsets, symbols and holds reads stay on the session; every statement runs in the
+    one transaction the session began (checked before the first raw one)."""
+
+    def __init__(self, session: AsyncSession, name: str) -> None:
+        super().__init__(session, name, "postgresql")
+        self._raw: Any = None  # asyncpg.Connection (asyncpg ships no type hints)
+
+    async def _conn(self) -> Any:
+        raw = self._raw
+        if raw is None:
+            connection = await self._session.connection()
+            raw = (await connection.get_raw_connection()).driver_connection
+            if raw is None:
+                raise RuntimeError("the session's connection is closed")
+            if not raw.is_in_transaction():
+                # the adapter begins lazily, at its first statement: have it begin now,
+                # or the raw statements would each commit on their own
+                await connection.exec_driver_sql("SELECT 1")
+            if not raw.is_in_transaction():
+                raise RuntimeError("the projection transaction did not begin")
+            self._raw = raw
+        return raw
+
+    async def put_holds(self, holds: Sequence[OrderHold]) -> None:
+        if holds:
+            await (await self._conn()).executemany(_PG_PUT_HOLDS, _PG_HOLDS.params(holds))
+
+    async def drop_holds(self, order_ids: Collection[int]) -> None:
+        if order_ids:
+            await (await self._conn()).execute(_PG_DROP_HOLDS, sorted(order_ids))
+
+    async def add_entries(self, entries: Sequence[LedgerEntry]) -> None:
+        if entries:
+            conn = await self._conn()
+            await conn.executemany(_PG_ENTRIES.insert, _PG_ENTRIES.params(entries))
+
+    async def get_orders(self, ids: Collection[int]) -> dict[int, OrderState]:
+        if not ids:
+            return {}
+        rows = await (await self._conn()).fetch(_PG_GET_ORDERS, sorted(ids))
+        states = (OrderState(**_PG_ORDERS.values(row)) for row in rows)
+        return {state.id: state for state in states}
+
+    async def put_orders(self, orders: Sequence[OrderState]) -> None:
+        if orders:
+            await (await self._conn()).executemany(_PG_PUT_ORDERS, _PG_ORDERS.params(orders))
+
+    async def add_fills(self, fills: Sequence[FillRecord]) -> None:
+        if fills:
+            await (await self._conn()).executemany(_PG_FILLS.insert, _PG_FILLS.params(fills))
+
+    async def add_trades(self, trades: Sequence[TradeRecord]) -> None:
+        if trades:
+            conn = await self._conn()
+            await conn.executemany(_PG_TRADES.insert, _PG_TRADES.params(trades))
+
+
 class SqlProjectionStore:
     """The projectors' ``LedgerStore``, ``OrdersStore`` and ``TradesStore`` on SQL."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, raw_postgres: bool = True) -> None:
         self._db = db
+        # False: every write through SQLAlchemy on PostgreSQL too (the tests' reference)
+        self._raw_postgres = raw_postgres
 
     @asynccontextmanager
     async def transaction(self, name: str) -> AsyncIterator[SqlProjectionTx]:
         async with self._db.write() as session:
-            yield SqlProjectionTx(session, name, self._db.dialect)
+            if self._raw_postgres and self._db.dialect == "postgresql":
+                yield PgProjectionTx(session, name)
+            else:
+                yield SqlProjectionTx(session, name, self._db.dialect)
 
     async def offset(self, name: str) -> int:
         async with self._db.read() as session:
