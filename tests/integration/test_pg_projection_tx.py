@@ -73,3 +73,16 @@ async def test_a_raw_first_statement_is_inside_the_transaction(pg: Database) -> 
     async with store.transaction("ledger") as tx:
         await tx.drop_holds([6])
     assert [r[0] for r in (await dump(pg))["ledger_holds"]] == [5]
+
+
+@pytest.mark.asyncio
+async def test_the_api_reads_an_order_as_the_orm_path_does(pg: Database) -> None:
+    store = SqlProjectionStore(pg)
+    big = 10**37 + 3
+    async with store.transaction("orders") as tx:
+        await tx.put_orders([_order(5, big), _order(6, 0)])
+    orm = SqlProjectionStore(pg, raw_postgres=False)
+    for order_id in (5, 6, 7):
+        assert await store.get_order(order_id) == await orm.get_order(order_id)
+    assert await store.get_order(5) == _order(5, big)
+    assert await store.get_order(7) is None

@@ -309,6 +309,7 @@ _PG_PUT_HOLDS = _PG_HOLDS.upsert("order_id")
 _PG_DROP_HOLDS = f"DELETE FROM {_PG_HOLDS.name} WHERE order_id = ANY($1::bigint[])"
 _PG_PUT_ORDERS = _PG_ORDERS.upsert("id")
 _PG_GET_ORDERS = f"{_PG_ORDERS.select} WHERE id = ANY($1::bigint[])"
+_PG_GET_ORDER = f"{_PG_ORDERS.select} WHERE id = $1"
 
 
 class PgProjectionTx(SqlProjectionTx):
@@ -459,6 +460,15 @@ class SqlProjectionStore:
     # -- orders and fills -----------------------------------------------------------
 
     async def get_order(self, order_id: int) -> OrderState | None:
+        if self._raw_postgres and self._db.dialect == "postgresql":
+            # the API's hot read (every cancel and amend on a replica): one statement on a
+            # pooled connection, no session, no transaction block (ADR 0046)
+            async with self._db.engine.connect() as connection:
+                raw = (await connection.get_raw_connection()).driver_connection
+                if raw is None:
+                    raise RuntimeError("the pooled connection is closed")
+                found = await raw.fetchrow(_PG_GET_ORDER, order_id)
+            return None if found is None else OrderState(**_PG_ORDERS.values(found))
         async with self._db.read() as session:
             row = await session.get(OrderRow, order_id)
             return None if row is None else _order(row)
