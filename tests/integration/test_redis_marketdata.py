@@ -204,3 +204,39 @@ def test_reader_satisfies_the_protocol() -> None:
 
     needs(RedisMarketDataReader(Redis(), prefix="x"))
     needs(MarketData())
+
+
+@pytest.mark.asyncio
+async def test_the_writer_flushes_at_most_once_per_interval(
+    redis_prefix: tuple[str, str],
+) -> None:
+    """Updates that arrive within the writer's interval go out in one Redis transaction
+    and one stream entry (a follower's one ``XREAD``), all of them, in order."""
+    url, prefix = redis_prefix
+    wconn, rconn = Redis.from_url(url), Redis.from_url(url)
+    try:
+        md = MarketData()
+        emitted: list[MarketUpdate] = []
+        md.subscribe(emitted.extend)
+        writer = RedisMarketDataWriter(wconn, md, prefix=prefix, min_interval_s=0.3)
+        writer.start()
+        feed = Feed(md)
+        for _ in range(10):
+            feed.run(20)
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.6)
+        # the first flush (the whole state and the first batch) went at the first await;
+        # the nine batches after it waited for the interval and went out together
+        assert writer.flushes == 2
+        assert len(await rconn.xrange(f"{prefix}:md:stream")) == 2
+        reader = RedisMarketDataReader(rconn, prefix=prefix)
+        received: list[MarketUpdate] = []
+        async for batch in reader.follow(start="0", block_ms=50):
+            received.extend(batch)
+            if len(received) >= len(emitted):
+                break
+        assert received == emitted
+        await writer.stop()
+    finally:
+        for c in (wconn, rconn):
+            await c.aclose()

@@ -112,6 +112,13 @@ class Keys:
         return f"{self._p}:candles:{symbol}:{interval}"
 
 
+FLUSH_INTERVAL_S = 0.01
+"""Least time between two background flushes. Under load a flush per core group was
+hundreds of Redis transactions a second, and every API replica made one ``XREAD`` per
+flush (docs/performance.md, distributed mode); this caps both at 100 a second and
+delays market data by at most as much."""
+
+
 class RedisMarketDataWriter:
     """Mirrors one :class:`MarketData` into Redis, batching its updates per flush."""
 
@@ -124,8 +131,10 @@ class RedisMarketDataWriter:
         stream_maxlen: int = 100_000,
         max_pending: int = 100_000,
         retry_s: float = 0.5,
+        min_interval_s: float = FLUSH_INTERVAL_S,
     ) -> None:
         self.redis = redis
+        self.min_interval_s = min_interval_s
         self.md = md
         self.keys = Keys(prefix)
         self.stream_maxlen = stream_maxlen
@@ -180,15 +189,22 @@ class RedisMarketDataWriter:
         self._wake.set()
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
             self._wake.clear()
+            started = loop.time()
             try:
                 await self.flush()
             except Exception:
                 log.exception("market data: Redis flush failed; will rewrite the full state")
                 await asyncio.sleep(self.retry_s)
                 self._wake.set()
+                continue
+            # what arrives meanwhile goes out together at the next flush
+            rest = self.min_interval_s - (loop.time() - started)
+            if rest > 0:
+                await asyncio.sleep(rest)
 
     # ------------------------------------------------------------------ writing
 
