@@ -52,6 +52,16 @@ def _server(config: uvicorn.Config) -> uvicorn.Server:
     return _Server(config)
 
 
+GC_THRESHOLDS = (10_000, 20, 100)
+"""The cycle collector's generation thresholds in every server process (CPython's are
+700, 10, 10; ADR 0047). Under order load the defaults ran a young collection every few
+requests and a full one every second or two; the full ones walked every order, level and
+view made since start-up and took 25-110 ms, most of the 32-connection p99. With these a
+young collection is due after 10,000 net new tracked objects (1-7 ms measured) and a full
+one after 100 of the middle generation's, which load reaches in minutes, not seconds
+(docs/performance.md). Cycles are still found, later."""
+
+
 def _freeze_startup_heap() -> None:
     """Collect once, then take everything alive after start-up (modules, the recovered
     core, the rebuilt read models) out of the cycle collector's scans, so that a full
@@ -210,6 +220,7 @@ def _run(main: Callable[[], Awaitable[None]]) -> int:
     async def go() -> None:
         await main()
 
+    gc.set_threshold(*GC_THRESHOLDS)
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(go())
