@@ -116,7 +116,8 @@ ORDER_COLUMNS = (
 )
 
 # The columns each store writes, named as the attributes of the value it writes them
-# from; the async store here and the writer thread's (projection_writer.py) share them.
+# from; SqlProjectionTx, PgProjectionTx and the writer thread's (projection_writer.py)
+# share them.
 ENTRY_COLUMNS = (
     "seq", "event_index", "leg", "ts", "account", "bucket", "asset", "amount", "kind", "ref",
 )  # fmt: skip
