@@ -15,9 +15,10 @@ Measures, on generated streams (``tradewind.runtime.streamgen``, 1,000 funded ac
   same streams under the anchor's Python 3.12, when ``bench/.anchor-venv`` exists (a
   full-size run also rewrites bench/results/anchor.json).
 
-Throughput is the median of ``--repeat`` passes (3) with the journal off, one pass with
-it on. A full run takes about six minutes of CPU on an idle 2-core machine; ``--quick``
-shrinks every size tenfold.
+Throughput is the median of ``--repeat`` passes (3), with the journal off and on (a
+single journal pass swung by 10-15 % between runs of one hour on a calm host). A full
+run takes about six minutes of CPU on an idle 2-core machine; ``--quick`` shrinks every
+size tenfold.
 Run: ``.venv/bin/python bench/run.py [--quick] [--out FILE]``. With ``--api`` the REST and
 WebSocket benchmark (``bench/api.py``, about six more minutes; needs aiohttp) follows and
 writes bench/results/api.json; ``--api-only`` runs that alone.
@@ -376,8 +377,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(),
         "quick": args.quick,
         "notes": [
-            "Throughput from un-instrumented passes (median of --repeat; journal on: one "
-            "pass); latency percentiles (µs) from a further pass timing each apply with "
+            "Throughput from un-instrumented passes (median of --repeat, journal off and "
+            "on); latency percentiles (µs) from a further pass timing each apply with "
             "perf_counter_ns. Setup commands (assets, symbols, fees, deposits) are "
             "applied untimed.",
             "commands_per_sec is wall time; commands_per_cpu_sec uses the thread's CPU "
@@ -400,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     for n_symbols in (1, 10):
         log(f"engine, {n_symbols} symbol(s), {n:,} commands")
         engine[f"symbols_{n_symbols}"] = bench_engine(
-            n, n_symbols, journal_root, args.fsync_every, args.repeat
+            n, n_symbols, journal_root, args.fsync_every, args.repeat, args.repeat
         )
     report["engine"] = engine
 
