@@ -45,6 +45,16 @@ def test_explicit_database_url_is_kept(tmp_path: Path) -> None:
     assert load_settings(None, environ=env).database_url == "postgresql://u@h/db"
 
 
+def test_database_pool_size_sizes_each_postgresql_engine() -> None:
+    from tradewind.adapters.sql.engine import Database
+
+    assert load_settings(None, environ={}).database_pool_size == 16
+    s = load_settings(None, environ={"TRADEWIND_DATABASE_POOL_SIZE": "4"})
+    assert s.database_pool_size == 4
+    pool = Database.from_url("postgresql://u@h/db", pool_size=s.database_pool_size).engine.pool
+    assert (pool.size(), pool._max_overflow) == (4, 4)  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -54,6 +64,7 @@ def test_explicit_database_url_is_kept(tmp_path: Path) -> None:
         ({"TRADEWIND_DATABASE_URL": "mysql://x"}, "sqlite:/// or postgresql://"),
         ({"TRADEWIND_LOG_FORMAT": "xml"}, "must be one of json, console"),
         ({"TRADEWIND_SNAPSHOT_EVERY": "0"}, "between 1 and"),
+        ({"TRADEWIND_DATABASE_POOL_SIZE": "0"}, "between 1 and 1000"),
     ],
 )
 def test_invalid_values_are_named(env: dict[str, str], message: str) -> None:

@@ -250,7 +250,9 @@ class EmbeddedExchange:
         self.data_dir = settings.data_dir.resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.metrics = Metrics()
-        self.db = Database.from_url(settings.resolved_database_url)
+        self.db = Database.from_url(
+            settings.resolved_database_url, pool_size=settings.database_pool_size
+        )
 
         environ = {SECRET_KEY_VAR: settings.secret_key} if settings.secret_key else {}
         self.identity = build_identity(
@@ -1017,7 +1019,9 @@ class ApiReplica:
         self.clock: Clock = clock or SystemClock()
         self.instance = secrets.token_hex(6)
         self.metrics = Metrics()
-        self.db = Database.from_url(settings.resolved_database_url)
+        self.db = Database.from_url(
+            settings.resolved_database_url, pool_size=settings.database_pool_size
+        )
         self.redis = Redis.from_url(settings.redis_url)
         prefix = settings.redis_prefix
         # API keys and frozen flags in memory, kept exact by the NOTIFY every writer
@@ -1379,7 +1383,9 @@ class ProjectorProcess:
         assert settings.amqp_url is not None
         self.settings = settings
         self.instance = secrets.token_hex(6)
-        self.db = Database.from_url(settings.resolved_database_url)
+        self.db = Database.from_url(
+            settings.resolved_database_url, pool_size=settings.database_pool_size
+        )
         self.store = SqlProjectionStore(self.db)
         self.runner = ProjectorRunner(
             [

@@ -48,6 +48,9 @@ class Settings:
     port: int = 8000
     database_url: str = ""
     """Empty means the SQLite file in ``data_dir`` (filled in by :func:`load_settings`)."""
+    database_pool_size: int = 16
+    """PostgreSQL: connections each process keeps open (plus as many again, closed after
+    use, under bursts); size ``max_connections`` for every process's twice this."""
     redis_url: str | None = None
     amqp_url: str | None = None
     smtp_url: str | None = field(default=None, repr=False)
@@ -328,6 +331,7 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "hsts": _as_bool,
     "kyc_webhook_secrets": _webhook_secrets,
     "core_timeout_ms": _ranged(_as_int, 1, 600_000),
+    "database_pool_size": _ranged(_as_int, 1, 1_000),
     "faucet_max": _ranged(_as_int, 1, 10**9),
     "amqp_prefix": _name_prefix,
     "redis_prefix": _name_prefix,

@@ -69,7 +69,9 @@ def run_signer(settings: Settings, *, host: str | None = None, port: int | None 
 
     async def serve() -> None:
         await upgrade_async(settings.resolved_database_url)
-        db = Database.from_url(settings.resolved_database_url)
+        db = Database.from_url(
+            settings.resolved_database_url, pool_size=settings.database_pool_size
+        )
         service = SignerService(
             store=SqlWithdrawalStore(db),
             custody=custody,

@@ -55,8 +55,9 @@ SQLITE_POOL_SIZE = 32
 """Connections kept open to a SQLite file: at least the API's expected concurrency."""
 
 POSTGRES_POOL_SIZE = 16
-"""Connections a process keeps open to PostgreSQL (opened as needed, never more than
-its concurrency asked for), plus as many again as overflow, closed after use. With
+"""Connections a process keeps open to PostgreSQL by default (opened as needed, never
+more than its concurrency asked for), plus as many again as overflow, closed after use
+(setting ``database_pool_size``). With
 SQLAlchemy's default (5 + 10) an API replica under 16 concurrent requests opened and
 closed a connection every few requests: a TCP handshake, authentication and a new
 server process each time (docs/performance.md, distributed mode)."""
@@ -68,12 +69,14 @@ def create_engine(
     echo: bool = False,
     foreign_keys: bool = True,
     pool: bool = True,
+    pool_size: int = POSTGRES_POOL_SIZE,
 ) -> AsyncEngine:
     """Create an async engine for ``url`` with the settings this adapter relies on.
 
     ``foreign_keys=False`` is for migrations only: SQLite must not enforce foreign keys
     while batch mode copies a table, and the pragma cannot change inside a transaction.
     ``pool=False`` uses no pool (one-shot tools such as the migration runner).
+    ``pool_size``: PostgreSQL's connections kept per process (and as many overflow).
     """
     target = normalise_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
@@ -86,8 +89,10 @@ def create_engine(
         # older than the failure, so a server restart costs one failed transaction
         # per process, which the callers retry or answer as any database error.
         if pool:
-            kwargs["pool_size"] = POSTGRES_POOL_SIZE
-            kwargs["max_overflow"] = POSTGRES_POOL_SIZE
+            if pool_size < 1:
+                raise ValueError("pool_size must be positive")
+            kwargs["pool_size"] = pool_size
+            kwargs["max_overflow"] = pool_size
         return _create_async_engine(target, **kwargs)
 
     if pool:
@@ -135,8 +140,11 @@ class Database:
         self._write = async_sessionmaker(writer, expire_on_commit=False)
 
     @classmethod
-    def from_url(cls, url: str | URL, *, echo: bool = False) -> Database:
-        return cls(create_engine(url, echo=echo))
+    def from_url(
+        cls, url: str | URL, *, echo: bool = False, pool_size: int = POSTGRES_POOL_SIZE
+    ) -> Database:
+        """``pool_size``: PostgreSQL only (SQLite keeps :data:`SQLITE_POOL_SIZE`)."""
+        return cls(create_engine(url, echo=echo, pool_size=pool_size))
 
     @property
     def dialect(self) -> str:
