@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from tests.integration.test_redis_marketdata import redis_prefix  # noqa: F401 (fixture)
 from tests.unit.helpers import SYM, Exchange
 from tests.unit.margin_setup import borrow, into, long_position, margin_market, mark
-from tradewind.adapters.redis.margin import RedisMarginSink, RedisMarginSource
+from tradewind.adapters.redis.margin import CHUNK, RedisMarginSink, RedisMarginSource
 from tradewind.core.events import Event, LiquidationFinished
 from tradewind.services.margin import MarginUnavailable
 from tradewind.services.margin_mirror import MarginPublisher, MirroredMarginState
@@ -179,3 +179,51 @@ async def test_a_standby_rewrites_everything_at_its_start(redis: tuple[Redis, st
         assert reader.wallets(7) == []
     finally:
         await standby.stop()
+
+
+class LookBeforeEachTransaction:
+    """The sink's Redis client, which reads what a replica would see before each
+    transaction it runs (that is, between the rewrite's steps)."""
+
+    def __init__(self, real: Redis, look: Callable[[], Awaitable[None]]) -> None:
+        self._real, self._look = real, look
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def pipeline(self, *args: Any, **kwargs: Any) -> Any:
+        pipe = self._real.pipeline(*args, **kwargs)
+        execute = pipe.execute
+
+        async def looked(*a: Any, **kw: Any) -> Any:
+            await self._look()
+            return await execute(*a, **kw)
+
+        pipe.execute = looked  # type: ignore[method-assign]
+        return pipe
+
+
+@pytest.mark.asyncio
+async def test_a_reader_never_sees_the_new_seq_before_its_user_is_rewritten(
+    redis: tuple[Redis, str],
+) -> None:
+    """A rewrite takes several transactions; a replica reading between them finds no
+    state (so it waits, or answers "not published yet"), never the new seq (nor the old
+    one) beside a user hash not rewritten yet (CI once saw a replica answer no wallets
+    that way)."""
+    client, prefix = redis
+    source = RedisMarginSource(client, prefix=prefix)
+    await client.hset(f"{prefix}:margin:state", mapping={"seq": 10**6, "globals": b"old"})
+    users = list(range(1, 3 * CHUNK + 2))
+    rows = {u: {-u: b"row %d" % u} for u in users}
+    last = users[-1]  # in the rewrite's last transaction of users
+    seen: list[tuple[int, bytes | None, dict[int, bytes]]] = []
+
+    async def look() -> None:
+        seen.append(await source.read(last))
+
+    sink = RedisMarginSink(LookBeforeEachTransaction(client, look), prefix=prefix)  # type: ignore[arg-type]
+    await sink.rewrite(7, b"new", rows)
+    assert len(seen) >= 4  # before each of the user transactions and the last one
+    assert all((seq, glob) == (0, None) for seq, glob, _ in seen)
+    assert await source.read(last) == (7, b"new", rows[last])

@@ -14,7 +14,9 @@ Invariants:
 - an update (seq, globals, rows, notice) is one ``MULTI``/``EXEC``: a reader never sees
   half of one; a reader reads ``P:margin:state`` and its user's hash in one transaction;
 - a rewrite (a core's start) replaces every user hash: a user's ``DEL`` and new fields
-  go in one transaction, hashes of users the core does not know are deleted.
+  go in one transaction, hashes of users the core does not know are deleted; the state
+  hash is deleted before and written after all of them, so a reader never sees the new
+  seq (or an old one) beside a user hash not yet rewritten.
 """
 
 from __future__ import annotations
@@ -68,8 +70,11 @@ class RedisMarginSink:
 
     async def rewrite(self, seq: int, glob: bytes, rows: dict[int, dict[int, bytes]]) -> None:
         k = self._keys
-        # the seq and globals first: a previous core's seq may be ahead of this one's
-        await self._redis.hset(k.state, mapping={"seq": seq, "globals": glob})
+        # The state goes first and comes back last: while the user hashes are rewritten
+        # (several transactions) a reader finds no seq and no globals, so it waits or
+        # answers "not published yet", never trusts a half-written user as up to date
+        # (nor a previous core's seq, which may be ahead of this one's).
+        await self._redis.delete(k.state)
         stale: list[str] = []
         async for key in self._redis.scan_iter(match=f"{k.user_prefix}*", count=1000):
             name = key.decode() if isinstance(key, bytes) else str(key)
@@ -85,7 +90,10 @@ class RedisMarginSink:
                     pipe.delete(k.user(user))
                     pipe.hset(k.user(user), mapping={str(w): r for w, r in rows[user].items()})
                 await pipe.execute()
-        await self._redis.publish(k.changes, encode_notice(seq, True, users))
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(k.state, mapping={"seq": seq, "globals": glob})
+            pipe.publish(k.changes, encode_notice(seq, True, users))
+            await pipe.execute()
 
 
 class RedisMarginSource:
