@@ -115,7 +115,7 @@ def journaled_runner(root: Path, fsync_every: int, *, overlap: bool = True) -> C
     def make() -> Runner:
         jc = JournaledCore(root / f"run-{next(runs)}", snapshot_every=10**15)
         submit, seal, commit, flush = jc.submit, jc.seal, jc.commit_sealed, jc.flush
-        pool = ThreadPoolExecutor(1, thread_name_prefix="bench-group-commit")
+        pool = ThreadPoolExecutor(1, thread_name_prefix="bench-group-commit") if overlap else None
         inflight: Future[int] | None = None
         pending = 0
 
@@ -131,6 +131,7 @@ def journaled_runner(root: Path, fsync_every: int, *, overlap: bool = True) -> C
                 if inflight is not None:
                     inflight.result()  # the previous group is durable
                 seal()
+                assert pool is not None
                 inflight = pool.submit(commit)
             return ev
 
@@ -139,7 +140,8 @@ def journaled_runner(root: Path, fsync_every: int, *, overlap: bool = True) -> C
                 if inflight is not None:
                     inflight.result()
             finally:
-                pool.shutdown()
+                if pool is not None:
+                    pool.shutdown()
                 jc.close()
 
         return apply, finish

@@ -34,7 +34,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tradewind.adapters.sql.base import Base
@@ -313,6 +313,14 @@ _PG_GET_ORDERS = f"{_PG_ORDERS.select} WHERE id = ANY($1::bigint[])"
 _PG_GET_ORDER = f"{_PG_ORDERS.select} WHERE id = $1"
 
 
+async def _asyncpg(connection: AsyncConnection) -> Any:
+    """The asyncpg connection under ``connection`` (asyncpg ships no type hints)."""
+    raw = (await connection.get_raw_connection()).driver_connection
+    if raw is None:
+        raise RuntimeError("the database connection is closed")
+    return raw
+
+
 class PgProjectionTx(SqlProjectionTx):
     """:class:`SqlProjectionTx` on PostgreSQL whose row writes (and the orders read) run
     as SQL text built once on the transaction's own asyncpg connection (ADR 0046): the
@@ -328,9 +336,7 @@ class PgProjectionTx(SqlProjectionTx):
         raw = self._raw
         if raw is None:
             connection = await self._session.connection()
-            raw = (await connection.get_raw_connection()).driver_connection
-            if raw is None:
-                raise RuntimeError("the session's connection is closed")
+            raw = await _asyncpg(connection)
             if not raw.is_in_transaction():
                 # the adapter begins lazily, at its first statement: have it begin now,
                 # or the raw statements would each commit on their own
@@ -465,10 +471,7 @@ class SqlProjectionStore:
             # the API's hot read (every cancel and amend on a replica): one statement on a
             # pooled connection, no session, no transaction block (ADR 0046)
             async with self._db.engine.connect() as connection:
-                raw = (await connection.get_raw_connection()).driver_connection
-                if raw is None:
-                    raise RuntimeError("the pooled connection is closed")
-                found = await raw.fetchrow(_PG_GET_ORDER, order_id)
+                found = await (await _asyncpg(connection)).fetchrow(_PG_GET_ORDER, order_id)
             return None if found is None else OrderState(**_PG_ORDERS.values(found))
         async with self._db.read() as session:
             row = await session.get(OrderRow, order_id)
