@@ -145,13 +145,26 @@ def percentiles_ms(samples_ns: list[int]) -> dict[str, float]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process, all threads (Linux /proc)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
+    """User + system CPU seconds of a process, all threads, and of its child processes,
+    live (the journal's fsync helper, ADR 0048) or reaped (Linux /proc)."""
+    stats: dict[int, list[str]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as f:
+                    stats[int(entry.name)] = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+    if pid not in stats:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tree, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        tree.add(p)
+        todo += [c for c, fields in stats.items() if int(fields[1]) == p and c not in tree]
+    ticks = sum(int(stats[p][11]) + int(stats[p][12]) for p in tree)
+    ticks += int(stats[pid][13]) + int(stats[pid][14])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 SERVICE_COMMS = {"postgres": "postgresql", "redis-server": "redis", "beam.smp": "rabbitmq"}
@@ -1210,7 +1223,7 @@ MAIN_GROUPS: list[tuple[str, str]] = [
 GREENLET_GROUP = "SQLAlchemy ORM in greenlets (caller not visible: projectors and request reads)"
 UVLOOP_GROUP = "uvloop's own C code (socket I/O, callbacks), or idle"
 THREAD_GROUPS: list[tuple[str, str]] = [
-    ("journal write + fsync (worker thread; mostly waiting on the disk)", r"tradewind/journal/"),
+    ("journal commits in worker threads (snapshots; waiting on the disk)", r"tradewind/journal/"),
     ("SQLite statements and commits (aiosqlite threads)", r"aiosqlite|sqlite3"),
 ]
 

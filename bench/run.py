@@ -38,7 +38,6 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -92,59 +91,40 @@ def _stream(n: int, n_symbols: int) -> tuple[list[AnyCommand], dict[str, Any]]:
     }
 
 
-JOURNAL_SWITCH_INTERVAL_S = 0.0001
-"""The interpreter's switch interval during the overlapped journal pass. The commit
-thread needs the GIL for a few microseconds around its write and fsync; with the default
-5 ms a loop that never blocks (this benchmark's) hands it over only when it waits for
-that commit, which serialises the two (272,700 against 320,100 commands/s, 2026-11-28).
-The core runner's event loop lets it in whenever it waits for I/O."""
-
-
 def journaled_runner(root: Path, fsync_every: int, *, overlap: bool = True) -> Callable[[], Runner]:
     """Fresh ``JournaledCore`` per pass in a new directory under ``root``: ``apply``
     submits (the parser already validated the commands) and group-commits every
     ``fsync_every`` commands the way the core runner does (``runtime/sequencer.py``): the
-    group is sealed, then written and fsynced in a worker thread while the next group is
-    applied, and the next seal waits for that commit first (``overlap=False``: write and
-    fsync inline, the apply waiting). ``finish`` waits for it, commits the rest and
-    closes. Snapshots are off so that only the journal is measured."""
+    group is written, then fsynced by the journal's helper process (ADR 0048) while the
+    next group is applied, and the next group's commit waits for that fsync first
+    (``overlap=False``: write and fsync inline, the apply waiting). ``finish`` commits the
+    rest and closes. Snapshots are off so that only the journal is measured."""
     from tradewind.journal.recovery import JournaledCore
 
     runs = itertools.count()
 
     def make() -> Runner:
         jc = JournaledCore(root / f"run-{next(runs)}", snapshot_every=10**15)
-        submit, seal, commit, flush = jc.submit, jc.seal, jc.commit_sealed, jc.flush
-        pool = ThreadPoolExecutor(1, thread_name_prefix="bench-group-commit") if overlap else None
-        inflight: Future[int] | None = None
+        submit, flush = jc.submit, jc.flush
+        start, done, wait = jc.start_commit, jc.commit_done, jc.wait_commit
         pending = 0
 
         def apply(cmd: AnyCommand) -> list[Event]:
-            nonlocal pending, inflight
+            nonlocal pending
             ev = submit(cmd, validated=True)  # parsed from the command file
             pending += 1
             if pending >= fsync_every:
                 pending = 0
                 if not overlap:
                     flush()
-                    return ev
-                if inflight is not None:
-                    inflight.result()  # the previous group is durable
-                seal()
-                assert pool is not None
-                inflight = pool.submit(commit)
+                elif not done():
+                    wait()  # the previous group is durable
+                    start()
+                else:
+                    start()
             return ev
 
-        def finish() -> None:
-            try:
-                if inflight is not None:
-                    inflight.result()
-            finally:
-                if pool is not None:
-                    pool.shutdown()
-                jc.close()
-
-        return apply, finish
+        return apply, jc.close
 
     return make
 
@@ -185,20 +165,13 @@ def bench_engine(
     if journal is not None:
         for mode, overlap in (("journal_on", True), ("journal_on_sync", False)):
             t = time.perf_counter()
-            interval = sys.getswitchinterval()
-            if overlap:
-                sys.setswitchinterval(JOURNAL_SWITCH_INTERVAL_S)
-            try:
-                with tempfile.TemporaryDirectory(prefix="tw-bench-journal-", dir=journal) as tmp:
-                    runner = journaled_runner(Path(tmp), fsync_every, overlap=overlap)
-                    res = measure_engine(cmds, make_runner=runner, repeat=journal_repeat)
-            finally:
-                sys.setswitchinterval(interval)
+            with tempfile.TemporaryDirectory(prefix="tw-bench-journal-", dir=journal) as tmp:
+                runner = journaled_runner(Path(tmp), fsync_every, overlap=overlap)
+                res = measure_engine(cmds, make_runner=runner, repeat=journal_repeat)
             out[mode] = {
                 **res.as_dict(),
                 "fsync_every": fsync_every,
                 "overlapped": overlap,
-                "switch_interval_s": JOURNAL_SWITCH_INTERVAL_S if overlap else interval,
                 "snapshots": False,
             }
             log(
@@ -387,10 +360,10 @@ def main(argv: list[str] | None = None) -> int:
             "time, which other processes on a shared machine do not stretch (it leaves "
             "out waiting, e.g. in fsync).",
             "journal_on: JournaledCore.submit per command, a group commit (write + fsync) "
-            "every fsync_every commands in a worker thread while the next group is applied "
-            "(as the core runner does; switch interval 0.1 ms in that pass so the commit "
-            "thread gets the GIL), snapshots off; its latency includes the waits for the "
-            "previous group's commit; cpu figures are the applying thread's. "
+            "every fsync_every commands: written by the applying thread, fsynced by the "
+            "journal's helper process while the next group is applied (as the core runner "
+            "does, ADR 0048), snapshots off; its latency includes the waits for the "
+            "previous group's fsync; cpu figures are the applying thread's. "
             "journal_on_sync: the same with write + fsync inline (the apply waits).",
             "memory: tracemalloc counts bytes of live Python objects the core holds; rss "
             "is the process growth (allocator overhead included). Both divide by the "

@@ -214,6 +214,9 @@ def logs(capfd: pytest.CaptureFixture[str]) -> Iterator[Logs]:
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
     configure_logging("debug", "json")
+    # A logger first used under a caching configuration keeps it for good, and later
+    # tests' capture_logs would not see its records (the journal's, say).
+    structlog.configure(cache_logger_on_first_use=False)
     buffer = io.StringIO()
     handler = root.handlers[0]
     assert isinstance(handler, logging.StreamHandler)

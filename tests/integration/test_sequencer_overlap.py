@@ -1,10 +1,13 @@
-"""The runner applies the next batch while the previous batch's fsync runs, and still
-answers (and publishes) a command only once a commit covering it returned."""
+"""The runner applies the next batch while the previous batch's fsync runs (in the
+journal's helper process, ADR 0048), and still answers (and publishes) a command only
+once a commit covering it is durable."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import threading
 from pathlib import Path
 
@@ -19,21 +22,34 @@ from tradewind.runtime.standby import FencedJournaledCore, LeaseLost
 
 
 class HeldCommits(JournaledCore):
-    """Each overlapped commit waits in its worker thread until the test releases it."""
+    """The helper process's fsyncs are held (the helper is stopped with SIGSTOP) until
+    the test releases them; ``started`` is set when a group's commit has started."""
 
     def __init__(self, data_dir: Path) -> None:
         super().__init__(data_dir)
-        self.release = threading.Event()
         self.started = threading.Event()
         self.fail_next = False
 
-    def commit_sealed(self) -> int:
+    def hold(self) -> None:
+        pid = self.start_syncer()
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        self.pid = pid
+
+    def release(self) -> None:
+        os.kill(self.pid, signal.SIGCONT)
+
+    def start_commit(self) -> int:
+        seq = super().start_commit()
         self.started.set()
-        self.release.wait(10)
-        if self.fail_next:
+        return seq
+
+    def commit_done(self) -> bool:
+        done = super().commit_done()
+        if done and self.fail_next:  # as if the helper's fsync had failed
             self._fail(OSError(5, "I/O error"))
             raise JournalWriteError("journal write failed: I/O error")
-        return super().commit_sealed()
+        return done
 
 
 def deposits(n: int, amount: int = 10) -> list[Deposit]:
@@ -64,6 +80,7 @@ def test_next_batch_applies_during_the_commit_and_answers_wait_for_theirs(
         runner.start()
         try:
             await runner.submit(AddAsset(asset="USDT", decimals=6))  # alone: on the loop
+            jcore.hold()
             first = [runner.submit_future(c) for c in deposits(5)]
             await wait_for(jcore.started)  # seqs 2-6 are being committed
             jcore.started.clear()
@@ -73,8 +90,9 @@ def test_next_batch_applies_during_the_commit_and_answers_wait_for_theirs(
                 if jcore.last_seq == 9:
                     break
             assert (jcore.last_seq, jcore.durable_seq) == (9, 1)
+            await asyncio.sleep(0.05)
             assert not any(f.done() for f in first + second)
-            jcore.release.set()
+            jcore.release()
             assert [a.seq for a in await asyncio.gather(*first, *second)] == list(range(2, 10))
         finally:
             await runner.stop()
@@ -94,12 +112,13 @@ def test_a_failed_overlapped_commit_fails_its_batch_and_the_next(tmp_path: Path)
         runner.start()
         try:
             await runner.submit(AddAsset(asset="USDT", decimals=6))
+            jcore.hold()
             first = [runner.submit_future(c) for c in deposits(4)]
             await wait_for(jcore.started)
             second = [runner.submit_future(c) for c in deposits(2)]
             await asyncio.sleep(0.05)
             jcore.fail_next = True
-            jcore.release.set()
+            jcore.release()
             for fut in first + second:
                 with pytest.raises(CoreUnavailable, match="journal failed"):
                     await fut
@@ -110,7 +129,9 @@ def test_a_failed_overlapped_commit_fails_its_batch_and_the_next(tmp_path: Path)
             jcore.abandon()
 
     asyncio.run(go())
-    assert recover(tmp_path, repair=False).last_seq == 1  # nothing else was acknowledged
+    # Neither group was acknowledged; the first was written before its fsync "failed",
+    # the second never was.
+    assert recover(tmp_path, repair=False).last_seq == 5
 
 
 def test_the_lease_guard_covers_overlapped_commits(tmp_path: Path) -> None:
@@ -122,13 +143,12 @@ def test_the_lease_guard_covers_overlapped_commits(tmp_path: Path) -> None:
 
     jc = FencedJournaledCore(tmp_path, guard=guard, snapshot_every=10**9)
     jc.submit(AddAsset(asset="USDT", decimals=6))
-    jc.seal()
-    assert jc.commit_sealed() == 1
+    assert jc.start_commit() == 1
+    assert jc.wait_commit() == 1
     jc.submit(deposits(1)[0])
-    jc.seal()
     held[0] = False
     with pytest.raises(LeaseLost):
-        jc.commit_sealed()
+        jc.start_commit()
     assert jc.durable_seq == 1
     jc.abandon()
     assert recover(tmp_path).last_seq == 1

@@ -15,7 +15,9 @@ record's last seq:
 
 The top bit of the first word tells the kinds apart (a command record's length is at most
 ``MAX_PAYLOAD``, 2**24), so old journals read as before and a journal may mix both.
-Everything up to the last ``commit()`` that returned is durable (written and fsynced).
+Everything up to the last ``commit()`` that returned is durable (written and fsynced),
+and so is what ``start_commit()`` wrote once ``commit_done()`` says so (the fsync runs in
+a helper process, :mod:`tradewind.journal.syncer`).
 Only the tail after the last commit may be damaged by a crash; a damaged tail is cut off
 with a warning (a torn batch record goes as a whole: none of its commands was
 acknowledged), while damage that a valid record follows means data that was once
@@ -28,6 +30,7 @@ snapshot; recovery checks that the snapshot and the journal leave no hole betwee
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import fcntl
@@ -39,9 +42,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import NoReturn
 
 import msgspec
 import structlog
+
+from tradewind.journal.syncer import Syncer, SyncerGone
 
 JOURNAL_FILE = "journal.twj"
 """File name of the journal inside a data directory."""
@@ -482,8 +488,13 @@ class JournalWriter:
             os.close(self._fd)
             raise
         self._end = end
+        self._durable_end = end
         self._committed_seq = last_seq
+        self._written_seq = last_seq
         self._last_seq = last_seq
+        # (last seq, end offset) of each group start_commit wrote and no fsync covers yet
+        self._unsynced: collections.deque[tuple[int, int]] = collections.deque()
+        self._syncer: Syncer | None = None
         self._buf = bytearray()
         self._batch: list[object] = []
         self._pending = 0
@@ -615,34 +626,154 @@ class JournalWriter:
 
         The group's buffer is taken over first, so another thread may ``append_batch``
         the next group (into a fresh buffer) while this one writes and fsyncs; commits
-        run one at a time, in order."""
+        run one at a time, in order. It also makes durable what :meth:`start_commit`
+        wrote before."""
         with self._commit_lock:
-            with self._swap_lock:
-                self._check_usable()
-                if not self._pending:
-                    return self._committed_seq
-                if self._batch:
-                    self._seal()
-                buf, upto = self._buf, self._last_seq
-                self._buf = bytearray()
-                self._pending = 0
-            data = memoryview(buf)
-            try:
-                written = 0
-                while written < len(data):
-                    written += os.write(self._fd, data[written:])
-                os.fsync(self._fd)
-            except OSError as e:
-                self._failed = e
-                # Best effort: leave no partial group behind. Recovery would cut it anyway.
-                with contextlib.suppress(OSError):
-                    os.ftruncate(self._fd, self._end)
-                raise JournalWriteError(f"{self.path}: journal write failed: {e}") from e
-            finally:
-                data.release()
-            self._end += len(buf)
-            self._committed_seq = upto
+            taken = self._take()
+            if taken is None:
+                if self._written_seq != self._committed_seq:
+                    self._fsync_here()
+                return self._committed_seq
+            buf, upto = taken
+            self._write(buf, upto)
+            self._fsync_here()
             return upto
+
+    def start_commit(self) -> int | None:
+        """Writes the buffered group and asks the journal's helper process to fsync it
+        (ADR 0048); returns its last seq. Nothing is durable until :meth:`commit_done`
+        says so. The caller's thread only writes to the page cache and a pipe, so it
+        goes on at once; call this, :meth:`commit_done` and :meth:`wait_commit` from
+        one thread. Without a helper (it could not start, or died) the fsync runs here."""
+        with self._commit_lock:
+            taken = self._take()
+            if taken is None:
+                return self._written_seq
+            buf, upto = taken
+            self._write(buf, upto)
+            syncer = self._syncer or self._start_syncer()
+            try:
+                if syncer is None:
+                    raise SyncerGone("no journal fsync helper")
+                syncer.request(upto)
+            except SyncerGone as e:
+                self._no_syncer(e)
+                self._fsync_here()
+            return upto
+
+    def start_syncer(self) -> int | None:
+        """Starts the fsync helper process now rather than at the first
+        :meth:`start_commit`; returns its pid, or None if it cannot start (fsyncs then
+        run in the writer)."""
+        with self._commit_lock:
+            self._check_usable()
+            syncer = self._syncer or self._start_syncer()
+            return None if syncer is None else syncer.pid
+
+    def _start_syncer(self) -> Syncer | None:
+        try:
+            self._syncer = Syncer(self.path)
+        except OSError as e:
+            self._no_syncer(e)
+            return None
+        log.info("journal fsync helper started", path=str(self.path), pid=self._syncer.pid)
+        return self._syncer
+
+    def commit_done(self) -> bool:
+        """Whether everything written is durable; reads the helper's answers without
+        blocking. Raises :class:`JournalWriteError` if its fsync failed."""
+        if self._written_seq == self._committed_seq:
+            return True
+        with self._commit_lock:
+            self._poll_syncer(block=False)
+        return self._written_seq == self._committed_seq
+
+    def wait_commit(self) -> int | None:
+        """Blocks until everything written is durable; returns the durable seq."""
+        with self._commit_lock:
+            if self._written_seq != self._committed_seq:
+                self._poll_syncer(block=True)
+        return self._committed_seq
+
+    def commit_fileno(self) -> int | None:
+        """A descriptor that turns readable when the helper answers (None: no helper)."""
+        return None if self._syncer is None else self._syncer.fileno()
+
+    def _poll_syncer(self, *, block: bool) -> None:
+        syncer = self._syncer
+        if syncer is None:  # a commit() made everything durable meanwhile
+            return
+        try:
+            seq = syncer.wait(self._written_seq) if block else syncer.poll()  # type: ignore[arg-type]
+        except SyncerGone as e:
+            self._no_syncer(e)
+            self._fsync_here()
+            return
+        except OSError as e:
+            self._fail_write(e)
+        if seq:
+            self._synced(seq)
+
+    def _no_syncer(self, why: BaseException) -> None:
+        log.warning(
+            "journal fsync helper unavailable; fsyncing in the writer",
+            path=str(self.path),
+            reason=str(why),
+        )
+        syncer, self._syncer = self._syncer, None
+        if syncer is not None:
+            with contextlib.suppress(OSError):
+                syncer.close()
+
+    def _take(self) -> tuple[bytearray, int] | None:
+        """The buffered group and its last seq, leaving a fresh buffer (None: nothing)."""
+        with self._swap_lock:
+            self._check_usable()
+            if not self._pending:
+                return None
+            if self._batch:
+                self._seal()
+            buf, upto = self._buf, self._last_seq
+            self._buf = bytearray()
+            self._pending = 0
+        return buf, upto  # type: ignore[return-value]
+
+    def _write(self, buf: bytearray, upto: int) -> None:
+        data = memoryview(buf)
+        try:
+            written = 0
+            while written < len(data):
+                written += os.write(self._fd, data[written:])
+        except OSError as e:
+            self._fail_write(e)
+        finally:
+            data.release()
+        self._end += len(buf)
+        self._written_seq = upto
+        self._unsynced.append((upto, self._end))
+
+    def _fsync_here(self) -> None:
+        try:
+            os.fsync(self._fd)
+        except OSError as e:
+            self._fail_write(e)
+        self._synced(self._written_seq)  # type: ignore[arg-type]
+
+    def _synced(self, seq: int) -> None:
+        """Everything written up to ``seq`` is durable."""
+        unsynced = self._unsynced
+        while unsynced and unsynced[0][0] <= seq:
+            self._durable_end = unsynced.popleft()[1]
+        if self._committed_seq is None or seq > self._committed_seq:
+            self._committed_seq = seq
+
+    def _fail_write(self, e: OSError) -> NoReturn:
+        self._failed = e
+        # Best effort: leave nothing behind that was not durable. Recovery would cut a
+        # partial group anyway.
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, self._durable_end)
+        raise JournalWriteError(f"{self.path}: journal write failed: {e}") from e
 
     def discard(self) -> int:
         """Drops the uncommitted group (what a crash does); returns how many records."""
@@ -650,7 +781,7 @@ class JournalWriter:
         self._buf = bytearray()  # not clear(): a failed write's traceback may still view it
         self._batch.clear()
         self._pending = 0
-        self._last_seq = self._committed_seq
+        self._last_seq = self._written_seq  # what start_commit wrote is in the file
         return dropped
 
     def close(self, *, commit: bool = True) -> None:
@@ -658,10 +789,17 @@ class JournalWriter:
         if self._closed:
             return
         try:
-            if commit and self._failed is None and self._pending:
+            if (
+                commit
+                and self._failed is None
+                and (self._pending or self._written_seq != self._committed_seq)
+            ):
                 self.commit()
         finally:
             self._closed = True
+            if self._syncer is not None:
+                self._syncer.close()
+                self._syncer = None
             os.close(self._fd)
 
     def __enter__(self) -> JournalWriter:

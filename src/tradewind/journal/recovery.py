@@ -309,8 +309,7 @@ class JournaledCore:
 
     def seal(self) -> int:
         """Frames the commands submitted so far as the next group (one batch record, in
-        the writer's buffer); returns their last seq. Call it from the thread that
-        submits; a :meth:`commit_sealed` of the previous group may be running meanwhile."""
+        the writer's buffer); returns their last seq."""
         batch = self._batch
         if batch:
             try:
@@ -321,18 +320,45 @@ class JournaledCore:
             batch.clear()
         return self._core.seq
 
-    def commit_sealed(self) -> int:
-        """Writes and fsyncs the sealed groups (the group commit without a snapshot);
-        returns the durable seq. It may run in a worker thread while the submitting thread
-        goes on submitting the next group, which is the overlap of the fsync with the
-        next group's apply; commands are acknowledged once a commit covering them
-        returned, as ever."""
+    def start_commit(self) -> int:
+        """Starts the group commit of the commands submitted so far and returns their
+        last seq: they are written now and fsynced by the journal's helper process
+        (ADR 0048) while the caller goes on submitting the next group. They may be
+        acknowledged once :meth:`commit_done` (non-blocking) or :meth:`wait_commit`
+        says so; ``commit_fileno`` turns readable when that may have changed."""
+        self.seal()
         try:
-            self._writer.commit()
+            self._writer.start_commit()
+        except BaseException as e:
+            self._fail(e)
+            raise
+        return self._core.seq
+
+    def commit_done(self) -> bool:
+        """Whether every started commit is durable (see :meth:`start_commit`)."""
+        try:
+            return self._writer.commit_done()
+        except BaseException as e:
+            self._fail(e)
+            raise
+
+    def wait_commit(self) -> int:
+        """Blocks until every started commit is durable; returns the durable seq."""
+        try:
+            self._writer.wait_commit()
         except BaseException as e:
             self._fail(e)
             raise
         return self.durable_seq
+
+    def start_syncer(self) -> int | None:
+        """Starts the journal's fsync helper process (else the first ``start_commit``
+        does); returns its pid, or None if it cannot start."""
+        return self._writer.start_syncer()
+
+    def commit_fileno(self) -> int | None:
+        """Readable when the helper answered (None: no helper, nothing to wait for)."""
+        return self._writer.commit_fileno()
 
     @property
     def snapshot_due(self) -> bool:

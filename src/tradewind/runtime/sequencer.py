@@ -6,20 +6,18 @@ survives a kill -9. Commands are stamped here, in arrival order: ``seq`` by the
 journaled core, ``ts`` from the clock, never going backwards; a ``place`` without an
 order id gets its ``seq`` as id, which is unique and survives recovery.
 
-The group commit (write + fsync) runs in a worker thread, so the event loop serves other
-requests meanwhile, and the runner applies the next batch while the previous one's fsync
-runs: a batch is answered once its own commit returned, never earlier. A batch of one
-command with nothing else queued is committed on the loop itself, which saves the two
-thread wake-ups that dominated a lone request's latency on a busy machine
-(docs/performance.md: one connection p50 2.1 -> 0.95 ms). Snapshots are taken with no
-batch in flight.
+A group is written on the loop (page cache) and fsynced by the journal's helper process
+(ADR 0048), so the event loop serves other requests meanwhile, and the runner applies
+the next batch while the previous one's fsync runs: a batch is answered once the helper
+reported its group durable, never earlier. A batch of one command with nothing else
+queued is committed on the loop itself (write + fsync), which saves the round trip to the
+helper for a lone request. Snapshots are taken with no batch in flight.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -47,12 +45,41 @@ OVERLAP_CHUNK = 64
 finished group waits at most this many applies for its answers."""
 
 
-def _commit_sealed(jcore: JournaledCore, committed: threading.Event) -> int:
-    """The worker thread's part: write + fsync the sealed group, then say so."""
-    try:
-        return jcore.commit_sealed()
-    finally:
-        committed.set()
+class _Inflight:
+    """The previous group's commit, started with ``start_commit``: polled between chunks
+    of the next batch, and awaitable (a reader on the helper's answer pipe)."""
+
+    def __init__(self, jcore: JournaledCore) -> None:
+        self.jcore = jcore
+        self.loop = asyncio.get_running_loop()
+        self.future: asyncio.Future[None] = self.loop.create_future()
+        self.fd: int | None = None
+        if not self.done():
+            self.fd = jcore.commit_fileno()
+            if self.fd is None:  # no helper (it just died): make it durable here
+                jcore.wait_commit()
+                self.done()
+            else:
+                self.loop.add_reader(self.fd, self.done)
+
+    def done(self) -> bool:
+        """Whether the group is durable (or its commit failed: awaiting raises then)."""
+        fut = self.future
+        if not fut.done():
+            try:
+                if not self.jcore.commit_done():
+                    return False
+                fut.set_result(None)
+            except BaseException as e:
+                fut.set_exception(e)
+            if self.fd is not None:
+                self.loop.remove_reader(self.fd)
+        return True
+
+    def cancel(self) -> None:
+        if self.fd is not None and not self.future.done():
+            self.loop.remove_reader(self.fd)
+        self.future.cancel()
 
 
 class CoreUnavailable(RuntimeError):
@@ -94,6 +121,7 @@ class CoreRunner:
         return task is not None and not task.done() and self._failed is None
 
     def start(self) -> None:
+        self.jcore.start_syncer()  # now, not on the first busy group
         self._task = asyncio.get_running_loop().create_task(self._run(), name="core-runner")
 
     async def stop(self) -> None:
@@ -127,14 +155,13 @@ class CoreRunner:
     async def _run(self) -> None:
         queue = self._queue
         jcore = self.jcore
-        # The previous group: its commit (write + fsync in a worker thread), and the
-        # answers that wait for it. The next group is applied meanwhile.
-        inflight: asyncio.Future[int] | None = None
+        # The previous group: its commit (fsync in the helper process), and the answers
+        # that wait for it. The next group is applied meanwhile.
+        inflight: _Inflight | None = None
         waiting: list[tuple[asyncio.Future[Applied], Applied]] = []
         batch: list[tuple[AnyCommand, asyncio.Future[Applied], bool]] = []
         done: list[tuple[asyncio.Future[Applied], Applied]] = []
         getter: asyncio.Future[tuple[AnyCommand, asyncio.Future[Applied], bool]] | None = None
-        committed = threading.Event()  # set by the worker when the in-flight commit ended
         try:
             while True:
                 if inflight is None:
@@ -143,7 +170,9 @@ class CoreRunner:
                     # Whichever comes first: a command to apply during the commit, or
                     # the commit (whose answers must not wait for the next command).
                     getter = asyncio.ensure_future(queue.get())
-                    await asyncio.wait((inflight, getter), return_when=asyncio.FIRST_COMPLETED)
+                    await asyncio.wait(
+                        (inflight.future, getter), return_when=asyncio.FIRST_COMPLETED
+                    )
                     if getter.done():
                         batch = [getter.result()]
                     else:
@@ -157,15 +186,15 @@ class CoreRunner:
                 done = []
                 for start in range(0, len(batch), OVERLAP_CHUNK):
                     done += self._apply(batch[start : start + OVERLAP_CHUNK])
-                    if inflight is not None and committed.is_set():
+                    if inflight is not None and inflight.done():
                         # The previous group is durable: answer it now rather than after
                         # the rest of this batch (a chunk's apply is all it waited).
-                        await inflight
+                        await inflight.future
                         inflight = None
                         self._answer(waiting)
                         waiting = []
                 if inflight is not None:
-                    await inflight  # the previous group is durable: answer it
+                    await inflight.future  # the previous group is durable: answer it
                     inflight = None
                     self._answer(waiting)
                     waiting = []
@@ -176,20 +205,19 @@ class CoreRunner:
                     await asyncio.to_thread(jcore.flush)
                     self._answer(done)
                 elif len(batch) == 1 and queue.empty():
-                    jcore.flush()  # alone: no thread hop (two wake-ups) for one fsync
+                    jcore.flush()  # alone: no round trip to the helper for one fsync
                     self._answer(done)
                 else:
-                    jcore.seal()
-                    committed = threading.Event()
-                    inflight = asyncio.ensure_future(
-                        asyncio.to_thread(_commit_sealed, jcore, committed)
-                    )
+                    jcore.start_commit()
+                    inflight = _Inflight(jcore)
                     waiting = done
                 done = []
         except BaseException as e:
             # The core may be ahead of the disk now: nothing more can be acknowledged.
             if getter is not None:
                 getter.cancel()
+            if inflight is not None:
+                inflight.cancel()
             self._failed = e
             futs = [f for _, f, _ in batch] + [f for f, _ in done] + [f for f, _ in waiting]
             for cmd_fut in futs:

@@ -76,9 +76,9 @@ class FencedJournaledCore(JournaledCore):
         self._guard()
         return super().flush()
 
-    def commit_sealed(self) -> int:
+    def start_commit(self) -> int:
         self._guard()
-        return super().commit_sealed()
+        return super().start_commit()
 
 
 def lease_guard(lease: RedisLease) -> Callable[[], None]:
