@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 
 from tests.support.bitcoind_sim import BitcoindSim, SimWallet
+from tests.support.journaled_exchange import Exchange
 from tradewind.adapters.chain.bitcoind_reader import (
     BitcoindAuthError,
     BitcoindError,
@@ -33,8 +34,7 @@ from tradewind.adapters.chain.bitcoind_reader import (
 from tradewind.adapters.sql import Database, SqlUserRepository
 from tradewind.adapters.sql.chain_watch import ChainBlockRow, ChainDepositRow, SqlWatcherStore
 from tradewind.adapters.sql.deposit_addresses import SqlDepositAddressStore
-from tradewind.core.commands import AddAsset, AnyCommand
-from tradewind.journal.recovery import JournaledCore, recover
+from tradewind.core.commands import AnyCommand
 from tradewind.runtime.config import Settings, load_settings
 from tradewind.runtime.sequencer import Applied, CoreRunner
 from tradewind.runtime.watcher import (
@@ -94,32 +94,9 @@ class RunnerBus:
         return applied
 
 
-class Exchange:
-    """A journaled core in ``data`` with BTC listed, restartable like a process."""
-
-    def __init__(self, data: Path) -> None:
-        self.data = data
-        self.runner: CoreRunner | None = None
-
-    async def start(self) -> CoreRunner:
-        self.runner = CoreRunner(JournaledCore(self.data), clock_ms=lambda: 1_000)
-        self.runner.start()
-        if recover(self.data, repair=False).core.assets.get("BTC") is None:
-            await self.runner.submit(AddAsset(asset="BTC", decimals=8))
-        return self.runner
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.stop()
-            self.runner = None
-
-    def balance(self, user: int) -> int:
-        return recover(self.data, repair=False).core.available(user, "BTC")
-
-
 @pytest_asyncio.fixture
 async def exchange(tmp_path: Path) -> AsyncIterator[Exchange]:
-    ex = Exchange(tmp_path / "core")
+    ex = Exchange(tmp_path / "core", {"BTC": 8})
     await ex.start()
     try:
         yield ex

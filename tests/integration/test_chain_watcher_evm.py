@@ -22,12 +22,12 @@ from eth_utils.address import to_checksum_address
 from prometheus_client import CollectorRegistry
 from web3.types import Wei
 
+from tests.support.journaled_exchange import Exchange
 from tradewind.adapters.chain.web3_reader import Web3ChainReader
 from tradewind.adapters.sql import Database, SqlUserRepository
 from tradewind.adapters.sql.chain_watch import ChainBlockRow, ChainDepositRow, SqlWatcherStore
 from tradewind.adapters.sql.deposit_addresses import SqlDepositAddressStore
-from tradewind.core.commands import AddAsset, AnyCommand
-from tradewind.journal.recovery import JournaledCore, recover
+from tradewind.core.commands import AnyCommand
 from tradewind.runtime.sequencer import Applied, CoreRunner
 from tradewind.runtime.watcher import WatchLoop, alert_counter, count_alerts
 from tradewind.services.funding.chain_ports import NATIVE_INDEX
@@ -85,33 +85,9 @@ class RunnerBus:
         return applied
 
 
-class Exchange:
-    """A journaled core in ``data`` with ETH listed, restartable like a process."""
-
-    def __init__(self, data: Path) -> None:
-        self.data = data
-        self.runner: CoreRunner | None = None
-
-    async def start(self) -> CoreRunner:
-        self.runner = CoreRunner(JournaledCore(self.data), clock_ms=lambda: 1_000)
-        self.runner.start()
-        if recover(self.data, repair=False).core.assets.get("ETH") is None:
-            await self.runner.submit(AddAsset(asset="ETH", decimals=8))
-            await self.runner.submit(AddAsset(asset="USDT", decimals=6))
-        return self.runner
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.stop()
-            self.runner = None
-
-    def balance(self, user: int, asset: str = "ETH") -> int:
-        return recover(self.data, repair=False).core.available(user, asset)
-
-
 @pytest_asyncio.fixture
 async def exchange(tmp_path: Path) -> AsyncIterator[Exchange]:
-    ex = Exchange(tmp_path / "core")
+    ex = Exchange(tmp_path / "core", {"ETH": 8, "USDT": 6})
     await ex.start()
     try:
         yield ex

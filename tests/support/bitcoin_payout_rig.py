@@ -16,6 +16,7 @@ import httpx
 
 from tests.support.bitcoind_sim import BitcoindSim, SimWallet
 from tests.support.custody_rig import Clock, RunnerBus
+from tests.support.second_factor import NoSecondFactor
 from tests.support.softhsm import SoftToken
 from tradewind.adapters.aml_list import ListScreening
 from tradewind.adapters.chain.bitcoin_tx import BitcoinTxCodec
@@ -70,14 +71,6 @@ FUNDING = {  # as the config file would say it
     }
 }
 CATALOG = parse_networks(FUNDING)
-
-
-class NoSecondFactor:
-    async def enabled(self, user_id: int) -> bool:
-        return False
-
-    async def require(self, user_id: int, code: str | None) -> None:
-        return None
 
 
 class Rig:

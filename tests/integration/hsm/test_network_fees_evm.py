@@ -30,6 +30,7 @@ import web3
 from tests.integration.hsm.test_sweeps import COLD, Rig
 from tests.integration.test_projectors import runner_for
 from tests.support.custody_rig import Killed, RunnerBus
+from tests.support.second_factor import NoSecondFactor
 from tests.support.softhsm import SoftToken
 from tradewind.adapters.aml_list import ListScreening
 from tradewind.adapters.chain.evm_payout import Web3PayoutChain
@@ -65,14 +66,6 @@ from tradewind.services.kyc import KycService, LevelLimits
 async_test = pytest.mark.asyncio
 WEI = 10**10  # per core unit of ETH (18 decimals on chain, 8 in the core)
 TO = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
-
-
-class NoSecondFactor:
-    async def enabled(self, user_id: int) -> bool:
-        return False
-
-    async def require(self, user_id: int, code: str | None) -> None:
-        return None
 
 
 class DiesBeforeBooked(SqlNetworkFeeStore):

@@ -28,6 +28,7 @@ import web3
 from eth_utils.address import to_checksum_address
 from web3.types import Wei
 
+from tests.support.second_factor import NoSecondFactor
 from tests.support.softhsm import SoftToken
 from tradewind.adapters.aml_list import ListScreening
 from tradewind.adapters.chain.evm_payout import Web3PayoutChain
@@ -82,14 +83,6 @@ class Killed(BaseException):
 class Clock:
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000
-
-
-class NoSecondFactor:
-    async def enabled(self, user_id: int) -> bool:
-        return False
-
-    async def require(self, user_id: int, code: str | None) -> None:
-        return None
 
 
 class Bus:
