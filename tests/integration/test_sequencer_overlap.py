@@ -152,3 +152,36 @@ def test_the_lease_guard_covers_overlapped_commits(tmp_path: Path) -> None:
     assert jc.durable_seq == 1
     jc.abandon()
     assert recover(tmp_path).last_seq == 1
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_helper_killed_mid_commit_leaves_the_runner_answering(tmp_path: Path, loop: str) -> None:
+    """The helper dies with a group in its hands: the runner fsyncs that group itself,
+    answers it, and the next group gets a new helper (on the server's uvloop too)."""
+
+    async def go() -> None:
+        jcore = HeldCommits(tmp_path)
+        runner = CoreRunner(jcore, clock_ms=lambda: 1)
+        runner.start()
+        try:
+            await runner.submit(AddAsset(asset="USDT", decimals=6))
+            jcore.hold()
+            first = [runner.submit_future(c) for c in deposits(4)]
+            await wait_for(jcore.started)
+            await asyncio.sleep(0.05)
+            assert not any(f.done() for f in first)
+            os.kill(jcore.pid, signal.SIGKILL)
+            assert [a.seq for a in await asyncio.gather(*first)] == [2, 3, 4, 5]
+            assert jcore.durable_seq == 5
+            second = [runner.submit_future(c) for c in deposits(3, amount=20)]
+            assert [a.seq for a in await asyncio.gather(*second)] == [6, 7, 8]
+            assert jcore.start_syncer() not in (None, jcore.pid)
+        finally:
+            await runner.stop()
+
+    if loop == "uvloop":
+        uvloop = pytest.importorskip("uvloop")
+        uvloop.run(go())
+    else:
+        asyncio.run(go())
+    assert recover(tmp_path, repair=False).last_seq == 8

@@ -495,6 +495,7 @@ class JournalWriter:
         # (last seq, end offset) of each group start_commit wrote and no fsync covers yet
         self._unsynced: collections.deque[tuple[int, int]] = collections.deque()
         self._syncer: Syncer | None = None
+        self._retired: list[Syncer] = []  # helpers that died, to close
         self._buf = bytearray()
         self._batch: list[object] = []
         self._pending = 0
@@ -651,6 +652,7 @@ class JournalWriter:
                 return self._written_seq
             buf, upto = taken
             self._write(buf, upto)
+            self._close_retired()
             syncer = self._syncer or self._start_syncer()
             try:
                 if syncer is None:
@@ -722,8 +724,14 @@ class JournalWriter:
         )
         syncer, self._syncer = self._syncer, None
         if syncer is not None:
+            # Closed at the next start_commit or close, not now: an event loop may still
+            # watch its answer pipe (uvloop must not see a watched descriptor closed).
+            self._retired.append(syncer)
+
+    def _close_retired(self) -> None:
+        while self._retired:
             with contextlib.suppress(OSError):
-                syncer.close()
+                self._retired.pop().close()
 
     def _take(self) -> tuple[bytearray, int] | None:
         """The buffered group and its last seq, leaving a fresh buffer (None: nothing)."""
@@ -798,8 +806,9 @@ class JournalWriter:
         finally:
             self._closed = True
             if self._syncer is not None:
-                self._syncer.close()
+                self._retired.append(self._syncer)
                 self._syncer = None
+            self._close_retired()
             os.close(self._fd)
 
     def __enter__(self) -> JournalWriter:
