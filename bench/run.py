@@ -31,6 +31,7 @@ import datetime as dt
 import gc
 import itertools
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -40,6 +41,8 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import structlog
 
 from tradewind.core.commandfile import parse_command_line
 from tradewind.core.commands import AnyCommand
@@ -117,10 +120,9 @@ def journaled_runner(root: Path, fsync_every: int, *, overlap: bool = True) -> C
                 pending = 0
                 if not overlap:
                     flush()
-                elif not done():
-                    wait()  # the previous group is durable
-                    start()
                 else:
+                    if not done():
+                        wait()  # the previous group is durable
                     start()
             return ev
 
@@ -324,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--api-only", action="store_true", help="run bench/api.py only")
     ap.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    # The journal's info lines (a helper started per pass) would interleave the report.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
     if args.memory_child:
         path, n_setup, method = args.memory_child
