@@ -9,6 +9,7 @@ import contextlib
 import os
 import signal
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from tradewind.core.commands import AddAsset, Deposit
 from tradewind.core.events import Event
 from tradewind.journal.journal import JournalWriteError
 from tradewind.journal.recovery import JournaledCore, recover
-from tradewind.runtime.sequencer import CoreRunner, CoreUnavailable
+from tradewind.runtime.sequencer import Applied, CoreRunner, CoreUnavailable
 from tradewind.runtime.standby import FencedJournaledCore, LeaseLost
 
 
@@ -59,6 +60,28 @@ def deposits(n: int, amount: int = 10) -> list[Deposit]:
 async def wait_for(flag: threading.Event) -> None:
     while not flag.is_set():
         await asyncio.sleep(0.005)
+
+
+@contextlib.asynccontextmanager
+async def a_held_group(
+    tmp_path: Path, n: int
+) -> AsyncIterator[tuple[HeldCommits, CoreRunner, list[asyncio.Future[Applied]]]]:
+    """A runner whose first command committed on the loop and whose next ``n`` deposits
+    are written and held in the stopped helper; stopped (and the journal released)
+    afterwards, whatever the runner's fate."""
+    jcore = HeldCommits(tmp_path)
+    runner = CoreRunner(jcore, clock_ms=lambda: 1)
+    runner.start()
+    try:
+        await runner.submit(AddAsset(asset="USDT", decimals=6))
+        jcore.hold()
+        first = [runner.submit_future(c) for c in deposits(n)]
+        await wait_for(jcore.started)
+        yield jcore, runner, first
+    finally:
+        with contextlib.suppress(JournalWriteError):  # a runner's own failure
+            await runner.stop()
+        jcore.abandon()
 
 
 def test_next_batch_applies_during_the_commit_and_answers_wait_for_theirs(
@@ -107,14 +130,7 @@ def test_next_batch_applies_during_the_commit_and_answers_wait_for_theirs(
 
 def test_a_failed_overlapped_commit_fails_its_batch_and_the_next(tmp_path: Path) -> None:
     async def go() -> None:
-        jcore = HeldCommits(tmp_path)
-        runner = CoreRunner(jcore, clock_ms=lambda: 1)
-        runner.start()
-        try:
-            await runner.submit(AddAsset(asset="USDT", decimals=6))
-            jcore.hold()
-            first = [runner.submit_future(c) for c in deposits(4)]
-            await wait_for(jcore.started)
+        async with a_held_group(tmp_path, 4) as (jcore, runner, first):
             second = [runner.submit_future(c) for c in deposits(2)]
             await asyncio.sleep(0.05)
             jcore.fail_next = True
@@ -123,10 +139,6 @@ def test_a_failed_overlapped_commit_fails_its_batch_and_the_next(tmp_path: Path)
                 with pytest.raises(CoreUnavailable, match="journal failed"):
                     await fut
             assert not runner.running
-        finally:
-            with contextlib.suppress(JournalWriteError):  # the runner's own failure
-                await runner.stop()
-            jcore.abandon()
 
     asyncio.run(go())
     # Neither group was acknowledged; the first was written before its fsync "failed",
@@ -160,14 +172,7 @@ def test_a_helper_killed_mid_commit_leaves_the_runner_answering(tmp_path: Path, 
     answers it, and the next group gets a new helper (on the server's uvloop too)."""
 
     async def go() -> None:
-        jcore = HeldCommits(tmp_path)
-        runner = CoreRunner(jcore, clock_ms=lambda: 1)
-        runner.start()
-        try:
-            await runner.submit(AddAsset(asset="USDT", decimals=6))
-            jcore.hold()
-            first = [runner.submit_future(c) for c in deposits(4)]
-            await wait_for(jcore.started)
+        async with a_held_group(tmp_path, 4) as (jcore, runner, first):
             await asyncio.sleep(0.05)
             assert not any(f.done() for f in first)
             os.kill(jcore.pid, signal.SIGKILL)
@@ -176,8 +181,6 @@ def test_a_helper_killed_mid_commit_leaves_the_runner_answering(tmp_path: Path, 
             second = [runner.submit_future(c) for c in deposits(3, amount=20)]
             assert [a.seq for a in await asyncio.gather(*second)] == [6, 7, 8]
             assert jcore.start_syncer() not in (None, jcore.pid)
-        finally:
-            await runner.stop()
 
     if loop == "uvloop":
         uvloop = pytest.importorskip("uvloop")

@@ -55,12 +55,11 @@ class _Inflight:
         self.future: asyncio.Future[None] = self.loop.create_future()
         self.fd: int | None = None
         if not self.done():
+            # Not durable yet, so a live helper holds the group (without one, the writer
+            # fsynced it already): wake when the helper answers.
             self.fd = jcore.commit_fileno()
-            if self.fd is None:  # no helper (it just died): make it durable here
-                jcore.wait_commit()
-                self.done()
-            else:
-                self.loop.add_reader(self.fd, self.done)
+            assert self.fd is not None
+            self.loop.add_reader(self.fd, self.done)
 
     def done(self) -> bool:
         """Whether the group is durable (or its commit failed: awaiting raises then)."""
