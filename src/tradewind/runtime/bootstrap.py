@@ -78,7 +78,7 @@ from tradewind.services.catalog import CoreCatalog, ProjectedBalances
 from tradewind.services.history import ProjectedHistory
 from tradewind.services.marketdata import MarketData
 from tradewind.services.marketmaker import MarketMaker
-from tradewind.services.open_orders import OpenOrderIndex
+from tradewind.services.open_orders import FollowedOrderIndex, OpenOrderIndex
 from tradewind.services.ports import ApiKeyRepository, Clock
 from tradewind.services.projectors import (
     LedgerProjector,
@@ -1079,8 +1079,15 @@ class ApiReplica:
             admin=self.protection.admin,
             audit=self.protection.audit,
         )
+        # cancels, amends and reads of one order from the events this replica follows,
+        # not the SQL history, once they are caught up (ADR 0049)
+        self.open_orders = FollowedOrderIndex()
         self.trading = TradingService(
-            self.bus, self.history, marks=self.marks, guards=self.protection.guards
+            self.bus,
+            self.history,
+            marks=self.marks,
+            open_orders=self.open_orders,
+            guards=self.protection.guards,
         )
         self.balances = ProjectedBalances(self.store, self.trading.caught_up)
         self.catalog = RedisCatalog(self.redis, prefix=prefix)
@@ -1245,6 +1252,7 @@ class ApiReplica:
 
     def _on_batch(self, seq: int, ts: int, events: list[Event]) -> None:
         self.watch.touch()
+        self.open_orders.apply(seq, ts, events)
         self.catalog.on_events(seq, ts, events)
         self.hub.publish_events(seq, ts, events)
         self.margin.publish(seq, ts, events)

@@ -17,6 +17,11 @@ Invariants:
   oldest dropped first), so the answer to the cancel that closed it, or to a cancel that
   lost the race to a fill, needs no SQL either; an order not found here is either closed
   long ago or never existed, and the caller asks the history.
+
+:class:`FollowedOrderIndex` is the API replica's (distributed mode, ADR 0049): fed by a
+best-effort live stream that may start late, lag the replies, or lose batches, so it
+holds only orders whose every event it saw (their acceptance included), forgets all at a
+gap in the seqs, and lets a reader wait until it has folded a given seq.
 """
 
 from __future__ import annotations
@@ -25,7 +30,13 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from tradewind.core.events import Event, OrderAccepted, OrderCancelled, Trade
-from tradewind.services.history import OPEN_STATUSES, OrderView, _OrderState, fold_order_event
+from tradewind.services.history import (
+    OPEN_STATUSES,
+    OrderView,
+    SeqWatermark,
+    _OrderState,
+    fold_order_event,
+)
 
 DEFAULT_KEEP_CLOSED = 50_000
 """Closed orders kept readable (about 300 bytes each)."""
@@ -33,6 +44,10 @@ DEFAULT_KEEP_CLOSED = 50_000
 
 class OpenOrderIndex:
     """Open orders by id (plus the most recently closed ones), fed by the event stream."""
+
+    current = True
+    """Fed before the core's answers reach anyone (the embedded runner's publisher): a
+    reader never needs to wait for it."""
 
     def __init__(self, keep_closed: int = DEFAULT_KEEP_CLOSED) -> None:
         if keep_closed < 0:
@@ -69,6 +84,11 @@ class OpenOrderIndex:
                     self._close(e.id)
         self.applied_seq = seq
 
+    async def reached(self, seq: int, timeout_s: float) -> bool:
+        """Whether the events of ``seq`` are folded (here they always are by the time
+        anyone knows the seq)."""
+        return self.applied_seq >= seq
+
     def _close(self, order_id: int) -> None:
         state = self._open.get(order_id)
         if state is None or state.status in OPEN_STATUSES:
@@ -96,3 +116,36 @@ class OpenOrderIndex:
         """Whose order this is, if the index knows it."""
         state = self._open.get(order_id) or self._closed.get(order_id)
         return None if state is None else state.user
+
+
+class FollowedOrderIndex(OpenOrderIndex):
+    """The index of an API replica, fed by its live event follower (ADR 0049).
+
+    A batch's seq that does not follow the last one means batches were lost (a bounded
+    queue dropped its head, the broker connection was down): every order is forgotten and
+    the index starts again from that batch, so an order found here is one whose every
+    event was folded. Orders accepted before the replica started (or before a gap) are
+    not here; the caller asks the history for them, as for any order not found."""
+
+    current = False
+
+    def __init__(self, keep_closed: int = DEFAULT_KEEP_CLOSED) -> None:
+        super().__init__(keep_closed)
+        self._watermark = SeqWatermark()
+        self.restarts = 0
+        """Gaps seen: each one forgot every order."""
+
+    def apply(self, seq: int, ts: int, events: Sequence[Event]) -> None:
+        if seq <= self.applied_seq:
+            return
+        if self.applied_seq and seq != self.applied_seq + 1:
+            self._open.clear()
+            self._closed.clear()
+            self.restarts += 1
+        super().apply(seq, ts, events)
+        self._watermark.advance(seq)
+
+    async def reached(self, seq: int, timeout_s: float) -> bool:
+        """Wait (at most ``timeout_s``) until the batch of ``seq`` is folded (or skipped
+        by a gap); False if it was not in time."""
+        return await self._watermark.wait(seq, timeout_s)

@@ -16,6 +16,9 @@ Invariants:
   by the core runner's publisher before the runner answers), cancels, amends and reads
   of one order are answered from it and never wait for the SQL history; an order the
   index does not know (closed long ago, someone else's, or none) goes the history's way;
+  an index fed after the answers (an API replica's follower, ADR 0049) is read only
+  once it has folded the seq the history would have been waited for (the user's last
+  acknowledged command, or the command just answered), else the history answers;
 - amounts are integers (ticks, lots, minor units); the gateways convert decimals.
 """
 
@@ -209,6 +212,7 @@ class TradingService:
         history: HistoryReader,
         *,
         read_wait_s: float = 2.0,
+        index_wait_s: float = 0.5,
         marks: WriteMarks | None = None,
         open_orders: OpenOrderIndex | None = None,
         guards: Sequence[OrderGuard] = (),
@@ -216,13 +220,16 @@ class TradingService:
     ) -> None:
         """``wallets(user)``: the account ids of the user's margin wallets (where known),
         so one order of a wallet is read, amended and cancelled through the user's own
-        order routes (the core accepts the owner's cancel and amend)."""
+        order routes (the core accepts the owner's cancel and amend). ``index_wait_s``:
+        how long a read waits for an index that is not ``current`` (an API replica's)
+        to catch up before asking the history."""
         self._wallets = wallets
         self._bus = bus
         self._guards = tuple(guards)
         self._history = history
         self._index = open_orders
         self._read_wait_s = read_wait_s
+        self._index_wait_s = index_wait_s
         self._marks: WriteMarks = marks if marks is not None else LocalWriteMarks()
 
     @property
@@ -334,19 +341,33 @@ class TradingService:
 
     async def _after(self, user: int, order_id: int, seq: int, before: OrderView) -> OrderView:
         """The order's view once the command ``seq`` about it was applied."""
-        index = self._index
-        accounts = self._accounts(user)
-        if index is not None:
-            for account in accounts:
-                after = index.find(account, order_id)
-                if after is not None:
-                    return after
+        after = await self._indexed(user, order_id, seq)
+        if after is not None:
+            return after
         await self._history.wait_for(seq, self._read_wait_s)
-        for account in accounts:
+        for account in self._accounts(user):
             found = await self._history.get_order(account, order_id)
             if found is not None:
                 return found
         return before
+
+    async def _indexed(self, user: int, order_id: int, seq: int = 0) -> OrderView | None:
+        """The order from the index once it has folded ``seq`` (default: ``user``'s last
+        acknowledged command), or None: no index, not known there, or not caught up
+        within ``index_wait_s`` (then the history answers)."""
+        index = self._index
+        if index is None:
+            return None
+        if not index.current:
+            if not seq:
+                seq = await self._marks.last(user)
+            if seq and not await index.reached(seq, self._index_wait_s):
+                return None
+        for account in self._accounts(user):
+            found = index.find(account, order_id)
+            if found is not None:
+                return found
+        return None
 
     def _accounts(self, user: int) -> list[int]:
         """The user's account and, after it, their margin wallets' accounts."""
@@ -393,15 +414,11 @@ class TradingService:
 
     async def get_order(self, user: int, order_id: int) -> OrderView | None:
         """The user's order, or one of their margin wallets' (docs/margin.md)."""
-        index = self._index
-        accounts = self._accounts(user)
-        if index is not None:
-            for account in accounts:
-                found = index.find(account, order_id)
-                if found is not None:
-                    return found
+        found = await self._indexed(user, order_id)
+        if found is not None:
+            return found
         await self._caught_up(user)
-        for account in accounts:
+        for account in self._accounts(user):
             got = await self._history.get_order(account, order_id)
             if got is not None:
                 return got
