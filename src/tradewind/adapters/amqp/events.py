@@ -1,7 +1,8 @@
 """The event stream over RabbitMQ: the core publishes, API replicas and projectors consume.
 
-- :class:`AmqpEventPublisher` (core): one :class:`~.wire.EventBatch` per durable
-  command to the fanout exchange ``P.events`` with publisher confirms, in seq order, and
+- :class:`AmqpEventPublisher` (core): the :class:`~.wire.EventBatch` of every durable
+  command to the fanout exchange ``P.events`` with publisher confirms, in seq order (the
+  batches queued while the last message was confirmed go as one message), and
   a :class:`~.wire.CoreStatus` heartbeat to ``P.status``;
 - :class:`CoreWatch` (API replicas, projector): follows the heartbeat; the core is
   *alive* while heard (heartbeat, or any reply or batch from it) within the liveness
@@ -50,12 +51,14 @@ from aio_pika.abc import (
 
 from tradewind.adapters.amqp.link import AmqpLink
 from tradewind.adapters.amqp.wire import (
+    BATCH_TYPE,
+    BATCHES_TYPE,
     CONTENT_TYPE,
     AmqpNames,
     CoreStatus,
     EventBatch,
     ReplayRequest,
-    decode_batch,
+    decode_batches,
     decode_replay_request,
     decode_status,
     encode,
@@ -70,14 +73,20 @@ BatchSource = Callable[[int, int], Iterator[Batch]]
 worker thread)."""
 
 
-def _batch_message(seq: int, ts: int, events: Sequence[Event]) -> aio_pika.Message:
-    body = encode(EventBatch(seq, ts, cast("list[AnyEvent]", list(events))))
+def _batches_message(chunk: Sequence[tuple[int, int, Sequence[Event]]]) -> aio_pika.Message:
+    """One message for consecutive batches: a single one as type ``batch``, several as a
+    list of type ``batches`` (one broker message, fanout and confirm for all; ADR 0050)."""
+    batches = [EventBatch(s, t, cast("list[AnyEvent]", list(e))) for s, t, e in chunk]
+    if len(batches) == 1:
+        body, kind = encode(batches[0]), BATCH_TYPE
+    else:
+        body, kind = encode(batches), BATCHES_TYPE
     return aio_pika.Message(
         body,
         content_type=CONTENT_TYPE,
         delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
-        type="batch",
-        headers={"seq": seq},
+        type=kind,
+        headers={"seq": batches[0].seq, "last_seq": batches[-1].seq},
     )
 
 
@@ -123,6 +132,9 @@ class AmqpEventPublisher:
         self.published_seq = 0
         """Every batch up to here was handed to the broker, or dropped."""
         self.published = 0
+        """Batches confirmed by the broker."""
+        self.messages = 0
+        """Messages that carried them."""
         self.failed = 0
         self.dropped = 0
         link.add(self._on_connect, self._on_disconnect)
@@ -185,23 +197,19 @@ class AmqpEventPublisher:
                     break  # keep them until the link is back (bounded by max_queue)
                 n = min(len(self._queue), self.max_chunk)
                 chunk = [self._queue.popleft() for _ in range(n)]
-                results = await asyncio.gather(
-                    *(
-                        exchange.publish(_batch_message(s, t, e), routing_key="", mandatory=False)
-                        for s, t, e in chunk
-                    ),
-                    return_exceptions=True,
-                )
-                failures = [r for r in results if isinstance(r, BaseException)]
-                if failures:
-                    self.failed += len(failures)
+                try:
+                    await exchange.publish(_batches_message(chunk), routing_key="", mandatory=False)
+                except Exception as exc:
+                    self.failed += len(chunk)
                     log.warning(
                         "event batches not confirmed; consumers will replay them",
-                        count=len(failures),
+                        count=len(chunk),
                         first_seq=chunk[0][0],
-                        error=repr(failures[0]),
+                        error=repr(exc),
                     )
-                self.published += len(chunk) - len(failures)
+                else:
+                    self.published += len(chunk)
+                    self.messages += 1
                 self.published_seq = max(self.published_seq, chunk[-1][0])
 
     def status(self) -> CoreStatus:
@@ -292,11 +300,11 @@ class AmqpReplayServer:
             channel = self._channel
             if channel is None:
                 return
-            exchange = channel.default_exchange
-            for b in chunk:
-                await exchange.publish(
-                    _batch_message(b.seq, b.ts, b.events), routing_key=reply_to, mandatory=False
-                )
+            await channel.default_exchange.publish(
+                _batches_message([(b.seq, b.ts, b.events) for b in chunk]),
+                routing_key=reply_to,
+                mandatory=False,
+            )
             self.served += len(chunk)
 
 
@@ -438,20 +446,21 @@ class AmqpEventFollower:
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         try:
-            batch = decode_batch(message.body)
+            batches = decode_batches(message.body, message.type)
         except msgspec.DecodeError:
             log.warning("unreadable event batch dropped")
             return
-        if batch.seq <= self.last_seq:
-            return
-        if self.last_seq and batch.seq != self.last_seq + 1:
-            self.gaps += 1
-        self.last_seq = batch.seq
-        self.received += 1
-        try:
-            self._on_batch(batch.seq, batch.ts, cast("list[Event]", batch.events))
-        except Exception:
-            log.exception("event batch consumer failed", seq=batch.seq)
+        for batch in batches:
+            if batch.seq <= self.last_seq:
+                continue
+            if self.last_seq and batch.seq != self.last_seq + 1:
+                self.gaps += 1
+            self.last_seq = batch.seq
+            self.received += 1
+            try:
+                self._on_batch(batch.seq, batch.ts, cast("list[Event]", batch.events))
+            except Exception:
+                log.exception("event batch consumer failed", seq=batch.seq)
 
 
 class AmqpSequencedConsumer:
@@ -568,36 +577,51 @@ class AmqpSequencedConsumer:
 
     async def _on_live(self, message: AbstractIncomingMessage) -> None:
         try:
-            batch = decode_batch(message.body)
+            batches = decode_batches(message.body, message.type)
         except msgspec.DecodeError:
             log.warning("unreadable event batch dropped", consumer=self.name)
             await _ack(message)
             return
-        await self._add(Batch(batch.seq, batch.ts, cast("list[Event]", batch.events)), message)
+        await self._add(batches, message)
 
     async def _on_replay(self, message: AbstractIncomingMessage) -> None:
         try:
-            batch = decode_batch(message.body)
+            batches = decode_batches(message.body, message.type)
         except msgspec.DecodeError:
             return
-        await self._add(Batch(batch.seq, batch.ts, cast("list[Event]", batch.events)), None)
+        await self._add(batches, None)
 
-    async def _add(self, batch: Batch, message: AbstractIncomingMessage | None) -> None:
+    async def _add(
+        self, batches: list[EventBatch], message: AbstractIncomingMessage | None
+    ) -> None:
+        """Keep the batches not applied or waiting yet; the live ``message`` is
+        acknowledged with the highest of them kept (so once every one of its batches is
+        applied), or at once when none is (applied already, a copy waiting, or beyond
+        ``max_pending``: replayable later)."""
+        kept = 0
+        for b in batches:
+            if await self._keep(Batch(b.seq, b.ts, cast("list[Event]", b.events))):
+                kept = max(kept, b.seq)
+        if message is not None:
+            entry = self._pending.get(kept)
+            if entry is None:
+                await _ack(message)
+            else:
+                self._pending[kept] = (entry[0], message)
+        self._wake.set()
+
+    async def _keep(self, batch: Batch) -> bool:
         if batch.seq <= self.applied or batch.seq in self._pending:
-            if message is not None:
-                await _ack(message)  # applied already, or a copy is waiting
-            return
+            return False
         if len(self._pending) >= self.max_pending:
             highest = max(self._pending)
             if batch.seq > highest:
-                if message is not None:
-                    await _ack(message)  # replayable later
-                return
+                return False
             _, dropped = self._pending.pop(highest)
             if dropped is not None:
                 await _ack(dropped)
-        self._pending[batch.seq] = (batch, message)
-        self._wake.set()
+        self._pending[batch.seq] = (batch, None)
+        return True
 
     async def _run(self) -> None:
         while True:

@@ -7,7 +7,7 @@ several deployments (or tests) share one broker without meeting:
 |---|---|---|---|
 | ``P.commands`` | durable queue (default exchange) | core | commands from API replicas |
 | ``P.replay`` | durable queue (default exchange) | core | journal replay requests |
-| ``P.events`` | durable fanout exchange | core and consumers | one message per command |
+| ``P.events`` | durable fanout exchange | core and consumers | the commands' events, in seq order |
 | ``P.status`` | durable fanout exchange | core and consumers | the core's heartbeat |
 | ``P.projector`` | durable queue bound to ``P.events`` | projector | the projector's feed |
 | ``amq.gen-*`` | exclusive, auto-delete queues | each replica | replies, live events, status |
@@ -17,9 +17,11 @@ Bodies are msgpack (msgspec). Invariants:
   core stamps ``seq``/``ts``; a reply names its request by ``correlation_id``. A
   ``place`` whose id the core is to assign (id 0, which the schema refuses on the wire)
   travels with id 1 and the header ``x-tw-auto-id``, and the core sets it back to 0;
-- an event message is one :class:`EventBatch` (the events of one durable command, with
-  its ``seq`` and ``ts``): consumers key on ``seq``, so a duplicate is a no-op and a
-  jump in ``seq`` is a gap;
+- an event message (type ``batch``) is one :class:`EventBatch` (the events of one
+  durable command, with its ``seq`` and ``ts``), or (type ``batches``) a list of them in
+  consecutive seq order, which the core sends when several commands are ready at once
+  (ADR 0050); consumers key on ``seq``, so a duplicate is a no-op and a jump in ``seq``
+  is a gap;
 - :class:`CoreStatus` carries ``published_seq``: every batch up to it has been handed
   to the broker (or was dropped, and must be replayed), so a consumer at a lower seq with
   nothing in flight knows it is missing batches.
@@ -102,5 +104,18 @@ _encoder = msgspec.msgpack.Encoder()
 encode = _encoder.encode
 decode_reply = msgspec.msgpack.Decoder(CommandReply).decode
 decode_batch = msgspec.msgpack.Decoder(EventBatch).decode
+_decode_batch_list = msgspec.msgpack.Decoder(list[EventBatch]).decode
+
+BATCH_TYPE = "batch"
+BATCHES_TYPE = "batches"
+
+
+def decode_batches(body: bytes, message_type: str | None) -> list[EventBatch]:
+    """The batches of an event message: a list for type ``batches``, else one."""
+    if message_type == BATCHES_TYPE:
+        return _decode_batch_list(body)
+    return [decode_batch(body)]
+
+
 decode_status = msgspec.msgpack.Decoder(CoreStatus).decode
 decode_replay_request = msgspec.msgpack.Decoder(ReplayRequest).decode
