@@ -1333,7 +1333,14 @@ class ApiReplica:
             log.warning("books not loaded yet (loaded on their next diff)", error=repr(e))
         async for updates in self.market_data.follow(start=start, block_ms=1000):
             try:
-                self.hub.publish_market(await self.books.apply(updates))
+                published = await self.books.apply(updates)
+                # one writer flush covers many commands: sent coalesced, one diff and
+                # one trades message per symbol, as embedded mode does per group (ADR 0038)
+                self.hub.begin_batch()
+                try:
+                    self.hub.publish_market(published)
+                finally:
+                    self.hub.end_batch()
             except Exception:
                 log.exception("market-data fan-out failed")
 
