@@ -299,6 +299,11 @@ def test_distributed_exchange_keeps_acknowledged_state_across_a_core_kill(
     assert amended["quantity"] == "0.2000"
     cancelled = alice.ok("DELETE", f"/api/v1/orders/{asks[2]['id']}", via=1)
     assert cancelled["status"] == "cancelled"
+    # single orders read at once after a write, on either replica (ADR 0049): the amend
+    # made on the other one, and an order another user's buy filled in part
+    assert bob.ok("GET", f"/api/v1/orders/{resting['id']}", via=0)["quantity"] == "0.2000"
+    partly = alice.ok("GET", f"/api/v1/orders/{asks[1]['id']}", via=1)
+    assert (partly["status"], partly["filled_quantity"]) == ("partially_filled", "0.2000")
 
     # market data from Redis, the same through both replicas
     want_book = ([["64000.00", "0.2000"]], [["65100.00", "0.2000"]])
