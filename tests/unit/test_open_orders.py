@@ -8,14 +8,27 @@ import asyncio
 import msgspec
 import pytest
 
-from tradewind.core.commands import AddAsset, AddSymbol, Amend, AnyCommand, Deposit, Place
+from tradewind.core.commands import (
+    AddAsset,
+    AddSymbol,
+    Amend,
+    AnyCommand,
+    Cancel,
+    Deposit,
+    Place,
+)
 from tradewind.core.engine import Core
 from tradewind.core.events import Event
 from tradewind.runtime.sequencer import Applied
 from tradewind.runtime.streamgen import generate_stream
 from tradewind.services.history import OPEN_STATUSES, InMemoryHistory, OrderView
 from tradewind.services.open_orders import FollowedOrderIndex, OpenOrderIndex
-from tradewind.services.trading import OrderNotFound, OrderNotOpen, TradingService
+from tradewind.services.trading import (
+    LocalWriteMarks,
+    OrderNotFound,
+    OrderNotOpen,
+    TradingService,
+)
 
 
 def test_index_holds_exactly_the_open_orders_with_the_historys_views() -> None:
@@ -248,5 +261,47 @@ def test_a_replica_whose_follower_stalls_answers_from_the_history() -> None:
         cancelled = await trading.cancel(1, placed.id)
         assert cancelled.status == "cancelled"
         assert history.reads >= 2
+
+    asyncio.run(go())
+
+
+class CountingMarks(LocalWriteMarks):
+    """Counts the reads of write marks (a Redis round trip on a replica)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def last(self, user: int) -> int:
+        self.reads += 1
+        return await super().last(user)
+
+
+def test_a_replica_cancels_an_order_its_index_holds_without_reading_the_write_mark() -> None:
+    async def go() -> None:
+        index, history, marks = FollowedOrderIndex(), SpyHistory(), CountingMarks()
+        bus = FollowedBus(index, history)
+        trading = TradingService(bus, history, open_orders=index, marks=marks)
+        for cmd in SETUP:
+            await bus.submit(cmd)
+        first = await trading.place(1, "BTC-USDT", "buy", price=100, qty=5)
+        second = await trading.place(1, "BTC-USDT", "buy", price=100, qty=5)
+        bus.deliver()
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.02, bus.deliver)  # the cancel's batch comes after its reply
+        cancelled = await trading.cancel(1, first.id)
+        assert cancelled.status == "cancelled"
+        assert (marks.reads, history.reads) == (0, 0)
+        # the second is cancelled through another replica, which this one has not seen:
+        # its index shows the order open, the core refuses, as for a race with a fill
+        await bus.submit(Cancel(id=second.id, user=1, symbol="BTC-USDT"))
+        seq = bus.core.seq
+        with pytest.raises(OrderNotOpen):
+            await trading.cancel(1, second.id)
+        assert bus.core.seq == seq + 1  # asked the core
+        bus.deliver()
+        with pytest.raises(OrderNotOpen):  # closed in the index now: refused here
+            await trading.cancel(1, second.id)
+        assert bus.core.seq == seq + 1
 
     asyncio.run(go())

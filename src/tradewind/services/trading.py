@@ -351,6 +351,17 @@ class TradingService:
                 return found
         return before
 
+    def _held(self, user: int, order_id: int) -> OrderView | None:
+        """The order's view in the index as it is (None: no index, or not there)."""
+        index = self._index
+        if index is None:
+            return None
+        for account in self._accounts(user):
+            found = index.find(account, order_id)
+            if found is not None:
+                return found
+        return None
+
     async def _indexed(self, user: int, order_id: int, seq: int = 0) -> OrderView | None:
         """The order from the index once it has folded ``seq`` (default: ``user``'s last
         acknowledged command), or None: no index, not known there, or not caught up
@@ -363,18 +374,22 @@ class TradingService:
                 seq = await self._marks.last(user)
             if seq and not await index.reached(seq, self._index_wait_s):
                 return None
-        for account in self._accounts(user):
-            found = index.find(account, order_id)
-            if found is not None:
-                return found
-        return None
+        return self._held(user, order_id)
 
     def _accounts(self, user: int) -> list[int]:
         """The user's account and, after it, their margin wallets' accounts."""
         return [user, *(self._wallets(user) if self._wallets is not None else ())]
 
     async def cancel(self, user: int, order_id: int) -> OrderView:
-        order = await self._open_order(user, order_id)
+        # A cancel needs the order's owner and symbol, which never change, and whether it
+        # is closed, which never changes back: whatever view the index holds will do,
+        # without waiting for it to catch up (an order closed meanwhile is the core's to
+        # refuse: 409 as well). Only an order it does not hold takes the reading way.
+        order = self._held(user, order_id)
+        if order is None:
+            order = await self._open_order(user, order_id)
+        elif order.status not in OPEN_STATUSES:
+            raise OrderNotOpen(f"order {order_id} is {order.status}")
         applied = await self._submit_on_open(
             user, order_id, Cancel(id=order_id, user=user, symbol=order.symbol)
         )
