@@ -18,7 +18,8 @@ Invariants:
   index does not know (closed long ago, someone else's, or none) goes the history's way;
   an index fed after the answers (an API replica's follower, ADR 0049) is read only
   once it has folded the seq the history would have been waited for (the user's last
-  acknowledged command, or the command just answered), else the history answers;
+  acknowledged command, or the command just answered), else the history answers; only
+  a cancel's look-up of the order reads it as it is (what it needs never changes back);
 - amounts are integers (ticks, lots, minor units); the gateways convert decimals.
 """
 
