@@ -37,6 +37,10 @@ from tradewind.core.events import AnyEvent
 CONTENT_TYPE = "application/msgpack"
 DEADLINE_HEADER = "x-tw-deadline-ms"
 AUTO_ID_HEADER = "x-tw-auto-id"
+BATCH_TYPE = "batch"
+"""Message type of an event message holding one :class:`EventBatch`."""
+BATCHES_TYPE = "batches"
+"""Message type of an event message holding a list of them."""
 
 
 class AmqpNames:
@@ -104,10 +108,9 @@ _encoder = msgspec.msgpack.Encoder()
 encode = _encoder.encode
 decode_reply = msgspec.msgpack.Decoder(CommandReply).decode
 decode_batch = msgspec.msgpack.Decoder(EventBatch).decode
+decode_status = msgspec.msgpack.Decoder(CoreStatus).decode
+decode_replay_request = msgspec.msgpack.Decoder(ReplayRequest).decode
 _decode_batch_list = msgspec.msgpack.Decoder(list[EventBatch]).decode
-
-BATCH_TYPE = "batch"
-BATCHES_TYPE = "batches"
 
 
 def decode_batches(body: bytes, message_type: str | None) -> list[EventBatch]:
@@ -115,7 +118,3 @@ def decode_batches(body: bytes, message_type: str | None) -> list[EventBatch]:
     if message_type == BATCHES_TYPE:
         return _decode_batch_list(body)
     return [decode_batch(body)]
-
-
-decode_status = msgspec.msgpack.Decoder(CoreStatus).decode
-decode_replay_request = msgspec.msgpack.Decoder(ReplayRequest).decode
