@@ -8,11 +8,11 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
 import pytest
 
 from tests.fakes import FakeClock, MemoryAuditStore
-from tradewind.core.commands import AddAsset, AddSymbol, AnyCommand, Deposit, Place
+from tests.support.core_bus import apply_stamped
+from tradewind.core.commands import AddAsset, AddSymbol, AnyCommand, Deposit
 from tradewind.core.engine import Core
 from tradewind.runtime.sequencer import Applied
 from tradewind.services.admin import Actor, AdminService, UserSummary
@@ -53,13 +53,9 @@ class CoreBus:
         self.history = InMemoryHistory()
 
     async def submit(self, cmd: AnyCommand) -> Applied:
-        seq = self.core.seq + 1
-        if isinstance(cmd, Place) and cmd.id == 0:
-            cmd = msgspec.structs.replace(cmd, id=seq)
-        cmd = msgspec.structs.replace(cmd, seq=seq, ts=seq)
-        events = self.core.apply(cmd)
-        self.history.apply(seq, seq, events)
-        return Applied(seq, seq, cmd, events)
+        applied = apply_stamped(self.core, cmd)
+        self.history.apply(applied.seq, applied.ts, applied.events)
+        return applied
 
 
 def test_an_order_from_a_process_that_has_not_seen_the_freeze_is_refused_by_the_core() -> None:

@@ -8,6 +8,7 @@ import asyncio
 import msgspec
 import pytest
 
+from tests.support.core_bus import apply_stamped
 from tradewind.core.commands import (
     AddAsset,
     AddSymbol,
@@ -93,13 +94,9 @@ class IndexedBus:
         return True
 
     async def submit(self, cmd: AnyCommand) -> Applied:
-        seq = self.core.seq + 1
-        if isinstance(cmd, Place) and cmd.id == 0:
-            cmd = msgspec.structs.replace(cmd, id=seq)
-        cmd = msgspec.structs.replace(cmd, seq=seq, ts=seq)
-        events = self.core.apply(cmd)
-        self.index.apply(seq, seq, events)
-        return Applied(seq, seq, cmd, events)
+        applied = apply_stamped(self.core, cmd)
+        self.index.apply(applied.seq, applied.ts, applied.events)
+        return applied
 
 
 def test_cancel_and_amend_are_answered_from_the_index() -> None:
@@ -192,14 +189,10 @@ class FollowedBus:
         return True
 
     async def submit(self, cmd: AnyCommand) -> Applied:
-        seq = self.core.seq + 1
-        if isinstance(cmd, Place) and cmd.id == 0:
-            cmd = msgspec.structs.replace(cmd, id=seq)
-        cmd = msgspec.structs.replace(cmd, seq=seq, ts=seq)
-        events = self.core.apply(cmd)
-        self.history.apply(seq, seq, events)
-        self.undelivered.append((seq, seq, events))
-        return Applied(seq, seq, cmd, events)
+        applied = apply_stamped(self.core, cmd)
+        self.history.apply(applied.seq, applied.ts, applied.events)
+        self.undelivered.append((applied.seq, applied.ts, applied.events))
+        return applied
 
     def deliver(self) -> None:
         for batch in self.undelivered:

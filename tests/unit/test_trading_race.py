@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-import msgspec
 import pytest
 
+from tests.support.core_bus import apply_stamped
 from tradewind.core.commands import AddAsset, AddSymbol, AnyCommand, Cancel, Deposit, Place
 from tradewind.core.engine import Core
 from tradewind.runtime.sequencer import Applied
@@ -28,14 +28,10 @@ class CoreBus:
         return True
 
     async def submit(self, cmd: AnyCommand) -> Applied:
-        seq = self.core.seq + 1
-        if isinstance(cmd, Place) and cmd.id == 0:
-            cmd = msgspec.structs.replace(cmd, id=seq)
-        cmd = msgspec.structs.replace(cmd, seq=seq, ts=seq)
-        events = self.core.apply(cmd)
+        applied = apply_stamped(self.core, cmd)
         if self.feed:
-            self.history.apply(seq, seq, events)
-        return Applied(seq, seq, cmd, events)
+            self.history.apply(applied.seq, applied.ts, applied.events)
+        return applied
 
 
 @pytest.mark.parametrize("action", ["cancel", "amend"])
