@@ -304,6 +304,10 @@ def test_distributed_exchange_keeps_acknowledged_state_across_a_core_kill(
     assert bob.ok("GET", f"/api/v1/orders/{resting['id']}", via=0)["quantity"] == "0.2000"
     partly = alice.ok("GET", f"/api/v1/orders/{asks[1]['id']}", via=1)
     assert (partly["status"], partly["filled_quantity"]) == ("partially_filled", "0.2000")
+    for url in urls:  # no batch was lost on the way to either replica
+        assert re.search(
+            r"^tradewind_event_stream_gaps 0\.0$", httpx.get(f"{url}/metrics").text, re.M
+        )
 
     # market data from Redis, the same through both replicas
     want_book = ([["64000.00", "0.2000"]], [["65100.00", "0.2000"]])

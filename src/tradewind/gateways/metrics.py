@@ -75,6 +75,17 @@ class Metrics:
             registry=self.registry,
         )
 
+    def track_event_gaps(self, gaps: Callable[[], float]) -> None:
+        """An API replica's count of holes in the core's event stream it follows (each
+        one made its open-order index start again, ADR 0049)."""
+        gauge = Gauge(
+            "tradewind_event_stream_gaps",
+            "Holes this replica saw in the core's event stream since it started (batches "
+            "lost to it; its open-order index started again at each).",
+            registry=self.registry,
+        )
+        gauge.set_function(gaps)
+
     def track_queue(self, name: str, depth: Callable[[], float]) -> None:
         self.queue_depth.labels(queue=name).set_function(depth)
 

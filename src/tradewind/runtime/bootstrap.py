@@ -1129,6 +1129,7 @@ class ApiReplica:
         self.metrics.track_queue("core", lambda: self.bus.pending)
         self.metrics.track_ws_clients(lambda: self.hub.client_count)
         self.metrics.track_core_up(lambda: self.bus.available)
+        self.metrics.track_event_gaps(lambda: self.open_orders.restarts)
         self.fiat = build_fiat(
             settings, self.db, self.bus, self.clock, self.catalog, self.protection
         )
