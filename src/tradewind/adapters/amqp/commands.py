@@ -9,7 +9,8 @@ reply queue, a per-message TTL and a deadline header both equal to its timeout; 
 waits for the reply.
 
 Server (:class:`AmqpCommandServer`, in ``tradewind core``): consumes ``P.commands`` and
-answers after the command is durable.
+answers after the command is durable; the replies ready in one step of the loop (a group
+commit's) leave as one message per reply queue (type ``replies``, ADR 0051).
 
 Invariants:
 - **at most once**: the server consumes with automatic acknowledgement (the broker
@@ -56,8 +57,12 @@ from tradewind.adapters.amqp.wire import (
     AUTO_ID_HEADER,
     CONTENT_TYPE,
     DEADLINE_HEADER,
+    REPLIES_TYPE,
+    REPLY_TYPE,
     AmqpNames,
     CommandReply,
+    ReplyTo,
+    decode_replies,
     decode_reply,
     encode,
 )
@@ -178,6 +183,18 @@ class AmqpCommandClient:
 
     async def _on_reply(self, message: AbstractIncomingMessage) -> None:
         self._watch.touch()
+        if message.type == REPLIES_TYPE:
+            try:
+                items = decode_replies(message.body)
+            except msgspec.DecodeError:
+                log.warning("unreadable replies from the core dropped; their requests time out")
+                return
+            pending = self._pending
+            for item in items:
+                fut = pending.pop(item.correlation_id, None)
+                if fut is not None and not fut.done():
+                    fut.set_result(item.reply)
+            return
         fut = self._pending.pop(message.correlation_id or "", None)
         if fut is None or fut.done():
             return
@@ -287,9 +304,13 @@ class AmqpCommandServer:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        self._outbox: dict[str, list[tuple[str, CommandReply]]] = {}
+        self._flushed: asyncio.Future[None] | None = None
         self._accepting = False
         self.applied = 0
         self.expired = 0
+        self.reply_messages = 0
+        """Reply messages published (one per reply queue and flush)."""
         self.queue_arguments: dict[str, Any] = {}
         link.add(self._on_connect, self._on_disconnect)
 
@@ -425,20 +446,58 @@ class AmqpCommandServer:
         await self._reply(message, reply)
 
     async def _reply(self, request: AbstractIncomingMessage, reply: CommandReply) -> None:
+        """Queue the reply for the next flush and wait for that flush: the replies of a
+        group commit, answered in one step of the loop, leave as one message per reply
+        queue (ADR 0051)."""
         channel = self._channel
         if channel is None or not request.reply_to or channel.is_closed:
             return  # the client times out (504) or has failed the request already
+        self._outbox.setdefault(request.reply_to, []).append((request.correlation_id or "", reply))
+        flushed = self._flushed
+        if flushed is None:
+            loop = asyncio.get_running_loop()
+            flushed = self._flushed = loop.create_future()
+            task = loop.create_task(self._flush())
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        await asyncio.shield(flushed)
+
+    async def _flush(self) -> None:
+        outbox, self._outbox = self._outbox, {}
+        flushed, self._flushed = self._flushed, None
         try:
-            await channel.default_exchange.publish(
-                aio_pika.Message(
-                    encode(reply),
-                    content_type=CONTENT_TYPE,
-                    correlation_id=request.correlation_id,
-                    delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
-                    type="reply",
-                ),
-                routing_key=request.reply_to,
-                mandatory=False,
-            )
-        except Exception as exc:
-            log.warning("reply lost", error=repr(exc))
+            for reply_to, items in outbox.items():
+                channel = self._channel
+                if channel is None or channel.is_closed:
+                    return  # their clients time out (504)
+                try:
+                    await channel.default_exchange.publish(
+                        _reply_message(items), routing_key=reply_to, mandatory=False
+                    )
+                except Exception as exc:
+                    log.warning("replies lost", count=len(items), error=repr(exc))
+                else:
+                    self.reply_messages += 1
+        finally:
+            if flushed is not None and not flushed.done():
+                flushed.set_result(None)
+
+
+def _reply_message(items: list[tuple[str, CommandReply]]) -> aio_pika.Message:
+    """One reply as before (type ``reply``, its request named by the correlation id);
+    several as a list of :class:`~.wire.ReplyTo` (type ``replies``)."""
+    if len(items) == 1:
+        corr, reply = items[0]
+        return aio_pika.Message(
+            encode(reply),
+            content_type=CONTENT_TYPE,
+            correlation_id=corr,
+            delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
+            type=REPLY_TYPE,
+        )
+    return aio_pika.Message(
+        encode([ReplyTo(corr, reply) for corr, reply in items]),
+        content_type=CONTENT_TYPE,
+        delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
+        type=REPLIES_TYPE,
+    )

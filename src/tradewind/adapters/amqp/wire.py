@@ -22,6 +22,9 @@ Bodies are msgpack (msgspec). Invariants:
   consecutive seq order, which the core sends when several commands are ready at once
   (ADR 0050); consumers key on ``seq``, so a duplicate is a no-op and a jump in ``seq``
   is a gap;
+- a reply message (type ``reply``) is one :class:`CommandReply` whose request is the
+  message's ``correlation_id``; a ``replies`` message is a list of :class:`ReplyTo`,
+  each naming its request, for replies to the same queue that were ready at once;
 - :class:`CoreStatus` carries ``published_seq``: every batch up to it has been handed
   to the broker (or was dropped, and must be replayed), so a consumer at a lower seq with
   nothing in flight knows it is missing batches.
@@ -41,6 +44,12 @@ BATCH_TYPE = "batch"
 """Message type of an event message holding one :class:`EventBatch`."""
 BATCHES_TYPE = "batches"
 """Message type of an event message holding a list of them."""
+REPLY_TYPE = "reply"
+"""Message type of one :class:`CommandReply` (its request named by the message's
+correlation id)."""
+REPLIES_TYPE = "replies"
+"""Message type of a list of :class:`ReplyTo`: the replies to one reply queue that were
+ready at once (ADR 0051)."""
 
 
 class AmqpNames:
@@ -77,6 +86,13 @@ class CommandReply(msgspec.Struct, frozen=True, omit_defaults=True):
     message: str = ""
 
 
+class ReplyTo(msgspec.Struct, frozen=True, array_like=True):
+    """One reply inside a ``replies`` message, named by its request's correlation id."""
+
+    correlation_id: str
+    reply: CommandReply
+
+
 class EventBatch(msgspec.Struct, frozen=True, array_like=True):
     """The events of one durable command."""
 
@@ -107,6 +123,7 @@ class ReplayRequest(msgspec.Struct, frozen=True):
 _encoder = msgspec.msgpack.Encoder()
 encode = _encoder.encode
 decode_reply = msgspec.msgpack.Decoder(CommandReply).decode
+decode_replies = msgspec.msgpack.Decoder(list[ReplyTo]).decode
 decode_batch = msgspec.msgpack.Decoder(EventBatch).decode
 decode_status = msgspec.msgpack.Decoder(CoreStatus).decode
 decode_replay_request = msgspec.msgpack.Decoder(ReplayRequest).decode
