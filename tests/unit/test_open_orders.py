@@ -212,13 +212,24 @@ class SpyHistory(InMemoryHistory):
         return await super().get_order(user, order_id)
 
 
+async def a_replica(
+    index_wait_s: float = 0.5, marks: LocalWriteMarks | None = None
+) -> tuple[FollowedBus, SpyHistory, TradingService]:
+    """A replica's trading service over a real core, markets set up, nothing delivered
+    to its index that the set-up did not bring."""
+    index, history = FollowedOrderIndex(), SpyHistory()
+    bus = FollowedBus(index, history)
+    trading = TradingService(
+        bus, history, open_orders=index, index_wait_s=index_wait_s, marks=marks
+    )
+    for cmd in SETUP:
+        await bus.submit(cmd)
+    return bus, history, trading
+
+
 def test_a_replica_answers_cancels_from_its_index_once_the_follower_caught_up() -> None:
     async def go() -> None:
-        index, history = FollowedOrderIndex(), SpyHistory()
-        bus = FollowedBus(index, history)
-        trading = TradingService(bus, history, open_orders=index, index_wait_s=5.0)
-        for cmd in SETUP:
-            await bus.submit(cmd)
+        bus, history, trading = await a_replica(index_wait_s=5.0)
         placed = await trading.place(1, "BTC-USDT", "buy", price=100, qty=5)
         bus.deliver()
         loop = asyncio.get_running_loop()
@@ -240,11 +251,7 @@ def test_a_replica_answers_cancels_from_its_index_once_the_follower_caught_up() 
 
 def test_a_replica_whose_follower_stalls_answers_from_the_history() -> None:
     async def go() -> None:
-        index, history = FollowedOrderIndex(), SpyHistory()
-        bus = FollowedBus(index, history)
-        trading = TradingService(bus, history, open_orders=index, index_wait_s=0.01)
-        for cmd in SETUP:
-            await bus.submit(cmd)
+        bus, history, trading = await a_replica(index_wait_s=0.01)
         placed = await trading.place(1, "BTC-USDT", "buy", price=100, qty=5)
         bus.deliver()
         await bus.submit(Amend(id=placed.id, user=1, symbol="BTC-USDT", qty=3))
@@ -272,11 +279,8 @@ class CountingMarks(LocalWriteMarks):
 
 def test_a_replica_cancels_an_order_its_index_holds_without_reading_the_write_mark() -> None:
     async def go() -> None:
-        index, history, marks = FollowedOrderIndex(), SpyHistory(), CountingMarks()
-        bus = FollowedBus(index, history)
-        trading = TradingService(bus, history, open_orders=index, marks=marks)
-        for cmd in SETUP:
-            await bus.submit(cmd)
+        marks = CountingMarks()
+        bus, history, trading = await a_replica(marks=marks)
         first = await trading.place(1, "BTC-USDT", "buy", price=100, qty=5)
         second = await trading.place(1, "BTC-USDT", "buy", price=100, qty=5)
         bus.deliver()

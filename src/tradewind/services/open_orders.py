@@ -45,10 +45,6 @@ DEFAULT_KEEP_CLOSED = 50_000
 class OpenOrderIndex:
     """Open orders by id (plus the most recently closed ones), fed by the event stream."""
 
-    current = True
-    """Fed before the core's answers reach anyone (the embedded runner's publisher): a
-    reader never needs to wait for it."""
-
     def __init__(self, keep_closed: int = DEFAULT_KEEP_CLOSED) -> None:
         if keep_closed < 0:
             raise ValueError("keep_closed must be >= 0")
@@ -83,11 +79,6 @@ class OpenOrderIndex:
                 if e.status not in OPEN_STATUSES:
                     self._close(e.id)
         self.applied_seq = seq
-
-    async def reached(self, seq: int, timeout_s: float) -> bool:
-        """Whether the events of ``seq`` are folded (here they always are by the time
-        anyone knows the seq)."""
-        return self.applied_seq >= seq
 
     def _close(self, order_id: int) -> None:
         state = self._open.get(order_id)
@@ -126,8 +117,6 @@ class FollowedOrderIndex(OpenOrderIndex):
     the index starts again from that batch, so an order found here is one whose every
     event was folded. Orders accepted before the replica started (or before a gap) are
     not here; the caller asks the history for them, as for any order not found."""
-
-    current = False
 
     def __init__(self, keep_closed: int = DEFAULT_KEEP_CLOSED) -> None:
         super().__init__(keep_closed)

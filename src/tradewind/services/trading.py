@@ -51,7 +51,7 @@ from tradewind.services.history import (
     Page,
     order_from_events,
 )
-from tradewind.services.open_orders import OpenOrderIndex
+from tradewind.services.open_orders import FollowedOrderIndex, OpenOrderIndex
 from tradewind.services.ports import WriteMarks
 
 
@@ -222,7 +222,7 @@ class TradingService:
         """``wallets(user)``: the account ids of the user's margin wallets (where known),
         so one order of a wallet is read, amended and cancelled through the user's own
         order routes (the core accepts the owner's cancel and amend). ``index_wait_s``:
-        how long a read waits for an index that is not ``current`` (an API replica's)
+        how long a read waits for a :class:`FollowedOrderIndex` (an API replica's)
         to catch up before asking the history."""
         self._wallets = wallets
         self._bus = bus
@@ -370,7 +370,7 @@ class TradingService:
         index = self._index
         if index is None:
             return None
-        if not index.current:
+        if isinstance(index, FollowedOrderIndex):  # fed after the answers: may lag
             if not seq:
                 seq = await self._marks.last(user)
             if seq and not await index.reached(seq, self._index_wait_s):
